@@ -1,0 +1,258 @@
+"""The canonical access-event and roster schemas, and the one place where rows are validated.
+
+Everything downstream of :func:`validate` trusts its output: typed columns, UTC timestamps,
+lower-cased actions, empty optional fields as missing values. This module never reads files
+and knows no vendor field names (sources do the mapping).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from detector.errors import InputError
+
+# --- canonical access event ------------------------------------------------------------
+TIMESTAMP = "timestamp"
+AGENT_ID = "agent_id"
+CUSTOMER_ID = "customer_id"
+ACTION = "action"
+TICKET_ID = "ticket_id"
+RESOURCE = "resource"
+CUSTOMER_TIER = "customer_tier"
+SESSION_ID = "session_id"
+SOURCE_IP = "source_ip"
+EVENT_ID = "event_id"
+
+REQUIRED_COLUMNS: tuple[str, ...] = (TIMESTAMP, AGENT_ID, CUSTOMER_ID, ACTION)
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    TICKET_ID,
+    RESOURCE,
+    CUSTOMER_TIER,
+    SESSION_ID,
+    SOURCE_IP,
+    EVENT_ID,
+)
+EVENT_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+STRING_COLUMNS: tuple[str, ...] = EVENT_COLUMNS[1:]
+#: columns whose values are normalised to lower case
+LOWERCASE_COLUMNS: tuple[str, ...] = (ACTION, RESOURCE, CUSTOMER_TIER)
+
+#: actions the detector gives a meaning to; others are kept as they are
+KNOWN_ACTIONS: tuple[str, ...] = ("view", "search", "update", "note", "export", "list")
+#: resources the simulator writes and the aggregate stage counts separately
+KNOWN_RESOURCES: tuple[str, ...] = (
+    "profile",
+    "id_document",
+    "balance",
+    "transactions",
+    "address",
+    "ticket",
+)
+HIGH_VALUE_TIER = "high_value"
+
+#: longest field accepted; longer values are rejected with a reason rather than cut silently
+MAX_FIELD_LENGTH = 1024
+#: timestamps outside this range are rejected as implausible
+MIN_TIMESTAMP = pd.Timestamp("1990-01-01", tz="UTC")
+MAX_TIMESTAMP = pd.Timestamp("2100-01-01", tz="UTC")
+#: epoch numbers at or above this are milliseconds, below it seconds (1e11 s is year 5138)
+EPOCH_MS_THRESHOLD = 1e11
+#: width of the raw row kept with a reject
+RAW_KEEP = 500
+
+STRING_DTYPE = "string"
+TIMESTAMP_DTYPE = "datetime64[ns, UTC]"
+
+# --- roster ----------------------------------------------------------------------------
+VENDOR = "vendor"
+TEAM = "team"
+SITE = "site"
+ROLE = "role"
+START_DATE = "start_date"
+END_DATE = "end_date"
+TIMEZONE = "timezone"
+ROSTER_COLUMNS: tuple[str, ...] = (AGENT_ID, VENDOR, TEAM, SITE, ROLE, START_DATE, END_DATE, TIMEZONE)
+ROLES: tuple[str, ...] = ("agent", "team_lead", "qa_reviewer", "kyc_specialist", "escalations")
+
+# --- rejects ---------------------------------------------------------------------------
+REJECT_COLUMNS: tuple[str, ...] = ("source", "line", "reason", "raw")
+
+
+@dataclass(frozen=True)
+class Validated:
+    """Result of :func:`validate`: the accepted canonical rows and the rejected ones.
+
+    ``len(accepted) + len(rejects)`` always equals the number of rows given.
+    """
+
+    accepted: pd.DataFrame
+    rejects: pd.DataFrame
+
+
+def require_columns(columns, *, source: str, required=REQUIRED_COLUMNS) -> None:
+    """Raise :class:`InputError` naming the first required column missing from ``columns``."""
+    present = set(columns)
+    missing = [c for c in required if c not in present]
+    if missing:
+        raise InputError(
+            f"missing required column {missing[0]!r}"
+            + (f" (and {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else "")
+            + f"; columns found: {', '.join(map(str, columns)) or 'none'}",
+            file=source,
+            column=missing[0],
+        )
+
+
+def parse_timestamps(values: pd.Series) -> pd.Series:
+    """Parse timestamps in any accepted form to UTC; unparseable values become NaT.
+
+    Accepted: ISO-8601 with an offset or ``Z``; naive ISO-8601 (taken as UTC); epoch seconds
+    or milliseconds (numbers, or strings of digits); already-typed datetimes.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        out = values
+        if getattr(out.dt, "tz", None) is None:
+            out = out.dt.tz_localize("UTC")
+        return out.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE)
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return _parse_epoch(pd.to_numeric(values, errors="coerce"))
+    text = values.astype(STRING_DTYPE).str.strip()
+    numeric = text.str.fullmatch(r"-?\d+(\.\d+)?").fillna(False).astype(bool)
+    out = pd.Series(pd.NaT, index=values.index, dtype=TIMESTAMP_DTYPE)
+    if numeric.any():
+        out[numeric] = _parse_epoch(pd.to_numeric(text[numeric], errors="coerce"))
+    iso = ~numeric & text.notna() & (text != "")
+    if iso.any():
+        out[iso] = _parse_iso(text[iso])
+    return out
+
+
+def _parse_iso(text: pd.Series) -> pd.Series:
+    # A space between date and time is common in exports (and in RFC 3339); ISO-8601 wants T.
+    normalised = text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", r"\1T", regex=True)
+    parsed = pd.to_datetime(normalised, utc=True, format="ISO8601", errors="coerce")
+    return parsed.astype(TIMESTAMP_DTYPE)
+
+
+def _parse_epoch(numbers: pd.Series) -> pd.Series:
+    numbers = numbers.astype("float64")
+    ok = numbers.notna() & np.isfinite(numbers)
+    ms = numbers.where(numbers.abs() >= EPOCH_MS_THRESHOLD, numbers * 1000.0)
+    # out-of-range numbers would overflow datetime64[ns]; leave them NaT
+    ok &= ms.abs() < 9e15
+    out = pd.Series(pd.NaT, index=numbers.index, dtype=TIMESTAMP_DTYPE)
+    if ok.any():
+        out[ok] = pd.to_datetime(ms[ok].round().astype("int64"), unit="ms", utc=True)
+    return out
+
+
+def validate(frame: pd.DataFrame, *, source: str = "<frame>", lines=None) -> Validated:
+    """Check rows against the canonical schema; return typed accepted rows and rejects.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Rows already carrying canonical column names (sources map vendor names first). Extra
+        columns are dropped; missing optional columns are added as missing values.
+    source : str
+        Name of the file or table the rows came from, recorded with each reject.
+    lines : array-like of int, optional
+        The line or record number of each row in ``source``; defaults to 1..n.
+
+    Returns
+    -------
+    Validated
+        ``accepted`` has exactly :data:`EVENT_COLUMNS`, ``timestamp`` as UTC datetimes and
+        the rest as strings with missing values for empty optional fields; ``rejects`` has
+        :data:`REJECT_COLUMNS` with one plain reason per row.
+
+    Raises
+    ------
+    InputError
+        When a required column is missing altogether (the file is unusable, nothing is kept).
+    """
+    require_columns(list(frame.columns), source=source)
+    n = len(frame)
+    line_numbers = np.arange(1, n + 1) if lines is None else np.asarray(lines)
+    frame = frame.reset_index(drop=True)
+    reason = pd.Series(pd.NA, index=frame.index, dtype=STRING_DTYPE)
+
+    out = pd.DataFrame(index=frame.index)
+    for col in STRING_COLUMNS:
+        if col in frame.columns:
+            values = frame[col]
+            if not pd.api.types.is_string_dtype(values.dtype):
+                values = values.where(values.isna(), values.astype(str))
+            values = values.astype(STRING_DTYPE).str.strip()
+            values = values.mask(values == "")
+        else:
+            values = pd.Series(pd.NA, index=frame.index, dtype=STRING_DTYPE)
+        if col in LOWERCASE_COLUMNS:
+            values = values.str.lower()
+        too_long = (values.str.len() > MAX_FIELD_LENGTH).fillna(False).astype(bool)
+        reason = reason.mask(reason.isna() & too_long, f"{col} longer than {MAX_FIELD_LENGTH} characters")
+        out[col] = values
+
+    for col in (AGENT_ID, CUSTOMER_ID, ACTION):
+        empty = out[col].isna()
+        reason = reason.mask(reason.isna() & empty, f"empty {col}")
+
+    ts = parse_timestamps(frame[TIMESTAMP])
+    bad_ts = ts.isna()
+    reason = reason.mask(reason.isna() & bad_ts, "unparseable timestamp")
+    implausible = ~bad_ts & ((ts < MIN_TIMESTAMP) | (ts >= MAX_TIMESTAMP))
+    reason = reason.mask(
+        reason.isna() & implausible,
+        f"timestamp outside {MIN_TIMESTAMP.year}-{MAX_TIMESTAMP.year - 1}",
+    )
+    out.insert(0, TIMESTAMP, ts)
+
+    rejected = reason.notna().to_numpy()
+    accepted = out.loc[~rejected, list(EVENT_COLUMNS)].reset_index(drop=True)
+    rejects = pd.DataFrame(
+        {
+            "source": pd.Series([source] * int(rejected.sum()), dtype=STRING_DTYPE),
+            "line": line_numbers[rejected].astype("int64"),
+            "reason": reason[rejected].to_numpy(),
+            "raw": [raw_row(r) for r in frame.loc[rejected].to_dict("records")],
+        },
+        columns=list(REJECT_COLUMNS),
+    )
+    rejects["reason"] = rejects["reason"].astype(STRING_DTYPE)
+    return Validated(accepted=accepted, rejects=rejects)
+
+
+def raw_row(record: dict) -> str:
+    """A rejected row as truncated JSON text, for the rejects table (never interpreted)."""
+    text = json.dumps({str(k): (None if _isna(v) else str(v)) for k, v in record.items()}, ensure_ascii=False)
+    return text if len(text) <= RAW_KEEP else text[: RAW_KEEP - 1] + "\u2026"
+
+
+def _isna(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def empty_events() -> pd.DataFrame:
+    """An empty frame with the canonical event columns and dtypes."""
+    frame = pd.DataFrame({c: pd.Series(dtype=STRING_DTYPE) for c in EVENT_COLUMNS})
+    frame[TIMESTAMP] = pd.Series(dtype=TIMESTAMP_DTYPE)
+    return frame
+
+
+def empty_rejects() -> pd.DataFrame:
+    """An empty rejects frame."""
+    return pd.DataFrame(
+        {
+            "source": pd.Series(dtype=STRING_DTYPE),
+            "line": pd.Series(dtype="int64"),
+            "reason": pd.Series(dtype=STRING_DTYPE),
+            "raw": pd.Series(dtype=STRING_DTYPE),
+        }
+    )

@@ -1,0 +1,1 @@
+"""insiderwatch batch jobs and the command line: these load and save; detector/ computes."""

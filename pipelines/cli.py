@@ -1,0 +1,77 @@
+"""The ``insiderwatch`` command line: one root group, thin commands.
+
+A command parses options, calls one pipeline function and prints a summary. Data goes to
+stdout, progress and logs to stderr. Exit codes: 0 done, 1 internal error, 2 usage or
+unusable input (nothing written), 3 alerts found with --fail-on-alert.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from detector import __version__
+from detector.errors import InsiderwatchError
+
+log = logging.getLogger("insiderwatch")
+
+
+class Root(click.Group):
+    """Root group that turns library errors into one-line messages and exit codes."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except InsiderwatchError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"insiderwatch: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=Root, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="insiderwatch")
+@click.option("--debug", is_flag=True, help="Show full tracebacks and debug logs on stderr.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr; no progress bars.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
+    """insiderwatch: find support agents who harvest customer records, from access logs.
+
+    \b
+    Typical use:
+      insiderwatch simulate --agents 200 --days 35 --seed 7 --out demo/
+    Every command has its own --help. Data goes to stdout, progress and logs to stderr.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    ctx.obj["quiet"] = quiet
+    level = logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s", force=True)
+
+
+def _register() -> None:
+    from pipelines import simulate
+
+    cli.add_command(simulate.simulate_command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(args=argv, prog_name="insiderwatch", standalone_mode=True)
+    except SystemExit:
+        raise
+    except Exception as exc:  # internal error: one line unless --debug
+        if "--debug" in (argv if argv is not None else sys.argv):
+            raise
+        click.echo(f"insiderwatch: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
