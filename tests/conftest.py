@@ -1,0 +1,62 @@
+"""Shared fixtures: small simulated desks written once per test session."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from detector import schema
+from detector.simulator import SimulationSpec
+from pipelines.simulate import run_simulation
+
+#: the installed console script, run as a user would (tests never import the CLI to test it)
+INSIDERWATCH = [str(Path(sys.executable).with_name("insiderwatch"))]
+
+SIM_AGENTS = 150
+SIM_DAYS = 35
+SIM_SEED = 11
+
+
+def load_events(path: Path) -> pd.DataFrame:
+    """Events of a simulator output directory, validated into canonical dtypes."""
+    if path.suffix == ".parquet":
+        raw = pd.read_parquet(path)
+    else:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    result = schema.validate(raw, source=str(path))
+    assert len(result.rejects) == 0, result.rejects.head().to_string()
+    return result.accepted
+
+
+@pytest.fixture(scope="session")
+def sim_dir(tmp_path_factory) -> Path:
+    """A desk of 150 people over 35 days with the default insider mix."""
+    out = tmp_path_factory.mktemp("sim")
+    run_simulation(SimulationSpec(agents=SIM_AGENTS, days=SIM_DAYS, seed=SIM_SEED), out, show_progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sim_clean_dir(tmp_path_factory) -> Path:
+    """The same desk and seed with no insiders: identical benign work."""
+    out = tmp_path_factory.mktemp("sim_clean")
+    run_simulation(SimulationSpec(agents=SIM_AGENTS, days=SIM_DAYS, seed=SIM_SEED, insiders={}), out, show_progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sim_events(sim_dir) -> pd.DataFrame:
+    return load_events(sim_dir / "events.csv.gz")
+
+
+@pytest.fixture(scope="session")
+def sim_clean_events(sim_clean_dir) -> pd.DataFrame:
+    return load_events(sim_clean_dir / "events.csv.gz")
+
+
+@pytest.fixture(scope="session")
+def sim_roster(sim_dir) -> pd.DataFrame:
+    return pd.read_csv(sim_dir / "roster.csv", dtype=str, keep_default_na=False)
