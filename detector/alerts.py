@@ -1,0 +1,201 @@
+"""From scores to alerts: rank, budget, threshold, accumulated risk, group alerts, and the
+reasons in plain sentences with numbers.
+
+Pure: frames in, frames out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from detector import schema as s
+from detector.features import METRICS
+
+#: how each metric reads in a reason sentence
+PHRASES: dict[str, str] = {
+    "views": "customer record views",
+    "customers": "distinct customers",
+    "ticketless_views": "views without a ticket",
+    "off_primary_views": "views of customers unrelated to the ticket used",
+    "id_document_views": "identity document views",
+    "address_views": "address views",
+    "financial_views": "balance and transaction views",
+    "high_value_views": "views of high-value customers",
+    "sequential_customers": "customers with consecutive ids",
+    "outside_shift_events": "accesses outside the working block of the day",
+    "exports": "exports",
+}
+#: metrics whose excess means harvesting when a whole team shows it
+GROUP_METRICS = ("ticketless_views", "off_primary_views", "id_document_views", "sequential_customers", "outside_shift_events")
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """budget_fraction : share of the night's active agents that may be alerted
+    min_budget : alerts always allowed, however small the desk
+    threshold : calibrated score (-log10 tail share) an agent-day must reach to alert
+    accumulate_days, accumulate_weight, accumulate_floor : accumulated risk, so that a steady
+        drip rises: weight x sum of (score - floor)+ over the previous days
+    group_budget : team or site alerts a night at most
+    group_min_members : members with a personal harvesting excess for a group alert
+    group_member_ratio : the excess (times their own baseline) that counts a member
+    group_z : how far the group's excess must stand above other groups' that day (robust z)
+    """
+
+    budget_fraction: float = 0.005
+    min_budget: int = 1
+    threshold: float = 2.0
+    accumulate_days: int = 6
+    accumulate_weight: float = 0.0
+    accumulate_floor: float = 1.3
+    group_budget: int = 2
+    group_min_members: int = 3
+    group_member_ratio: float = 3.0
+    group_z: float = 4.0
+
+    def budget(self, active_agents: int) -> int:
+        return max(self.min_budget, math.ceil(self.budget_fraction * active_agents))
+
+
+def alert_key(subject_type: str, subject: str, day: str, detector_version: str) -> str:
+    """Stable identity of an alert: the same subject, day and detector version always give
+    the same key, so reruns and overlapping replays never raise an alert twice."""
+    text = "\x1f".join([subject_type, subject, day, detector_version])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+def accumulated_risk(recent: pd.DataFrame, agents: pd.Series, *, day: str, settings: AlertSettings) -> np.ndarray:
+    """Sum of the previous ``accumulate_days`` days' score excess over the floor, per agent."""
+    if recent is None or recent.empty or settings.accumulate_weight == 0:
+        return np.zeros(len(agents))
+    first = (pd.Timestamp(day) - pd.Timedelta(days=settings.accumulate_days)).strftime("%Y-%m-%d")
+    window = recent[(recent["day"] >= first) & (recent["day"] < day)]
+    excess = (window["score"] - settings.accumulate_floor).clip(lower=0).groupby(window[s.AGENT_ID]).sum()
+    return agents.map(excess).fillna(0.0).to_numpy(float)
+
+
+def rank_and_flag(scored: pd.DataFrame, *, settings: AlertSettings, risk: np.ndarray | None = None) -> pd.DataFrame:
+    """Add ``risk``, ``rank_score``, ``rank`` (1 = most anomalous) and ``flagged`` to the
+    night's scored agents (columns ``agent_id``, ``score``)."""
+    out = scored.copy()
+    out["risk"] = 0.0 if risk is None else risk
+    out["rank_score"] = out["score"] + settings.accumulate_weight * out["risk"]
+    order = np.lexsort((out[s.AGENT_ID].to_numpy(), -out["raw_score"].to_numpy(), -out["rank_score"].to_numpy()))
+    rank = np.empty(len(out), np.int64)
+    rank[order] = np.arange(1, len(out) + 1)
+    out["rank"] = rank
+    budget = settings.budget(len(out))
+    out["flagged"] = (out["rank"] <= budget) & (out["rank_score"] >= settings.threshold)
+    return out
+
+
+def _fmt(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x:,.0f}" if abs(x) >= 10 or float(x).is_integer() else f"{x:.1f}"
+
+
+def _times(x: float, ref: float) -> str:
+    return f"{x / max(ref, 1.0):.1f}x"
+
+
+def reason_sentences(row: pd.Series, contributions: dict[str, float], *, top: int = 3) -> list[str]:
+    """Plain sentences, strongest first, for the metrics that drove the score.
+
+    ``contributions`` maps model input names (``metric__own`` / ``metric__peer``) to their
+    contribution; a metric's weight is the sum over its inputs. Only metrics with a positive
+    contribution and a real excess are stated, so reasons agree with the deviations.
+    """
+    by_metric: dict[str, float] = {}
+    for name, value in contributions.items():
+        metric = name.split("__")[0]
+        by_metric[metric] = by_metric.get(metric, 0.0) + float(value)
+    ordered = sorted((m for m, v in by_metric.items() if v > 0), key=lambda m: -by_metric[m])
+    sentences = []
+    for m in ordered:
+        value = float(row[m])
+        base = row.get(f"{m}__base")
+        role_med = float(row[f"{m}__role_med"])
+        team_p95 = float(row[f"{m}__team_p95"])
+        parts = []
+        has_base = base is not None and not pd.isna(base)
+        if has_base and value > float(base):
+            parts.append(f"{_times(value, float(base))} their own median of {_fmt(float(base))} ({int(row['history_days'])} days)")
+        if value > role_med:
+            parts.append(f"{_times(value, role_med)} the median of {row[s.ROLE]}s today ({_fmt(role_med)})")
+        if value > team_p95 and row[s.TEAM] != "(none)":
+            parts.append(f"{_times(value, team_p95)} the 95th percentile of team {row[s.TEAM]} ({_fmt(team_p95)})")
+        if not parts:
+            continue
+        sentence = f"{_fmt(value)} {PHRASES[m]}: " + ", ".join(parts)
+        if m == "ticketless_views" and row["views"] > 0:
+            sentence += f"; {100 * value / row['views']:.0f}% of all views had no ticket"
+        if not has_base:
+            sentence += " (no personal history yet: compared with peers)"
+        sentences.append(sentence)
+        if len(sentences) >= top:
+            break
+    return sentences
+
+
+def group_alerts(features: pd.DataFrame, *, day: str, settings: AlertSettings) -> pd.DataFrame:
+    """Teams and sites whose members show harvesting excesses together.
+
+    A ring recruits its team lead, so a team drifting together hides from comparisons inside
+    the team; here each team (and site) is compared with the others the same day: the
+    group's summed excess over its members' own baselines, and how many members carry it.
+    """
+    rows = []
+    if features.empty:
+        return pd.DataFrame(rows)
+    has_base = features["history_days"] > 0
+    member_hit = np.zeros(len(features), bool)
+    excess = np.zeros(len(features))
+    for m in GROUP_METRICS:
+        base = features[f"{m}__base"].fillna(0.0).to_numpy(float)
+        value = features[m].to_numpy(float)
+        ratio = (value + 5.0) / (base + 5.0)
+        member_hit |= has_base.to_numpy() & (ratio >= settings.group_member_ratio)
+        excess += np.where(has_base, np.maximum(value - base, 0.0), 0.0)
+    frame = features.assign(_hit=member_hit, _excess=excess)
+    for kind in (s.TEAM, s.SITE):
+        g = frame[frame[kind] != "(none)"].groupby(kind)
+        if g.ngroups < 3:
+            continue
+        size = g.size()
+        per_member = g["_excess"].sum() / size
+        hits = g["_hit"].sum()
+        med = per_member.median()
+        mad = (per_member - med).abs().median() * 1.4826 or 1.0
+        z = (per_member - med) / mad
+        for name in z.index:
+            if hits[name] >= settings.group_min_members and z[name] >= settings.group_z:
+                members = frame[(frame[kind] == name) & frame["_hit"]].sort_values("_excess", ascending=False)
+                rows.append(
+                    {
+                        "subject_type": kind,
+                        "subject_id": name,
+                        "score": float(z[name]),
+                        "members": members[s.AGENT_ID].tolist(),
+                        "reasons": [
+                            f"{int(hits[name])} of {int(size[name])} members of {kind} {name} show harvesting excesses "
+                            f"today (views without a ticket, unrelated to their ticket, id documents, consecutive ids or "
+                            f"outside their working block at {settings.group_member_ratio:.0f}x or more their own median)",
+                            f"the {kind}'s excess is {_fmt(per_member[name])} accesses per member above baseline, "
+                            f"{z[name]:.1f} robust deviations above the other {kind}s today (median {_fmt(med)})",
+                        ],
+                    }
+                )
+    out = pd.DataFrame(rows)
+    if len(out):
+        out = out.sort_values("score", ascending=False).head(settings.group_budget).reset_index(drop=True)
+    return out
+
+
+def metric_names() -> list[str]:
+    return list(METRICS)

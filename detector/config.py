@@ -1,0 +1,99 @@
+"""Everything tunable, as one validated value.
+
+Built from a plain dict (what ``tomllib`` gives for ``insiderwatch.toml``); unknown keys and
+wrong types are errors naming the key, so a typo never silently falls back to a default.
+Reading the file and the environment is the pipelines' job, not this module's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from detector import __version__
+from detector.alerts import AlertSettings
+from detector.errors import UsageError
+from detector.features import FeatureSettings
+from detector.model import DETECTORS, ModelSettings
+
+DEFAULT_DB = "sqlite:///insiderwatch.db"
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """events : default input (file, directory or glob) when a command is given none
+    roster : default roster CSV
+    rename : raw column name -> canonical column name, applied when reading
+    """
+
+    events: str | None = None
+    roster: str | None = None
+    rename: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    db: str | None = None
+    sources: SourceSettings = SourceSettings()
+    features: FeatureSettings = FeatureSettings()
+    model: ModelSettings = ModelSettings()
+    alerts: AlertSettings = AlertSettings()
+    #: accessed records kept as evidence per flagged agent-day
+    evidence_limit: int = 5000
+
+    @property
+    def detector_version(self) -> str:
+        """Part of every alert's identity: the code version and the detector used."""
+        return f"insiderwatch-{__version__}/{self.model.name}"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_SECTIONS = {"sources": SourceSettings, "features": FeatureSettings, "model": ModelSettings, "alerts": AlertSettings}
+
+
+def from_dict(data: dict, *, origin: str = "config") -> Config:
+    """Validate a config dict (TOML layout: ``[store] db``, ``[sources]``, ``[features]``,
+    ``[model]`` with ``[model.params]``, ``[alerts]``, top-level ``evidence_limit``)."""
+    data = dict(data or {})
+    kwargs: dict = {}
+    store = data.pop("store", {})
+    if not isinstance(store, dict) or set(store) - {"db"}:
+        raise UsageError(f"[store] takes only 'db' ({origin})")
+    if "db" in store:
+        kwargs["db"] = _typed(store["db"], str, "store.db", origin)
+    if "evidence_limit" in data:
+        kwargs["evidence_limit"] = _typed(data.pop("evidence_limit"), int, "evidence_limit", origin)
+    for section, cls in _SECTIONS.items():
+        values = data.pop(section, {})
+        if not isinstance(values, dict):
+            raise UsageError(f"[{section}] must be a table ({origin})")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        args = {}
+        for key, value in values.items():
+            if key not in known or key == "detector_version":
+                raise UsageError(f"unknown setting {section}.{key} ({origin}); known: {', '.join(sorted(k for k in known if k != 'detector_version'))}")
+            default = getattr(cls(), key)
+            args[key] = value if default is None else _typed(value, type(default), f"{section}.{key}", origin)
+        kwargs[section] = cls(**args)
+    if data:
+        raise UsageError(f"unknown setting {sorted(data)[0]!r} ({origin})")
+    config = Config(**kwargs)
+    if config.model.name not in DETECTORS:
+        raise UsageError(f"unknown model.name {config.model.name!r} ({origin}); choose one of {', '.join(sorted(DETECTORS))}")
+    if not 0 < config.alerts.budget_fraction <= 1:
+        raise UsageError(f"alerts.budget_fraction must be in (0, 1] ({origin})")
+    if config.features.window < 3 or config.features.lag < 0:
+        raise UsageError(f"features.window must be at least 3 and features.lag not negative ({origin})")
+    return config
+
+
+def _typed(value, kind, key: str, origin: str):
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is dict and isinstance(value, dict):
+        return dict(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise UsageError(f"{key} must be {kind.__name__}, got {value!r} ({origin})")
+    return value

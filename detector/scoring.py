@@ -1,0 +1,152 @@
+"""One night's detection, composed from the pure stages: features, model, alerts.
+
+``score_day`` is the single code path for a nightly run, every day of a replay and the
+benchmark: given the day's agent-days, the history before it and the model inputs of the
+training window, it returns scores, ranks, alerts and reasons. No I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from detector import alerts as al
+from detector import features as ft
+from detector import model as md
+from detector import schema as s
+from detector.config import Config
+
+#: agent-days of training history below which the model is fit on the night itself
+#: (peer comparison only) rather than on the trailing window
+MIN_TRAIN_ROWS = 200
+
+
+@dataclass
+class ScoredDay:
+    day: str
+    features: pd.DataFrame  # features.compute output
+    inputs: pd.DataFrame  # agent_id + model input columns
+    scored: pd.DataFrame  # agent_id, score, raw_score, risk, rank_score, rank, flagged, history_days, contributions
+    alerts: list  # dicts ready for the store
+    peer_mode: bool  # no training history: fit on the night itself
+    n_train: int
+    train_days: int
+
+
+def score_day(
+    day: str,
+    today: pd.DataFrame,
+    history: pd.DataFrame,
+    train_inputs: pd.DataFrame,
+    *,
+    config: Config,
+    roster: pd.DataFrame | None = None,
+    recent_scores: pd.DataFrame | None = None,
+) -> ScoredDay:
+    """Score every agent active on ``day``.
+
+    Parameters
+    ----------
+    today : agent-days of ``day`` (aggregate output)
+    history : agent-days before ``day`` (at least the baseline window)
+    train_inputs : stored model inputs of the training window (days before ``day``):
+        columns ``day``, ``agent_id`` and the model inputs
+    recent_scores : stored scores of recent days (``day``, ``agent_id``, ``score``) for
+        accumulated risk
+    """
+    feats = ft.compute(history, today, day=day, roster=roster, settings=config.features)
+    names = ft.model_input_names()
+    X = ft.model_inputs(feats).to_numpy(float)
+    inputs = pd.DataFrame(X, columns=names)
+    inputs.insert(0, s.AGENT_ID, feats[s.AGENT_ID].to_numpy())
+
+    usable = train_inputs is not None and len(train_inputs) >= MIN_TRAIN_ROWS and all(n in train_inputs for n in names)
+    if usable:
+        X_train = train_inputs[names].to_numpy(float)
+        train_days = int(train_inputs["day"].nunique())
+    else:
+        X_train, train_days = X, 0
+    fitted = md.fit(config.model, X_train) if len(X_train) else None
+
+    scored = feats[[s.AGENT_ID, "history_days", s.TEAM, s.ROLE, s.SITE, s.VENDOR]].copy()
+    if fitted is not None and len(X):
+        raw = fitted.raw(X)
+        scored["raw_score"] = raw
+        scored["score"] = fitted.calibrated(raw)
+    else:
+        scored["raw_score"] = 0.0
+        scored["score"] = 0.0
+    risk = al.accumulated_risk(recent_scores, scored[s.AGENT_ID], day=day, settings=config.alerts)
+    scored = al.rank_and_flag(scored, settings=config.alerts, risk=risk)
+
+    # attribution for the night's top agents (all flagged ones among them)
+    budget = config.alerts.budget(len(scored))
+    top = np.flatnonzero(scored["rank"].to_numpy() <= max(3 * budget, 10))
+    contributions = [None] * len(scored)
+    if fitted is not None and len(top):
+        contrib = fitted.attribute(X[top])
+        for i, row in zip(top, contrib):
+            contributions[i] = json.dumps({n: round(float(v), 6) for n, v in zip(names, row)})
+    scored["contributions"] = contributions
+
+    alerts = []
+    for i in np.flatnonzero(scored["flagged"].to_numpy()):
+        row = feats.iloc[i]
+        contrib = json.loads(contributions[i]) if contributions[i] else {}
+        reasons = al.reason_sentences(row, _metric_contributions(contrib, row))
+        if not reasons:
+            reasons = [f"an unusual combination of activity for this agent and their peers (score {scored['score'].iloc[i]:.2f})"]
+        alerts.append(
+            {
+                "alert_key": al.alert_key("agent", row[s.AGENT_ID], day, config.detector_version),
+                "subject_type": "agent",
+                "subject_id": row[s.AGENT_ID],
+                "score": float(scored["score"].iloc[i]),
+                "rank": int(scored["rank"].iloc[i]),
+                "reasons": reasons,
+                "members": None,
+                "detector_version": config.detector_version,
+            }
+        )
+    groups = al.group_alerts(feats, day=day, settings=config.alerts)
+    for g in groups.to_dict("records"):
+        alerts.append(
+            {
+                "alert_key": al.alert_key(g["subject_type"], g["subject_id"], day, config.detector_version),
+                "subject_type": g["subject_type"],
+                "subject_id": g["subject_id"],
+                "score": float(g["score"]),
+                "rank": None,
+                "reasons": g["reasons"],
+                "members": g["members"],
+                "detector_version": config.detector_version,
+            }
+        )
+    return ScoredDay(
+        day=day,
+        features=feats,
+        inputs=inputs,
+        scored=scored,
+        alerts=alerts,
+        peer_mode=not usable,
+        n_train=len(X_train),
+        train_days=train_days,
+    )
+
+
+def _metric_contributions(contrib: dict, row: pd.Series) -> dict:
+    """Model-input contributions spread onto metrics: the summary inputs (strongest sign,
+    number of signs) are shared among the harvesting metrics in proportion to how far each
+    stands out in this row."""
+    out = {k: v for k, v in contrib.items() if not k.startswith("harvest__")}
+    shared = sum(v for k, v in contrib.items() if k.startswith("harvest__"))
+    if shared:
+        weights = {f"{m}__z": max(float(np.nan_to_num(row[f"{m}__z"])), 0.0) for m in ft.HARVEST_METRICS}
+        total = sum(weights.values())
+        for k, w in weights.items():
+            if total > 0:
+                out[k] = out.get(k, 0.0) + shared * w / total
+    return out

@@ -1,0 +1,215 @@
+"""The pure stages on tiny inline frames: aggregate, features, model registry, alerts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detector import alerts as al
+from detector import features as ft
+from detector import model as md
+from detector import schema
+from detector.aggregate import AGENT_DAY_COLUMNS, HOURS, aggregate
+from detector.config import Config, from_dict
+from detector.errors import UsageError
+
+
+def events(rows):
+    """Canonical events from (timestamp, agent, customer, action, ticket, resource, tier)."""
+    cols = ["timestamp", "agent_id", "customer_id", "action", "ticket_id", "resource", "customer_tier"]
+    frame = pd.DataFrame(rows, columns=cols)
+    return schema.validate(frame).accepted
+
+
+def test_aggregate_counts_one_agent_day():
+    ev = events(
+        [
+            ("2026-01-05T09:00:00Z", "a1", "C1000010", "search", "T1", "", "standard"),
+            ("2026-01-05T09:00:10Z", "a1", "C1000010", "view", "T1", "profile", "standard"),
+            ("2026-01-05T09:00:20Z", "a1", "C1000010", "view", "T1", "balance", "high_value"),
+            ("2026-01-05T09:01:00Z", "a1", "C1000099", "view", "T1", "id_document", "standard"),  # unrelated to T1
+            ("2026-01-05T10:00:00Z", "a1", "C1000011", "view", "", "address", "standard"),
+            ("2026-01-05T10:00:05Z", "a1", "C1000012", "view", "", "profile", "standard"),
+            ("2026-01-05T22:00:00Z", "a1", "C1000012", "note", "T2", "ticket", "standard"),
+            ("2026-01-05T11:00:00Z", "a2", "C1000010", "export", "", "", "standard"),
+            ("2026-01-06T01:00:00Z", "a1", "C1000010", "view", "T1", "profile", "standard"),
+        ]
+    )
+    out = aggregate(ev, timezones={"a1": "Asia/Manila"})
+    assert list(out.columns) == AGENT_DAY_COLUMNS
+    a1 = out[(out.agent_id == "a1") & (out.day == "2026-01-05")].iloc[0]
+    assert a1.events == 7 and a1.views == 5 and a1.customers == 4 and a1.tickets == 2
+    assert a1.ticketless_views == 2 and a1.ticketless_customers == 2
+    assert a1.off_primary_views == 1  # C1000099 under T1 whose main customer is C1000010
+    assert a1.id_document_views == 1 and a1.address_views == 1 and a1.financial_views == 1
+    assert a1.high_value_views == 1 and a1.searches == 1 and a1.edits == 1
+    assert a1.sequential_customers == 2  # C1000010 -> 11 -> 12
+    # hours are local (Manila, UTC+8): 09:00Z is 17h, 22:00Z is 06h next local day
+    assert a1.h17 == 4 and a1.h18 == 2 and a1.h06 == 1 and sum(a1[h] for h in HOURS) == 7
+    assert a1.first_seen == 9 * 60 and a1.last_seen == 22 * 60
+    a2 = out[out.agent_id == "a2"].iloc[0]
+    assert a2.exports == 1 and a2.views == 0 and a2.h11 == 1  # no roster zone: UTC
+    assert len(out) == 3
+
+
+def test_aggregate_empty():
+    out = aggregate(schema.empty_events())
+    assert out.empty and list(out.columns) == AGENT_DAY_COLUMNS
+
+
+def test_outside_shift_ignores_a_moved_shift_but_counts_after_hours():
+    frame = pd.DataFrame([dict.fromkeys(HOURS, 0) for _ in range(3)])
+    frame.loc[0, [f"h{h:02d}" for h in range(8, 17)]] = 20  # a day shift
+    frame.loc[1, [f"h{h:02d}" for h in list(range(22, 24)) + list(range(0, 7))]] = 20  # a night shift
+    frame.loc[2, [f"h{h:02d}" for h in range(8, 17)]] = 20
+    frame.loc[2, ["h19", "h20"]] = 40  # harvesting after the shift
+    assert ft.outside_shift_events(frame).tolist() == [0, 0, 80]
+
+
+def _agent_day(day, agent, **counts):
+    row = dict.fromkeys(AGENT_DAY_COLUMNS[2:], 0)
+    row.update({"day": day, "agent_id": agent, "h09": counts.get("events", 100)})
+    row.update(counts)
+    return row
+
+
+def _desk(days, agents, spike=None, desk_mult=None):
+    """Agent-days for a steady desk; spike = (agent, day, {metric: value})."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for d in days:
+        for a in agents:
+            mult = (desk_mult or {}).get(d, 1.0)
+            views = int(rng.normal(150, 10) * mult)
+            row = _agent_day(d, a, events=views + 20, views=views, customers=views // 3, ticketless_views=int(rng.integers(1, 5) * mult))
+            if spike and spike[0] == a and spike[1] == d:
+                row.update(spike[2])
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+DAYS = [f"2026-01-{d:02d}" for d in range(1, 32)]
+AGENTS = [f"a{i:02d}" for i in range(20)]
+
+
+def test_features_personal_excess_and_peer_fallback():
+    frame = _desk(DAYS, AGENTS, spike=("a03", "2026-01-31", {"ticketless_views": 180, "views": 330}))
+    frame = pd.concat([frame, pd.DataFrame([_agent_day("2026-01-31", "new", events=200, views=180, ticketless_views=120)])])
+    history, today = frame[frame.day < "2026-01-31"], frame[frame.day == "2026-01-31"]
+    f = ft.compute(history, today, day="2026-01-31").set_index("agent_id")
+    assert f.loc["a03", "ticketless_views__own"] > 10
+    assert f.loc["a03", "ticketless_views__z"] == f.loc["a03", "ticketless_views__own"]
+    assert abs(f.loc["a05", "ticketless_views__own"]) < 3
+    # no history: the model sees the peer comparison
+    assert f.loc["new", "history_days"] == 0 and np.isnan(f.loc["new", "ticketless_views__own"])
+    assert f.loc["new", "ticketless_views__z"] == f.loc["new", "ticketless_views__peer"] > 5
+    X = ft.model_inputs(f.reset_index())
+    assert (X.to_numpy() >= 0).all() and list(X.columns) == ft.model_input_names()
+
+
+def test_features_baseline_is_lagged():
+    frame = _desk(DAYS, AGENTS)
+    # a ramp in the last few days must not raise the agent's own baseline
+    frame.loc[(frame.agent_id == "a01") & (frame.day >= "2026-01-26"), "ticketless_views"] = 100
+    f = ft.compute(frame[frame.day < "2026-01-31"], frame[frame.day == "2026-01-31"], day="2026-01-31").set_index("agent_id")
+    assert f.loc["a01", "ticketless_views__base"] < 5
+    assert f.loc["a01", "ticketless_views__own"] > 5
+
+
+def test_desk_wide_busy_day_is_not_personal():
+    frame = _desk(DAYS, AGENTS, desk_mult={"2026-01-31": 2.5})
+    roster = pd.DataFrame({"agent_id": AGENTS, "team": ["T1"] * 10 + ["T2"] * 10, "role": "agent"})
+    f = ft.compute(frame[frame.day < "2026-01-31"], frame[frame.day == "2026-01-31"], day="2026-01-31", roster=roster)
+    assert f["views__own_raw" if "views__own_raw" in f else "views__own"].abs().max() < 3
+    assert f["views__z"].abs().max() < 3
+
+
+def test_role_peers_make_a_roles_normal_work_normal():
+    frame = _desk(DAYS[-1:], AGENTS)
+    frame.loc[frame.agent_id.isin(AGENTS[:5]), "id_document_views"] = 120  # KYC work
+    frame.loc[~frame.agent_id.isin(AGENTS[:5]), "id_document_views"] = 5
+    roster = pd.DataFrame({"agent_id": AGENTS, "team": ["K"] * 5 + ["G"] * 15, "role": ["kyc_specialist"] * 5 + ["agent"] * 15})
+    f = ft.compute(frame.iloc[:0], frame, day=DAYS[-1], roster=roster).set_index("agent_id")
+    assert f.loc[AGENTS[:5], "id_document_views__z"].abs().max() < 1
+
+
+@pytest.mark.parametrize("name", sorted(md.DETECTORS))
+def test_every_registered_detector_honours_the_contract(name):
+    rng = np.random.default_rng(1)
+    X = np.abs(rng.normal(0, 1, size=(400, 5)))
+    outlier = np.array([[8.0, 2.5, 2.5, 2.5, 2.5]])
+    settings = md.ModelSettings(name=name, seed=3)
+    fitted = md.fit(settings, X)
+    scores = fitted.raw(np.vstack([X[:50], outlier]))
+    assert scores[-1] > np.percentile(scores[:-1], 95)  # higher = more anomalous
+    assert fitted.calibrated(scores[-1:])[0] > 1.5
+    again = md.fit(settings, X).raw(outlier)
+    assert np.allclose(again, fitted.raw(outlier))  # seeded: same input, same scores
+    # attribution names the one feature that is out of line (others at their typical value)
+    single = np.array([[8.0, *np.median(X, axis=0)[1:]]])
+    contrib = fitted.attribute(single)
+    assert contrib.shape == (1, 5) and np.argmax(contrib[0]) == 0 and contrib[0, 0] > 0
+
+
+def test_unknown_detector_is_a_usage_error():
+    with pytest.raises(UsageError, match="unknown model"):
+        md.make_detector(md.ModelSettings(name="magic"))
+
+
+def test_budget_threshold_and_rank():
+    scored = pd.DataFrame({"agent_id": [f"a{i}" for i in range(400)], "score": np.linspace(0, 3, 400), "raw_score": np.linspace(0, 1, 400)})
+    settings = al.AlertSettings(budget_fraction=0.005, threshold=2.0)
+    out = al.rank_and_flag(scored, settings=settings)
+    assert settings.budget(400) == 2
+    assert out.flagged.sum() == 2 and set(out[out.flagged].agent_id) == {"a399", "a398"}
+    assert out.set_index("agent_id").loc["a399", "rank"] == 1
+    quiet = al.rank_and_flag(scored.assign(score=1.0), settings=settings)
+    assert quiet.flagged.sum() == 0  # nothing above the threshold: no alert, whatever the budget
+
+
+def test_alert_key_is_stable_and_distinct():
+    a = al.alert_key("agent", "A1", "2026-01-05", "v1")
+    assert a == al.alert_key("agent", "A1", "2026-01-05", "v1")
+    assert len({a, al.alert_key("agent", "A1", "2026-01-06", "v1"), al.alert_key("team", "A1", "2026-01-05", "v1"), al.alert_key("agent", "A1", "2026-01-05", "v2")}) == 4
+
+
+def test_reasons_state_numbers_that_agree_with_the_features():
+    frame = _desk(DAYS, AGENTS, spike=("a03", "2026-01-31", {"ticketless_views": 180, "views": 330}))
+    roster = pd.DataFrame({"agent_id": AGENTS, "team": "T-12", "role": "agent"})
+    f = ft.compute(frame[frame.day < "2026-01-31"], frame[frame.day == "2026-01-31"], day="2026-01-31", roster=roster)
+    row = f.set_index("agent_id").loc["a03"].copy()
+    row["agent_id"] = "a03"
+    sentences = al.reason_sentences(row, {"ticketless_views__z": 0.2, "views__z": 0.05, "address_views__z": -0.1})
+    assert sentences[0].startswith("180 views without a ticket")
+    assert "their own median of" in sentences[0] and "team T-12" in sentences[0]
+    assert "55% of all views had no ticket" in sentences[0]
+    assert not any("address" in x for x in sentences)  # negative contribution: not a reason
+
+
+def test_group_alert_for_a_team_drifting_together():
+    frame = _desk(DAYS, AGENTS + [f"b{i:02d}" for i in range(20)] + [f"c{i:02d}" for i in range(20)])
+    teams = {a: ("T1" if a.startswith("a") else "T2" if a.startswith("b") else "T3") for a in frame.agent_id.unique()}
+    roster = pd.DataFrame({"agent_id": list(teams), "team": list(teams.values()), "role": "agent", "site": "s"})
+    ring = ["a01", "a02", "a03", "a04"]
+    frame.loc[frame.agent_id.isin(ring) & (frame.day == "2026-01-31"), "ticketless_views"] = 60
+    f = ft.compute(frame[frame.day < "2026-01-31"], frame[frame.day == "2026-01-31"], day="2026-01-31", roster=roster)
+    groups = al.group_alerts(f, day="2026-01-31", settings=al.AlertSettings())
+    assert list(groups.subject_id) == ["T1"] and set(groups.members[0]) == set(ring)
+    quiet = al.group_alerts(ft.compute(frame[frame.day < "2026-01-30"], frame[frame.day == "2026-01-30"], day="2026-01-30", roster=roster), day="2026-01-30", settings=al.AlertSettings())
+    assert quiet.empty
+
+
+def test_config_validation():
+    cfg = from_dict({"store": {"db": "sqlite:///x.db"}, "alerts": {"budget_fraction": 0.01, "min_budget": 2}, "model": {"name": "ecod"}})
+    assert cfg.db == "sqlite:///x.db" and cfg.alerts.budget(100) == 2 and cfg.model.name == "ecod"
+    assert json.loads(json.dumps(cfg.to_dict()))["features"]["window"] == 28
+    with pytest.raises(UsageError, match="unknown setting alerts.budget"):
+        from_dict({"alerts": {"budget": 3}})
+    with pytest.raises(UsageError, match="alerts.min_budget must be int"):
+        from_dict({"alerts": {"min_budget": "3"}})
+    with pytest.raises(UsageError, match="unknown model.name"):
+        from_dict({"model": {"name": "nope"}})
+    assert Config().detector_version.startswith("insiderwatch-")
