@@ -1,0 +1,449 @@
+"""The results store: the only module that speaks SQL.
+
+SQLAlchemy 2 Core over any database URL: a SQLite file by default, PostgreSQL for a team.
+It holds runs, agent-day aggregates, model inputs, scores, alerts with reasons, the evidence
+of flagged agent-days and rejected rows; never the raw logs (those stay in their files,
+referenced by digest in the run manifest).
+
+Every value from a log reaches SQL as a bound parameter. A day's results are written in one
+transaction that first removes that day's previous results, so a failed run leaves nothing
+half-written and a rerun replaces the day instead of duplicating it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from detector import schema as s
+from detector.aggregate import AGENT_DAY_COLUMNS, DAY
+from detector.errors import InsiderwatchError
+
+SCHEMA_VERSION = 1
+ID = String(256)
+
+metadata = MetaData()
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", String(40), nullable=False),
+    Column("finished_at", String(40)),
+    Column("day_from", String(10)),
+    Column("day_to", String(10)),
+    Column("detector_version", String(64), nullable=False),
+    Column("config", Text, nullable=False),
+    Column("manifest", Text),
+    Column("message", Text),
+)
+
+agent_days = Table(
+    "agent_days",
+    metadata,
+    Column(DAY, String(10), primary_key=True),
+    Column(s.AGENT_ID, ID, primary_key=True),
+    Column("run_id", Integer, nullable=False),
+    *[Column(c, Integer, nullable=False) for c in AGENT_DAY_COLUMNS[2:]],
+)
+
+model_inputs = Table(
+    "model_inputs",
+    metadata,
+    Column(DAY, String(10), primary_key=True),
+    Column(s.AGENT_ID, ID, primary_key=True),
+    Column("run_id", Integer, nullable=False),
+    Column("vector", Text, nullable=False),  # JSON list, in the order of `names`
+    Column("names", Text, nullable=False),
+)
+
+scores = Table(
+    "scores",
+    metadata,
+    Column(DAY, String(10), primary_key=True),
+    Column(s.AGENT_ID, ID, primary_key=True),
+    Column("run_id", Integer, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("raw_score", Float, nullable=False),
+    Column("rank_score", Float, nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("flagged", Boolean, nullable=False),
+    Column("history_days", Integer, nullable=False),
+    Column("peer_mode", Boolean, nullable=False),
+    # the peer groups the agent was compared with that night (from the roster then)
+    Column(s.TEAM, ID),
+    Column(s.ROLE, ID),
+    Column(s.SITE, ID),
+    Column(s.VENDOR, ID),
+    Column("contributions", Text),  # JSON {input: contribution} for the night's top agents
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_key", String(64), primary_key=True),
+    Column(DAY, String(10), nullable=False, index=True),
+    Column("run_id", Integer, nullable=False),
+    Column("subject_type", String(16), nullable=False),  # agent, team or site
+    Column("subject_id", ID, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("rank", Integer),
+    Column("reasons", Text, nullable=False),  # JSON list of sentences
+    Column("members", Text),  # JSON list of agent ids for group alerts
+    Column("detector_version", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
+evidence = Table(
+    "evidence",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_key", String(64), nullable=False, index=True),
+    Column(DAY, String(10), nullable=False, index=True),
+    Column(s.TIMESTAMP, String(40), nullable=False),
+    *[Column(c, Text) for c in s.EVENT_COLUMNS[1:]],
+)
+
+rejects = Table(
+    "rejects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, nullable=False, index=True),
+    Column("source", Text, nullable=False),
+    Column("line", Integer),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text),
+)
+
+days = Table(
+    "days",
+    metadata,
+    Column(DAY, String(10), primary_key=True),
+    Column("run_id", Integer, nullable=False),
+    Column("agents", Integer, nullable=False),
+    Column("events", Integer, nullable=False),
+    Column("alerts", Integer, nullable=False),
+    Column("peer_mode", Boolean, nullable=False),
+    Column("completed_at", String(40), nullable=False),
+)
+
+meta = Table("store_meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text))
+
+Index("ix_agent_days_agent", agent_days.c.agent_id, agent_days.c.day)
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class StoreError(InsiderwatchError):
+    """The store cannot be opened, read or written."""
+
+    exit_code = 1
+
+
+@dataclass
+class DayResults:
+    """Everything one scored day writes, in one transaction."""
+
+    day: str
+    agent_days: pd.DataFrame
+    inputs: pd.DataFrame  # agent_id + model input columns
+    scores: pd.DataFrame  # agent_id, score, raw_score, rank_score, rank, flagged, history_days, contributions
+    alerts: list[dict]
+    evidence: pd.DataFrame  # alert_key + canonical event columns
+    events: int
+    peer_mode: bool
+
+
+class Store:
+    """A results store at a SQLAlchemy URL (tables created on first use)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = create_engine(url, future=True)
+            if self.engine.dialect.name == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                have = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+                if have is None:
+                    conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the store: {exc.__class__.__name__}: {_first_line(exc)}", store=_safe_url(url)) from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- runs ----------------------------------------------------------------------------
+    def start_run(self, kind: str, *, config: dict, detector_version: str, day_from: str | None, day_to: str | None) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(runs).values(
+                    kind=kind,
+                    status="running",
+                    started_at=now(),
+                    day_from=day_from,
+                    day_to=day_to,
+                    detector_version=detector_version,
+                    config=json.dumps(config, sort_keys=True, default=str),
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def finish_run(self, run_id: int, *, status: str, manifest: dict, message: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.run_id == run_id)
+                .values(status=status, finished_at=now(), manifest=json.dumps(manifest, sort_keys=True, default=str), message=message)
+            )
+
+    def run(self, run_id: int) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs).where(runs.c.run_id == run_id)).mappings().first()
+        return dict(row) if row else None
+
+    def runs(self) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            return pd.read_sql(select(runs).order_by(runs.c.run_id), conn)
+
+    def add_rejects(self, run_id: int, frame: pd.DataFrame) -> None:
+        if frame.empty:
+            return
+        rows = [
+            {"run_id": run_id, "source": r["source"], "line": _int(r["line"]), "reason": r["reason"], "raw": r["raw"]}
+            for r in frame.to_dict("records")
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(insert(rejects), rows)
+
+    def rejects(self, run_id: int) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            return pd.read_sql(select(rejects).where(rejects.c.run_id == run_id).order_by(rejects.c.id), conn)
+
+    # --- one day ---------------------------------------------------------------------------
+    def write_day(self, run_id: int, results: DayResults) -> None:
+        """Replace everything stored for ``results.day`` in one transaction."""
+        day = results.day
+        with self.engine.begin() as conn:
+            for table in (agent_days, model_inputs, scores, alerts, evidence, days):
+                conn.execute(delete(table).where(table.c.day == day))
+            ad = results.agent_days.assign(run_id=run_id)
+            conn.execute(insert(agent_days), _records(ad[[DAY, s.AGENT_ID, "run_id", *AGENT_DAY_COLUMNS[2:]]]))
+            names = [c for c in results.inputs.columns if c != s.AGENT_ID]
+            names_json = json.dumps(names)
+            vectors = results.inputs[names].to_numpy(float)
+            conn.execute(
+                insert(model_inputs),
+                [
+                    {DAY: day, s.AGENT_ID: a, "run_id": run_id, "vector": json.dumps([round(float(v), 6) for v in vec]), "names": names_json}
+                    for a, vec in zip(results.inputs[s.AGENT_ID], vectors)
+                ],
+            )
+            sc = results.scores
+            conn.execute(
+                insert(scores),
+                [
+                    {
+                        DAY: day,
+                        s.AGENT_ID: r[s.AGENT_ID],
+                        "run_id": run_id,
+                        "score": float(r["score"]),
+                        "raw_score": float(r["raw_score"]),
+                        "rank_score": float(r["rank_score"]),
+                        "rank": int(r["rank"]),
+                        "flagged": bool(r["flagged"]),
+                        "history_days": int(r["history_days"]),
+                        "peer_mode": bool(results.peer_mode),
+                        s.TEAM: r.get(s.TEAM),
+                        s.ROLE: r.get(s.ROLE),
+                        s.SITE: r.get(s.SITE),
+                        s.VENDOR: r.get(s.VENDOR),
+                        "contributions": r.get("contributions"),
+                    }
+                    for r in sc.to_dict("records")
+                ],
+            )
+            if results.alerts:
+                conn.execute(
+                    insert(alerts),
+                    [
+                        {
+                            **a,
+                            DAY: day,
+                            "run_id": run_id,
+                            "reasons": json.dumps(a["reasons"]),
+                            "members": json.dumps(a.get("members")) if a.get("members") is not None else None,
+                            "created_at": now(),
+                        }
+                        for a in results.alerts
+                    ],
+                )
+            if len(results.evidence):
+                ev = results.evidence.copy()
+                ev[s.TIMESTAMP] = ev[s.TIMESTAMP].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                ev[DAY] = day
+                conn.execute(insert(evidence), _records(ev[["alert_key", DAY, *s.EVENT_COLUMNS]]))
+            conn.execute(
+                insert(days).values(
+                    day=day,
+                    run_id=run_id,
+                    agents=len(results.agent_days),
+                    events=int(results.events),
+                    alerts=len(results.alerts),
+                    peer_mode=bool(results.peer_mode),
+                    completed_at=now(),
+                )
+            )
+
+    # --- reading ---------------------------------------------------------------------------
+    def scored_days(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(days.c.day).order_by(days.c.day))]
+
+    def agent_days(self, first: str, before: str) -> pd.DataFrame:
+        """Agent-days with ``first <= day < before``."""
+        with self.engine.connect() as conn:
+            frame = pd.read_sql(
+                select(*[agent_days.c[c] for c in AGENT_DAY_COLUMNS]).where(agent_days.c.day >= first, agent_days.c.day < before),
+                conn,
+            )
+        return _typed_agent_days(frame)
+
+    def agent_history(self, agent_id: str) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            frame = pd.read_sql(
+                select(*[agent_days.c[c] for c in AGENT_DAY_COLUMNS]).where(agent_days.c.agent_id == agent_id).order_by(agent_days.c.day),
+                conn,
+            )
+        return _typed_agent_days(frame)
+
+    def model_inputs(self, first: str, before: str) -> tuple[list[str], pd.DataFrame]:
+        """Stored model inputs with ``first <= day < before``: (names, frame of day,
+        agent_id and one column per input). Rows stored under other input names (an older
+        detector version) are left out."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(model_inputs.c.day, model_inputs.c.agent_id, model_inputs.c.vector, model_inputs.c.names)
+                .where(model_inputs.c.day >= first, model_inputs.c.day < before)
+                .order_by(model_inputs.c.day, model_inputs.c.agent_id)
+            ).all()
+        if not rows:
+            return [], pd.DataFrame()
+        names_json = rows[-1][3]
+        names = json.loads(names_json)
+        kept = [r for r in rows if r[3] == names_json]
+        matrix = np.array([json.loads(r[2]) for r in kept], dtype=float).reshape(len(kept), len(names))
+        frame = pd.DataFrame(matrix, columns=names)
+        frame.insert(0, s.AGENT_ID, [r[1] for r in kept])
+        frame.insert(0, DAY, [r[0] for r in kept])
+        return names, frame
+
+    def scores(self, first: str | None = None, last: str | None = None, run_id: int | None = None) -> pd.DataFrame:
+        q = select(scores)
+        if first:
+            q = q.where(scores.c.day >= first)
+        if last:
+            q = q.where(scores.c.day <= last)
+        if run_id is not None:
+            q = q.where(scores.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            return pd.read_sql(q.order_by(scores.c.day, scores.c.rank), conn)
+
+    def alerts(self, first: str | None = None, last: str | None = None, run_id: int | None = None) -> pd.DataFrame:
+        q = select(alerts)
+        if first:
+            q = q.where(alerts.c.day >= first)
+        if last:
+            q = q.where(alerts.c.day <= last)
+        if run_id is not None:
+            q = q.where(alerts.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            frame = pd.read_sql(q.order_by(alerts.c.day, alerts.c.subject_type, alerts.c.rank, alerts.c.subject_id), conn)
+        frame["reasons"] = frame["reasons"].map(json.loads)
+        frame["members"] = frame["members"].map(lambda v: json.loads(v) if v else None)
+        return frame
+
+    def evidence(self, alert_key: str) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            return pd.read_sql(select(evidence).where(evidence.c.alert_key == alert_key).order_by(evidence.c.id), conn)
+
+    def latest_day(self) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(days.c.day))).scalar()
+
+
+def _typed_agent_days(frame: pd.DataFrame) -> pd.DataFrame:
+    frame[DAY] = frame[DAY].astype(s.STRING_DTYPE)
+    frame[s.AGENT_ID] = frame[s.AGENT_ID].astype(s.STRING_DTYPE)
+    for c in AGENT_DAY_COLUMNS[2:]:
+        frame[c] = frame[c].astype("int64")
+    return frame
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as plain Python values (no numpy scalars, NA as None) for bound parameters."""
+    out = frame.astype(object).where(frame.notna(), None)
+    records = out.to_dict("records")
+    for r in records:
+        for k, v in r.items():
+            if isinstance(v, np.generic):
+                r[k] = v.item()
+    return records
+
+
+def _int(v):
+    try:
+        return None if pd.isna(v) else int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+
+
+def _safe_url(url: str) -> str:
+    """The URL without a password, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparseable URL is shown as it was given
+        return url

@@ -1,0 +1,151 @@
+"""The results store reads back what was written, replaces a rescored day, keeps hostile
+strings as data. Runs on SQLite always, and on PostgreSQL when INSIDERWATCH_TEST_PG is set."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine, text
+
+from detector import schema
+from detector.aggregate import AGENT_DAY_COLUMNS
+from detector.errors import InsiderwatchError
+from detector.store import DayResults, Store
+
+PG_URL = os.environ.get("INSIDERWATCH_TEST_PG")
+
+
+def _pg_store_url():
+    """A fresh schema on the test server, dropped afterwards."""
+    name = f"iw_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{name}"'))
+    return name, engine
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        st = Store(f"sqlite:///{tmp_path / 'store.db'}")
+        yield st
+        st.close()
+        return
+    if not PG_URL:
+        pytest.skip("set INSIDERWATCH_TEST_PG=postgresql+psycopg://... to run the store tests on PostgreSQL")
+    name, engine = _pg_store_url()
+    sep = "&" if "?" in PG_URL else "?"
+    st = Store(f"{PG_URL}{sep}options=-csearch_path%3D{name}")
+    yield st
+    st.close()
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+    engine.dispose()
+
+
+HOSTILE = "a'); DROP TABLE scores;--<script>alert(1)</script>"
+
+
+def _results(day: str, agents: list[str], flagged: str | None = None) -> DayResults:
+    ad = pd.DataFrame([{**dict.fromkeys(AGENT_DAY_COLUMNS[2:], 1), "day": day, "agent_id": a, "views": 10 + i} for i, a in enumerate(agents)])
+    inputs = pd.DataFrame({"agent_id": agents, "x__z": np.arange(len(agents), dtype=float), "y__z": 0.5})
+    scores = pd.DataFrame(
+        {
+            "agent_id": agents,
+            "score": np.linspace(3, 0, len(agents)),
+            "raw_score": np.linspace(1, 0, len(agents)),
+            "rank_score": np.linspace(3, 0, len(agents)),
+            "rank": np.arange(1, len(agents) + 1),
+            "flagged": [a == flagged for a in agents],
+            "history_days": 5,
+            "team": "T1",
+            "role": "agent",
+            "site": "s",
+            "vendor": "v",
+            "contributions": [json.dumps({"x__z": 0.1})] + [None] * (len(agents) - 1),
+        }
+    )
+    alerts, evidence = [], pd.DataFrame()
+    if flagged:
+        key = f"k-{flagged}-{day}"
+        alerts = [
+            {"alert_key": key, "subject_type": "agent", "subject_id": flagged, "score": 3.0, "rank": 1, "reasons": ["r1 " + HOSTILE, "r2"], "members": None, "detector_version": "v"}
+        ]
+        ev = schema.validate(
+            pd.DataFrame(
+                {
+                    "timestamp": ["2026-01-05T09:00:00.123Z", "2026-01-05T09:01:00Z"],
+                    "agent_id": [flagged] * 2,
+                    "customer_id": [HOSTILE, "C2"],
+                    "action": ["view", "view"],
+                    "ticket_id": ["", "=cmd|' /C calc'!A0"],
+                }
+            )
+        ).accepted
+        evidence = ev.assign(alert_key=key)
+    return DayResults(day=day, agent_days=ad, inputs=inputs, scores=scores, alerts=alerts, evidence=evidence, events=100, peer_mode=False)
+
+
+def test_written_day_reads_back(store):
+    agents = ["A1", "A2", HOSTILE]
+    run = store.start_run("nightly", config={"k": 1}, detector_version="v", day_from="2026-01-05", day_to="2026-01-05")
+    store.write_day(run, _results("2026-01-05", agents, flagged=HOSTILE))
+    store.finish_run(run, status="complete", manifest={"rows": 3})
+
+    ad = store.agent_days("2026-01-01", "2026-01-06")
+    assert sorted(ad.agent_id) == sorted(agents) and list(ad.columns) == AGENT_DAY_COLUMNS
+    assert ad.set_index("agent_id").loc["A2", "views"] == 11
+    names, inputs = store.model_inputs("2026-01-01", "2026-01-06")
+    assert names == ["x__z", "y__z"] and inputs.set_index("agent_id").loc[HOSTILE, "x__z"] == 2.0
+    sc = store.scores("2026-01-05", "2026-01-05")
+    assert list(sc.sort_values("rank").agent_id) == agents
+    assert sc.set_index("agent_id").loc[HOSTILE, "flagged"]
+    al = store.alerts("2026-01-05", "2026-01-05")
+    assert al.subject_id.tolist() == [HOSTILE] and al.reasons[0] == ["r1 " + HOSTILE, "r2"]
+    ev = store.evidence(al.alert_key[0])
+    assert ev.customer_id.tolist() == [HOSTILE, "C2"] and ev.ticket_id.tolist()[1] == "=cmd|' /C calc'!A0"
+    assert ev.timestamp[0] == "2026-01-05T09:00:00.123000Z"
+    assert store.run(run)["status"] == "complete" and json.loads(store.run(run)["manifest"]) == {"rows": 3}
+    assert store.scored_days() == ["2026-01-05"] and store.latest_day() == "2026-01-05"
+
+
+def test_rescoring_a_day_replaces_it(store):
+    run1 = store.start_run("nightly", config={}, detector_version="v", day_from=None, day_to=None)
+    store.write_day(run1, _results("2026-01-05", ["A1", "A2"], flagged="A1"))
+    store.write_day(run1, _results("2026-01-06", ["A1", "A2"], flagged="A2"))
+    run2 = store.start_run("nightly", config={}, detector_version="v", day_from=None, day_to=None)
+    store.write_day(run2, _results("2026-01-05", ["A1", "A3"], flagged="A3"))
+    sc = store.scores("2026-01-05", "2026-01-05")
+    assert sorted(sc.agent_id) == ["A1", "A3"] and set(sc.run_id) == {run2}
+    al = store.alerts()
+    assert sorted(zip(al.day, al.subject_id)) == [("2026-01-05", "A3"), ("2026-01-06", "A2")]
+    assert len(store.evidence("k-A1-2026-01-05")) == 0
+    assert store.scored_days() == ["2026-01-05", "2026-01-06"]
+
+
+def test_failed_write_leaves_the_day_as_it_was(store):
+    run = store.start_run("nightly", config={}, detector_version="v", day_from=None, day_to=None)
+    store.write_day(run, _results("2026-01-05", ["A1", "A2"], flagged="A1"))
+    broken = _results("2026-01-05", ["A7", "A7"])  # duplicate agent: primary key violation
+    with pytest.raises(Exception):
+        store.write_day(run, broken)
+    assert sorted(store.scores("2026-01-05", "2026-01-05").agent_id) == ["A1", "A2"]
+    assert store.alerts().subject_id.tolist() == ["A1"]
+
+
+def test_rejects_round_trip(store):
+    run = store.start_run("replay", config={}, detector_version="v", day_from=None, day_to=None)
+    frame = pd.DataFrame({"source": ["f.csv", "f.csv"], "line": [3, 9], "reason": ["empty agent_id", "unparseable timestamp"], "raw": ['{"a": 1}', HOSTILE]})
+    store.add_rejects(run, frame)
+    back = store.rejects(run)
+    assert back[["line", "reason", "raw"]].values.tolist() == [[3, "empty agent_id", '{"a": 1}'], [9, "unparseable timestamp", HOSTILE]]
+
+
+def test_unopenable_store_is_a_clear_error(tmp_path):
+    with pytest.raises(InsiderwatchError, match="cannot open the store"):
+        Store(f"sqlite:///{tmp_path}/missing-dir/x.db")
