@@ -31,9 +31,11 @@ COUNTS: dict[str, str] = {
     "searches": "customer searches",
     "edits": "notes and updates",
     "exports": "exports and list downloads",
-    "sequential_customers": "customers whose id directly follows another customer touched that day",
+    "sequential_customers": "customers in runs of 3 or more consecutive ids touched that day",
 }
 HOURS = [f"h{h:02d}" for h in range(24)]
+#: shortest run of consecutive customer ids counted as enumeration
+SEQUENTIAL_RUN = 3
 AGENT_DAY_COLUMNS = [DAY, s.AGENT_ID, *COUNTS, "first_seen", "last_seen", *HOURS]
 
 
@@ -154,8 +156,9 @@ def customer_numbers(customers: pd.Series) -> pd.Series:
 
 
 def _sequential_customers(frame: pd.DataFrame) -> pd.Series:
-    """Per agent-day, distinct customers whose id number is the previous one plus one (same
-    prefix): how enumeration through consecutive ids shows."""
+    """Per agent-day, distinct customers in runs of 3 or more consecutive id numbers (same
+    prefix): enumeration through ids. Pairs happen by chance on a busy day; runs of three
+    almost never do. In SQL: gaps-and-islands over the sorted numbers."""
     keys = [DAY, s.AGENT_ID]
     distinct = frame.drop_duplicates()
     number, prefix = customer_numbers(distinct[s.CUSTOMER_ID])
@@ -163,13 +166,16 @@ def _sequential_customers(frame: pd.DataFrame) -> pd.Series:
     if d.empty:
         return pd.Series(dtype="int64")
     d = d.sort_values(keys + ["prefix", "number"], kind="stable")
-    same = (
+    continues = (
         (d[DAY] == d[DAY].shift())
         & (d[s.AGENT_ID] == d[s.AGENT_ID].shift())
         & (d["prefix"] == d["prefix"].shift())
         & (d["number"] - d["number"].shift() == 1)
-    )
-    return same.fillna(False).astype("int64").groupby([d[DAY], d[s.AGENT_ID]]).sum()
+    ).fillna(False).to_numpy(bool)
+    run = pd.Series(np.cumsum(~continues), index=d.index)
+    length = run.map(run.value_counts())
+    in_long_run = (length >= SEQUENTIAL_RUN).astype("int64")
+    return in_long_run.groupby([d[DAY], d[s.AGENT_ID]]).sum()
 
 
 def _local_hours(ts: pd.Series, agents: pd.Series, timezones: dict[str, str]) -> np.ndarray:

@@ -26,7 +26,7 @@ PHRASES: dict[str, str] = {
     "address_views": "address views",
     "financial_views": "balance and transaction views",
     "high_value_views": "views of high-value customers",
-    "sequential_customers": "customers with consecutive ids",
+    "sequential_customers": "customers in runs of consecutive ids",
     "outside_shift_events": "accesses outside the working block of the day",
     "exports": "exports",
 }
@@ -49,7 +49,7 @@ class AlertSettings:
 
     budget_fraction: float = 0.005
     min_budget: int = 1
-    threshold: float = 2.0
+    threshold: float = 1.5
     accumulate_days: int = 6
     accumulate_weight: float = 0.0
     accumulate_floor: float = 1.3
@@ -79,9 +79,16 @@ def accumulated_risk(recent: pd.DataFrame, agents: pd.Series, *, day: str, setti
     return agents.map(excess).fillna(0.0).to_numpy(float)
 
 
-def rank_and_flag(scored: pd.DataFrame, *, settings: AlertSettings, risk: np.ndarray | None = None) -> pd.DataFrame:
+def rank_and_flag(
+    scored: pd.DataFrame, *, settings: AlertSettings, risk: np.ndarray | None = None, n_train: int | None = None
+) -> pd.DataFrame:
     """Add ``risk``, ``rank_score``, ``rank`` (1 = most anomalous) and ``flagged`` to the
-    night's scored agents (columns ``agent_id``, ``score``)."""
+    night's scored agents (columns ``agent_id``, ``score``).
+
+    A calibrated score cannot exceed about log10((n_train + 1) / 2) when the night's rows are
+    part of the training (a small desk's first night, fit on itself): nothing can be called
+    rarer than 1 in n_train. The threshold is then lowered to 90% of what is attainable, so
+    that the budget still decides on such nights."""
     out = scored.copy()
     out["risk"] = 0.0 if risk is None else risk
     out["rank_score"] = out["score"] + settings.accumulate_weight * out["risk"]
@@ -90,7 +97,10 @@ def rank_and_flag(scored: pd.DataFrame, *, settings: AlertSettings, risk: np.nda
     rank[order] = np.arange(1, len(out) + 1)
     out["rank"] = rank
     budget = settings.budget(len(out))
-    out["flagged"] = (out["rank"] <= budget) & (out["rank_score"] >= settings.threshold)
+    threshold = settings.threshold
+    if n_train:
+        threshold = min(threshold, 0.9 * math.log10((n_train + 1) / 2))
+    out["flagged"] = (out["rank"] <= budget) & (out["rank_score"] >= threshold)
     return out
 
 

@@ -1,12 +1,18 @@
 """Features of one scored day: each agent against their own lagged baseline and against their
 peers that same day.
 
-Why these: harvesting shows as more record views than the person's own normal, of the kinds
-that matter (no ticket, customers unrelated to the ticket, identity documents, high-value
-balances, consecutive ids, outside the day's working block), and more than people doing the
-same job that day. What a real desk does to everyone at once (a market-crash day, a queue's
-backlog week) is taken out by comparing each person's rise with their team's rise; what a
-role does normally (KYC opens many id documents) is taken out by comparing with the role.
+Why these. Harvesting shows in two ways. Volume: more record views and more distinct
+customers than the person's own normal. Composition: a larger part of the day's views being
+of the kinds that matter (no ticket, customers unrelated to the ticket used, identity
+documents, addresses, high-value balances, consecutive ids, outside the day's working
+block). Composition is judged against what the person's own volume that day would lead one
+to expect, so a heavy but ordinary day (covering for a colleague, a market-crash day) moves
+the volume features only, and a heavy worker is not suspicious for being heavy.
+
+The reference is the agent's own lagged past when there is enough of it, else people doing
+the same job that day (a new hire leans on peers). What a team or role shows together on a
+day (a queue's backlog week, a desk-wide busy day) is taken out of each person's deviation;
+what a role does normally (KYC opens many id documents) is taken out by the role comparison.
 
 Pure: agent-day frames in, a feature frame out. No I/O.
 """
@@ -21,30 +27,25 @@ import pandas as pd
 from detector import schema as s
 from detector.aggregate import DAY, HOURS
 
-#: the per-day measures features are built from; each is a count in the agent-day
-METRICS: dict[str, str] = {
+#: volume measures: compared directly with their reference
+VOLUME_METRICS: dict[str, str] = {
     "views": "customer record views",
     "customers": "distinct customers",
-    "ticketless_views": "views without a ticket",
-    "off_primary_views": "views of customers unrelated to the ticket they were made under",
-    "id_document_views": "identity document views",
-    "address_views": "address views",
-    "financial_views": "balance and transaction views",
-    "high_value_views": "high-value customer views",
-    "sequential_customers": "customers with consecutive ids",
-    "outside_shift_events": "accesses outside the day's working block",
-    "exports": "exports",
 }
-#: counts added to numerator and denominator of every ratio, so that going from 0 to 2
-#: of something rare is not an anomaly
-PSEUDO_COUNT = 5.0
-#: hours in the busiest block of a working day; accesses outside it are outside the shift
-SHIFT_BLOCK_HOURS = 9
-UNKNOWN = "(none)"
-#: smallest spread (in log units) a z-score divides by: a perfectly regular agent is not
-#: alarming for a 15% change
-MIN_SPREAD = 0.1
-#: metrics that only harvesting (not ordinary busy work) drives up
+#: composition measures and the volume they are a part of
+COMPOSITION_METRICS: dict[str, tuple[str, str]] = {
+    "ticketless_views": ("views", "views without a ticket"),
+    "off_primary_views": ("views", "views of customers unrelated to the ticket they were made under"),
+    "id_document_views": ("views", "identity document views"),
+    "address_views": ("views", "address views"),
+    "financial_views": ("views", "balance and transaction views"),
+    "high_value_views": ("views", "high-value customer views"),
+    "sequential_customers": ("customers", "customers in runs of 3 or more consecutive ids"),
+    "outside_shift_events": ("events", "accesses outside the day's working block"),
+    "exports": ("events", "exports"),
+}
+METRICS: dict[str, str] = {**VOLUME_METRICS, **{m: d for m, (_, d) in COMPOSITION_METRICS.items()}}
+#: metrics that ordinary busy work does not drive up, only harvesting
 HARVEST_METRICS = (
     "ticketless_views",
     "off_primary_views",
@@ -55,18 +56,14 @@ HARVEST_METRICS = (
     "outside_shift_events",
     "exports",
 )
-
-
-def _count_noise(count) -> np.ndarray:
-    """Spread of log(count + PSEUDO_COUNT) that Poisson counting noise alone produces."""
-    c = np.nan_to_num(np.asarray(count, float), nan=0.0).clip(min=0.0)
-    return np.maximum(MIN_SPREAD, np.sqrt(c + 1.0) / (c + PSEUDO_COUNT))
-
-
-def _mapped(agents: pd.Series, table: pd.DataFrame, column: str) -> np.ndarray:
-    if column not in table:
-        return np.full(len(agents), np.nan)
-    return np.array(agents.map(table[column]), dtype=float)
+#: counts added to numerator and denominator of every ratio, so that going from 0 to 2
+#: of something rare is not an anomaly
+PSEUDO_COUNT = 5.0
+#: hours in the busiest block of a working day; accesses outside it are outside the shift
+SHIFT_BLOCK_HOURS = 9
+UNKNOWN = "(none)"
+#: smallest spread (log units) a z-score divides by
+MIN_SPREAD = 0.1
 
 
 @dataclass(frozen=True)
@@ -79,7 +76,7 @@ class FeatureSettings:
     min_history : active days an agent needs in the window for a personal baseline; with
         fewer, only peer comparisons count (a new hire leans on peers)
     min_team : active team members needed the same day to use the team as the reference
-        for the desk-wide rise; with fewer the role is used
+        for a shared rise; with fewer the role is used
     """
 
     window: int = 28
@@ -105,10 +102,6 @@ def with_metrics(agent_days: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _log_ratio(x, ref):
-    return np.log((np.asarray(x, float) + PSEUDO_COUNT) / (np.asarray(ref, float) + PSEUDO_COUNT))
-
-
 def peer_groups(agents: pd.Series, roster: pd.DataFrame | None) -> pd.DataFrame:
     """team, role, site and vendor of each agent; agents missing from the roster (or no
     roster at all) form one group with the whole desk."""
@@ -123,6 +116,20 @@ def peer_groups(agents: pd.Series, roster: pd.DataFrame | None) -> pd.DataFrame:
             frame[c] = UNKNOWN
         frame[c] = frame[c].astype(s.STRING_DTYPE).fillna(UNKNOWN).replace("", UNKNOWN)
     return frame
+
+
+def _count_noise(count) -> np.ndarray:
+    """Spread of log(count + PSEUDO_COUNT) that Poisson counting noise alone produces."""
+    c = np.nan_to_num(np.asarray(count, float), nan=0.0).clip(min=0.0)
+    return np.maximum(MIN_SPREAD, np.sqrt(c + 1.0) / (c + PSEUDO_COUNT))
+
+
+def _log(x) -> np.ndarray:
+    return np.log(np.asarray(x, float) + PSEUDO_COUNT)
+
+
+def _group_median(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    return pd.Series(values).groupby(keys).transform("median").to_numpy()
 
 
 def compute(
@@ -148,92 +155,126 @@ def compute(
     Returns
     -------
     DataFrame
-        One row per agent active that day: ``agent_id``, peer-group columns, ``history_days``
-        and, for each metric m in :data:`METRICS`: ``m`` (today's value), ``m__base``
-        (personal baseline median, NaN without enough history), ``m__base_hi`` (the
-        baseline's 90th percentile), ``m__team_med``/``m__team_p95``, ``m__role_med``/
-        ``m__role_p95`` (peer bands today), ``m__own`` (log ratio to own baseline, minus the
-        team's typical rise today), ``m__peer`` (log ratio to the role's median today).
-        Model inputs are :func:`model_inputs` of this frame.
+        One row per agent active that day: ``day``, ``agent_id``, peer-group columns,
+        ``history_days`` and, for each metric m in :data:`METRICS`:
+
+        - ``m``: today's value; ``m__expected``: what the reference predicts for today
+          (volume: the reference median; composition: the reference share times today's
+          volume);
+        - ``m__base``/``m__base_hi``: the agent's own median and 90th percentile over the
+          baseline window (NaN without enough history);
+        - ``m__team_med``/``m__team_p95``, ``m__role_med``/``m__role_p95``: peer bands today;
+        - ``m__own``: robust z of today against the agent's own past, less what the team
+          shows together today (NaN without history); ``m__peer``: robust z against the
+          role today; ``m__z``: the one the model sees (own if there is a past, else peer).
+
+        Plus ``harvest__max`` and ``harvest__sum`` of the positive harvesting z's.
     """
-    today = with_metrics(today[today[DAY] == day]) if len(today) else with_metrics(today)
+    today = with_metrics(today[today[DAY] == day] if len(today) else today).reset_index(drop=True)
     day_ts = pd.Timestamp(day)
     first = (day_ts - pd.Timedelta(days=settings.lag + settings.window)).strftime("%Y-%m-%d")
     last = (day_ts - pd.Timedelta(days=settings.lag)).strftime("%Y-%m-%d")
     hist = history[(history[DAY] >= first) & (history[DAY] < last)] if len(history) else history
-    hist = with_metrics(hist)
+    hist = with_metrics(hist).reset_index(drop=True)
 
-    out = peer_groups(today[s.AGENT_ID].reset_index(drop=True), roster)
+    out = peer_groups(today[s.AGENT_ID], roster)
     out.insert(0, DAY, day)
-    today = today.reset_index(drop=True)
-    metrics = list(METRICS)
-    by_agent = hist.groupby(s.AGENT_ID)[metrics] if len(hist) else None
-    base_med = by_agent.median() if by_agent is not None else pd.DataFrame(columns=metrics)
-    base_hi = by_agent.quantile(0.9) if by_agent is not None else pd.DataFrame(columns=metrics)
-    if by_agent is not None:
-        logs = np.log(hist[metrics].astype(float) + PSEUDO_COUNT).assign(**{s.AGENT_ID: hist[s.AGENT_ID].to_numpy()})
-        log_med = logs.groupby(s.AGENT_ID)[metrics].median()
-        dev = (logs[metrics] - log_med.reindex(logs[s.AGENT_ID]).to_numpy()).abs().assign(**{s.AGENT_ID: logs[s.AGENT_ID]})
-        log_mad = dev.groupby(s.AGENT_ID)[metrics].median()
-    else:
-        log_med = log_mad = pd.DataFrame(columns=metrics)
+    agents = out[s.AGENT_ID]
     active = hist.groupby(s.AGENT_ID).size() if len(hist) else pd.Series(dtype="int64")
-    out["history_days"] = out[s.AGENT_ID].map(active).fillna(0).astype("int64").to_numpy()
+    out["history_days"] = agents.map(active).fillna(0).astype("int64").to_numpy()
     enough = out["history_days"].to_numpy() >= settings.min_history
-
     team_size = out.groupby(s.TEAM)[s.AGENT_ID].transform("size").to_numpy()
     use_team = (team_size >= settings.min_team) & (out[s.TEAM] != UNKNOWN).to_numpy()
+    shared_key = np.where(use_team, out[s.TEAM], "role:" + out[s.ROLE])
+    role_key = out[s.ROLE].to_numpy()
+    hist_agents = hist[s.AGENT_ID].to_numpy() if len(hist) else np.array([], dtype=object)
+
+    def own_stats(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """Median and MAD over each agent's baseline days, aligned with today's agents."""
+        if not len(hist):
+            nan = np.full(len(out), np.nan)
+            return nan, nan.copy()
+        g = values.groupby(hist_agents)
+        med = g.median()
+        mad = (values - med.reindex(hist_agents).to_numpy()).abs().groupby(hist_agents).median()
+        return np.array(agents.map(med), float), np.array(agents.map(mad), float)
 
     cols: dict[str, np.ndarray] = {}
-    peer_key = out[s.ROLE].to_numpy()
-    shared_key = np.where(use_team, out[s.TEAM], "role:" + out[s.ROLE])
-    for m in metrics:
+    for m in METRICS:
         x = today[m].to_numpy(float)
-        lx = np.log(x + PSEUDO_COUNT)
         cols[m] = today[m].to_numpy()
-        med = _mapped(out[s.AGENT_ID], base_med, m)
-        hi = _mapped(out[s.AGENT_ID], base_hi, m)
-        lmed = _mapped(out[s.AGENT_ID], log_med, m)
-        lmad = _mapped(out[s.AGENT_ID], log_mad, m)
-        for arr in (med, hi, lmed, lmad):
-            arr[~enough] = np.nan
-        cols[f"{m}__base"] = med
-        cols[f"{m}__base_hi"] = hi
+        base, _ = own_stats(hist[m].astype(float)) if len(hist) else own_stats(None)
+        base_hi = np.array(agents.map(hist.groupby(s.AGENT_ID)[m].quantile(0.9)), float) if len(hist) else np.full(len(out), np.nan)
+        base[~enough] = np.nan
+        base_hi[~enough] = np.nan
+        cols[f"{m}__base"], cols[f"{m}__base_hi"] = base, base_hi
         for group, name in ((s.TEAM, "team"), (s.ROLE, "role")):
             g = pd.Series(x).groupby(out[group].to_numpy())
             cols[f"{m}__{name}_med"] = g.transform("median").to_numpy()
             cols[f"{m}__{name}_p95"] = g.transform("quantile", 0.95).to_numpy()
-        # against the agent's own past, in units of the agent's own day-to-day spread
-        # (never below the spread that counting noise alone gives a count of that size)
-        own_z = (lx - lmed) / np.maximum(1.4826 * lmad, _count_noise(med))
-        # the rise everyone in the team (or role) shares today is not personal
-        shared = pd.Series(own_z).groupby(shared_key).transform("median").to_numpy()
-        cols[f"{m}__own"] = own_z - np.nan_to_num(shared, nan=0.0)
-        # against people doing the same job today, in units of their spread
-        g = pd.Series(lx).groupby(peer_key)
-        peer_med = g.transform("median").to_numpy()
-        peer_mad = pd.Series(np.abs(lx - peer_med)).groupby(peer_key).transform("median").to_numpy()
-        cols[f"{m}__peer"] = (lx - peer_med) / np.maximum(1.4826 * peer_mad, _count_noise(np.exp(peer_med) - PSEUDO_COUNT))
-        # the model sees the personal comparison where there is a past, else the peers
-        cols[f"{m}__z"] = np.where(enough, cols[f"{m}__own"], cols[f"{m}__peer"])
+
+        if m in VOLUME_METRICS:
+            # own: today's log volume against the agent's own past days
+            own_med, own_mad = own_stats(pd.Series(_log(hist[m]))) if len(hist) else own_stats(None)
+            own_dev = _log(x) - own_med
+            own_expected = np.exp(own_med) - PSEUDO_COUNT
+            peer_med = _group_median(_log(x), role_key)
+            peer_dev = _log(x) - peer_med
+            peer_expected = np.exp(peer_med) - PSEUDO_COUNT
+        else:
+            denom_name = COMPOSITION_METRICS[m][0]
+            denom = today[denom_name].to_numpy(float)
+            # own: the share of the day's volume this kind takes, against the agent's own past
+            if len(hist):
+                hist_share = pd.Series(hist[m].to_numpy(float) / np.maximum(hist[denom_name].to_numpy(float), 1.0))
+                share_med, _ = own_stats(hist_share)
+                # each past day's deviation from what that share predicted, for the spread
+                past_expected = share_med_for(hist_agents, agents, share_med) * hist[denom_name].to_numpy(float)
+                past_dev = pd.Series(_log(hist[m]) - _log(past_expected))
+                _, own_mad = own_stats(past_dev)
+                own_med_dev, _ = own_stats(past_dev)
+            else:
+                share_med = own_mad = own_med_dev = np.full(len(out), np.nan)
+            own_expected = share_med * denom
+            own_dev = _log(x) - _log(own_expected) - np.nan_to_num(own_med_dev, nan=0.0)
+            # peers: the role's median share today
+            share_today = x / np.maximum(denom, 1.0)
+            peer_share = _group_median(share_today, role_key)
+            peer_expected = peer_share * denom
+            peer_dev = _log(x) - _log(peer_expected)
+        own_z = own_dev / np.maximum(1.4826 * own_mad, _count_noise(own_expected))
+        own_z = own_z - np.nan_to_num(_group_median(own_z, shared_key), nan=0.0)
+        peer_mad = _group_median(np.abs(peer_dev - _group_median(peer_dev, role_key)), role_key)
+        peer_z = peer_dev / np.maximum(1.4826 * peer_mad, _count_noise(peer_expected))
+        own_z[~enough] = np.nan
+        cols[f"{m}__expected"] = np.where(enough, own_expected, peer_expected)
+        cols[f"{m}__own"] = own_z
+        cols[f"{m}__peer"] = peer_z
+        cols[f"{m}__z"] = np.where(enough, own_z, peer_z)
+
     # one axis for "the strongest harvesting sign", one for "how many signs at once": an
     # isolation forest splits one feature at a time, so a single extreme sign among many
     # quiet features is found faster along these
-    harvest = np.column_stack([np.clip(cols[f"{m}__z"], 0, None) for m in HARVEST_METRICS])
-    harvest = np.nan_to_num(harvest, nan=0.0)
+    harvest = np.nan_to_num(np.column_stack([np.clip(cols[f"{m}__z"], 0, None) for m in HARVEST_METRICS]), nan=0.0)
     cols["harvest__max"] = harvest.max(axis=1) if len(harvest) else np.zeros(0)
     cols["harvest__sum"] = harvest.sum(axis=1) if len(harvest) else np.zeros(0)
-    out = pd.concat([out, pd.DataFrame(cols, index=out.index)], axis=1)
-    return out
+    return pd.concat([out, pd.DataFrame(cols, index=out.index)], axis=1)
+
+
+def share_med_for(hist_agents: np.ndarray, agents: pd.Series, share_med: np.ndarray) -> np.ndarray:
+    """Each history row's agent's median share (NaN for agents not scored today)."""
+    lookup = pd.Series(share_med, index=agents.to_numpy())
+    lookup = lookup[~lookup.index.duplicated()]
+    return np.array(pd.Series(hist_agents).map(lookup), float)
 
 
 def model_input_names() -> list[str]:
-    """Names of the model's input columns, in order: one per metric."""
+    """Names of the model's input columns, in order: one per metric, then the summaries."""
     return [f"{m}__z" for m in METRICS] + ["harvest__max", "harvest__sum"]
 
 
 def model_inputs(features: pd.DataFrame) -> pd.DataFrame:
-    """The model's inputs: excesses only (a quiet day is not suspicious), missing personal
-    baselines as no excess, so agents without history are judged on their peers."""
+    """The model's inputs: excesses only (a quiet day is not suspicious), missing values as
+    no excess."""
     cols = model_input_names()
     return features[cols].astype(float).fillna(0.0).clip(lower=0.0)

@@ -389,7 +389,7 @@ class Store:
         with self.engine.connect() as conn:
             frame = pd.read_sql(q.order_by(alerts.c.day, alerts.c.subject_type, alerts.c.rank, alerts.c.subject_id), conn)
         frame["reasons"] = frame["reasons"].map(json.loads)
-        frame["members"] = frame["members"].map(lambda v: json.loads(v) if v else None)
+        frame["members"] = frame["members"].map(lambda v: json.loads(v) if isinstance(v, str) else None)
         return frame
 
     def evidence(self, alert_key: str) -> pd.DataFrame:

@@ -33,28 +33,48 @@ class Root(click.Group):
 
 @click.group(cls=Root, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="insiderwatch")
+@click.option("--db", metavar="URL", help="Results store, a SQLAlchemy URL.  [default: $INSIDERWATCH_DB, else [store] db in the config, else sqlite:///insiderwatch.db]")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), metavar="FILE", help="Settings file (TOML).  [default: ./insiderwatch.toml when present]")
 @click.option("--debug", is_flag=True, help="Show full tracebacks and debug logs on stderr.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr; no progress bars.")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
+def cli(ctx: click.Context, db: str | None, config_path: str | None, debug: bool, quiet: bool) -> None:
     """insiderwatch: find support agents who harvest customer records, from access logs.
 
     \b
-    Typical use:
-      insiderwatch simulate --agents 200 --days 35 --seed 7 --out demo/
+    Every night, from cron:
+      insiderwatch nightly --events 'logs/2026-11-21*.csv.gz' --roster roster.csv
+    Build history from past logs first (or audit what would have been flagged):
+      insiderwatch replay --events 'logs/*.csv.gz' --roster roster.csv
+    Then:
+      insiderwatch alerts                      the latest night's alerts and reasons
+      insiderwatch explain A00073 --date D     every feature behind one agent's score
+      insiderwatch export scores --format csv  one row per scored agent-day
+    Try it on simulated logs:
+      insiderwatch simulate --agents 200 --days 35 --seed 7 --out demo
+
+    \b
+    Exit codes: 0 done; 1 internal error; 2 bad usage or unusable input (nothing
+    written); 3 alerts found with --fail-on-alert.
     Every command has its own --help. Data goes to stdout, progress and logs to stderr.
     """
+    from pipelines.settings import load_config
+
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     ctx.obj["quiet"] = quiet
+    ctx.obj["db"] = db
     level = logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s", force=True)
+    ctx.obj["config"] = load_config(config_path)
 
 
 def _register() -> None:
-    from pipelines import simulate
+    from pipelines import commands, simulate
 
     cli.add_command(simulate.simulate_command)
+    for command in commands.COMMANDS:
+        cli.add_command(command)
 
 
 _register()

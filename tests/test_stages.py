@@ -46,7 +46,7 @@ def test_aggregate_counts_one_agent_day():
     assert a1.off_primary_views == 1  # C1000099 under T1 whose main customer is C1000010
     assert a1.id_document_views == 1 and a1.address_views == 1 and a1.financial_views == 1
     assert a1.high_value_views == 1 and a1.searches == 1 and a1.edits == 1
-    assert a1.sequential_customers == 2  # C1000010 -> 11 -> 12
+    assert a1.sequential_customers == 3  # C1000010 -> 11 -> 12: a run of three
     # hours are local (Manila, UTC+8): 09:00Z is 17h, 22:00Z is 06h next local day
     assert a1.h17 == 4 and a1.h18 == 2 and a1.h06 == 1 and sum(a1[h] for h in HOURS) == 7
     assert a1.first_seen == 9 * 60 and a1.last_seen == 22 * 60

@@ -1,0 +1,260 @@
+"""The detection commands: nightly, replay, alerts, explain, export.
+
+Each command: options, settings, one pipeline call, a summary. Results (tables, exports) go
+to stdout or --out; progress and logs to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from detector import schema as s
+from detector.errors import UsageError
+from detector.store import Store
+from pipelines.output import format_alerts, terminal_safe, write_table
+from pipelines.run import parse_day, run_nightly, run_replay, yesterday_utc
+from pipelines.settings import database_url
+
+log = logging.getLogger("insiderwatch")
+
+EXIT_ALERTS = 3
+
+
+def _store(ctx: click.Context) -> Store:
+    cfg = ctx.obj["config"]
+    url = database_url(ctx.obj.get("db"), cfg)
+    ctx.obj["db_url"] = url
+    return Store(url)
+
+
+def _roster(ctx: click.Context, path: Path | None):
+    from detector.sources import read_roster
+
+    path = path or (Path(ctx.obj["config"].sources.roster) if ctx.obj["config"].sources.roster else None)
+    if path is None:
+        log.info("no roster: peers are the whole desk, hours are UTC")
+        return None
+    return read_roster(path)
+
+
+def _events(ctx: click.Context, events: tuple[str, ...]) -> list[str]:
+    if events:
+        return list(events)
+    default = ctx.obj["config"].sources.events
+    if default:
+        return [default]
+    raise UsageError("no events given: use --events FILE|DIR|GLOB (or [sources] events in the config)")
+
+
+events_option = click.option(
+    "--events",
+    "events",
+    multiple=True,
+    metavar="FILE|DIR|GLOB",
+    help="Access logs to read: a file, a directory or a quoted glob; repeatable. CSV (.csv, .csv.gz), JSON Lines (.jsonl, .jsonl.gz) or Parquet.",
+)
+roster_option = click.option(
+    "--roster",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Roster CSV (agent_id, vendor, team, site, role, start_date, end_date, timezone). Without it, peers are the whole desk.",
+)
+
+
+def _print_summary(summary, ctx: click.Context) -> None:
+    ing = summary.ingest
+    click.echo(
+        f"run {summary.run_id} ({summary.kind}): {ing.rows_read:,} rows read = {ing.rows_accepted:,} accepted + "
+        f"{ing.rows_rejected:,} rejected; {ing.rows_set_aside:,} outside the scored days set aside; "
+        f"{ing.duplicates:,} duplicates dropped; {len(summary.nights)} day(s) scored in {summary.seconds:.1f}s",
+        err=True,
+    )
+    if ing.rows_rejected:
+        top = ", ".join(f"{n:,} {r}" for r, n in list(ing.reasons.items())[:3])
+        click.echo(f"rejected rows: {top} (see: insiderwatch rejects --run {summary.run_id})", err=True)
+
+
+@click.command("nightly")
+@events_option
+@click.option("--date", "day", metavar="YYYY-MM-DD", help="The UTC day to score.  [default: yesterday, UTC]")
+@roster_option
+@click.option("--fail-on-alert", is_flag=True, help=f"Exit with code {EXIT_ALERTS} when there are alerts (for schedulers that page on failure).")
+@click.pass_context
+def nightly_command(ctx, events, day, roster, fail_on_alert):
+    """Score one day of access logs and print the night's alerts.
+
+    \b
+    Run it from cron after the day's logs are exported, e.g.
+      insiderwatch nightly --events 'logs/2026-11-21*.csv.gz' --roster roster.csv
+    Reads the files, scores every agent active on --date (UTC) against their own stored
+    history and their peers, stores the run, scores and alerts, and prints the alerts with
+    their top reasons. Events of other days found in the files are counted and set aside.
+    History comes from the store: run `insiderwatch replay` over past logs first, or the
+    first nights lean on peer comparisons. Exit 0 (3 with --fail-on-alert and alerts).
+    """
+    cfg = ctx.obj["config"]
+    day = parse_day(day, "--date") if day else yesterday_utc()
+    spec = _events(ctx, events)
+    roster_frame = _roster(ctx, roster)
+    store = _store(ctx)
+    summary = run_nightly(cfg, store, spec, day, roster=roster_frame, show_progress=not ctx.obj["quiet"])
+    _print_summary(summary, ctx)
+    click.echo(format_alerts(summary.alerts))
+    if fail_on_alert and len(summary.alerts):
+        ctx.exit(EXIT_ALERTS)
+
+
+@click.command("replay")
+@events_option
+@click.option("--from", "first", metavar="YYYY-MM-DD", help="First day to score.  [default: the first day in the logs]")
+@click.option("--to", "last", metavar="YYYY-MM-DD", help="Last day to score.  [default: the last day in the logs]")
+@roster_option
+@click.option("--fail-on-alert", is_flag=True, help=f"Exit with code {EXIT_ALERTS} when the replay raised alerts.")
+@click.option("--show", type=click.IntRange(min=0), default=20, show_default=True, help="Alerts to print (the most recent days first); 0 prints none.")
+@click.pass_context
+def replay_command(ctx, events, first, last, roster, fail_on_alert, show):
+    """Replay historical logs day by day, as the nightly run would have seen them.
+
+    \b
+    Example, a quarter:
+      insiderwatch replay --events 'archive/2026-0[1-3]-*.csv.gz' --from 2026-01-01 --to 2026-03-31
+    Each day is scored with only the data before it (the model and personal baselines use
+    earlier days; peer comparisons use the day itself), and stored as a nightly run would
+    store it: replaying a period also builds the history that later nightly runs use.
+    Rerunning a day replaces that day's results.
+    """
+    cfg = ctx.obj["config"]
+    first = parse_day(first, "--from") if first else None
+    last = parse_day(last, "--to") if last else None
+    spec = _events(ctx, events)
+    roster_frame = _roster(ctx, roster)
+    store = _store(ctx)
+    summary = run_replay(cfg, store, spec, first, last, roster=roster_frame, show_progress=not ctx.obj["quiet"])
+    _print_summary(summary, ctx)
+    alerts = summary.alerts
+    if show and len(alerts):
+        recent = alerts.sort_values(["day", "subject_type", "rank"], ascending=[False, True, True]).head(show)
+        click.echo(format_alerts(recent))
+        if len(alerts) > show:
+            click.echo(f"... {len(alerts) - show} more: insiderwatch alerts --from {summary.nights[0].day}")
+    elif not len(alerts):
+        click.echo("no alerts")
+    if fail_on_alert and len(alerts):
+        ctx.exit(EXIT_ALERTS)
+
+
+@click.command("alerts")
+@click.option("--date", "day", metavar="YYYY-MM-DD", help="Alerts of one day.")
+@click.option("--from", "first", metavar="YYYY-MM-DD", help="First day.")
+@click.option("--to", "last", metavar="YYYY-MM-DD", help="Last day.")
+@click.option("--run", "run_id", type=int, help="Alerts written by one run.")
+@click.option("--reasons", type=click.IntRange(min=1), default=2, show_default=True, help="Reasons shown per alert.")
+@click.pass_context
+def alerts_command(ctx, day, first, last, run_id, reasons):
+    """List stored alerts with their reasons (default: the latest scored day)."""
+    store = _store(ctx)
+    if day:
+        first = last = parse_day(day, "--date")
+    else:
+        first = parse_day(first, "--from") if first else None
+        last = parse_day(last, "--to") if last else None
+    if not (first or last or run_id):
+        latest = store.latest_day()
+        if latest is None:
+            raise UsageError("the store holds no scored days yet: run `insiderwatch nightly` or `insiderwatch replay` first")
+        first = last = latest
+    frame = store.alerts(first, last, run_id)
+    click.echo(format_alerts(frame, reasons=reasons))
+
+
+@click.command("explain")
+@click.argument("agent")
+@click.option("--date", "day", metavar="YYYY-MM-DD", help="The day.  [default: the latest scored day]")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def explain_command(ctx, agent, day, as_json):
+    """Why an agent scored as they did on a day: every feature with its value, the agent's
+    own baseline, the team and role bands that day, its z-scores and contribution to the
+    score, and the reasons."""
+    from pipelines.explain import explain, format_explanation
+
+    store = _store(ctx)
+    day = parse_day(day, "--date") if day else store.latest_day()
+    if day is None:
+        raise UsageError("the store holds no scored days yet")
+    e = explain(store, ctx.obj["config"], agent, day)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "agent_id": e.agent_id,
+                    "day": e.day,
+                    "score": {k: v for k, v in e.score.items() if k != "contributions"},
+                    "alerted": e.alerted,
+                    "features": e.features.astype(object).where(e.features.notna(), None).to_dict("records"),
+                    "reasons": e.reasons,
+                },
+                default=str,
+            )
+        )
+    else:
+        click.echo(format_explanation(e))
+
+
+SCORE_COLUMNS = ["day", "agent_id", "score", "rank", "flagged", "run_id", "raw_score", "history_days", "peer_mode", "team", "role", "site", "vendor"]
+ALERT_COLUMNS = ["alert_key", "day", "subject_type", "subject_id", "score", "rank", "reasons", "members", "run_id", "detector_version", "created_at"]
+
+
+@click.command("export")
+@click.argument("what", type=click.Choice(["scores", "alerts"]))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--from", "first", metavar="YYYY-MM-DD", help="First day.")
+@click.option("--to", "last", metavar="YYYY-MM-DD", help="Last day.")
+@click.option("--out", metavar="FILE", help="Write here instead of stdout ('-' = stdout).")
+@click.pass_context
+def export_command(ctx, what, fmt, first, last, out):
+    """Export scores (one row per scored agent-day) or alerts for other tools.
+
+    \b
+    scores: day, agent_id, score, rank, flagged, run_id, raw_score, history_days,
+            peer_mode, team, role, site, vendor
+            (higher score = more anomalous; rank 1 = most anomalous of the day;
+             flagged = alerted that night)
+    alerts: alert_key, day, subject_type, subject_id, score, rank, reasons, members,
+            run_id, detector_version, created_at
+    CSV cells that a spreadsheet would evaluate (= + - @) are neutralised.
+    """
+    store = _store(ctx)
+    first = parse_day(first, "--from") if first else None
+    last = parse_day(last, "--to") if last else None
+    if what == "scores":
+        frame = store.scores(first, last)
+        columns = SCORE_COLUMNS
+    else:
+        frame = store.alerts(first, last)
+        columns = ALERT_COLUMNS
+        if fmt == "csv":
+            frame["reasons"] = frame["reasons"].map(lambda r: " | ".join(r))
+            frame["members"] = frame["members"].map(lambda m: " ".join(m) if m else "")
+    n = write_table(frame.to_dict("records"), columns, fmt, out)
+    click.echo(f"exported {n:,} {what}" + (f" to {terminal_safe(out)}" if out not in (None, "-") else ""), err=True)
+
+
+@click.command("rejects")
+@click.option("--run", "run_id", type=int, required=True, help="The run whose rejected rows to list.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--out", metavar="FILE", help="Write here instead of stdout.")
+@click.pass_context
+def rejects_command(ctx, run_id, fmt, out):
+    """Rows a run could not use: file, line, reason and the raw row (truncated)."""
+    store = _store(ctx)
+    frame = store.rejects(run_id)
+    n = write_table(frame.to_dict("records"), ["source", "line", "reason", "raw"], fmt, out)
+    click.echo(f"{n:,} rejected rows in run {run_id}", err=True)
+
+
+COMMANDS = [nightly_command, replay_command, alerts_command, explain_command, export_command, rejects_command]

@@ -1,0 +1,108 @@
+"""``insiderwatch explain``: every feature of one agent-day, its baseline, its peer band, the
+score and the reasons, rebuilt from the store."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from detector import alerts as al
+from detector import features as ft
+from detector import schema as s
+from detector.aggregate import DAY
+from detector.config import Config
+from detector.errors import UsageError
+from detector.scoring import _metric_contributions
+from detector.store import Store
+from pipelines.run import _shift
+
+
+@dataclass
+class Explanation:
+    agent_id: str
+    day: str
+    score: dict  # the stored score row
+    features: pd.DataFrame  # one row per metric
+    reasons: list
+    alerted: bool
+    contributions_source: str
+
+
+def explain(store: Store, cfg: Config, agent_id: str, day: str) -> Explanation:
+    scores = store.scores(day, day)
+    mine = scores[scores[s.AGENT_ID] == agent_id]
+    if mine.empty:
+        known = store.scored_days()
+        if day not in known:
+            raise UsageError(f"no scored day {day} in the store" + (f" (it holds {known[0]} to {known[-1]})" if known else " (it is empty)"))
+        raise UsageError(f"agent {agent_id!r} was not active on {day} (no agent-day scored)")
+    row = mine.iloc[0].to_dict()
+    # the peers as they were that night, from the stored groups
+    roster = scores[[s.AGENT_ID, s.TEAM, s.ROLE, s.SITE, s.VENDOR]].copy()
+    span = cfg.features.window + cfg.features.lag + 1
+    history = store.agent_days(_shift(day, -span), day)
+    today = store.agent_days(day, _shift(day, 1))
+    feats = ft.compute(history, today, day=day, roster=roster, settings=cfg.features)
+    f = feats[feats[s.AGENT_ID] == agent_id].iloc[0]
+    contributions = json.loads(row["contributions"]) if isinstance(row.get("contributions"), str) else {}
+    source = "stored with the run" if contributions else "not stored (the agent was outside the night's top ranks)"
+    per_metric = _metric_contributions(contributions, f) if contributions else {}
+    rows = []
+    for m, label in ft.METRICS.items():
+        rows.append(
+            {
+                "metric": m,
+                "meaning": label,
+                "value": f[m],
+                "baseline_median": f[f"{m}__base"],
+                "baseline_p90": f[f"{m}__base_hi"],
+                "team_median": f[f"{m}__team_med"],
+                "team_p95": f[f"{m}__team_p95"],
+                "role_median": f[f"{m}__role_med"],
+                "role_p95": f[f"{m}__role_p95"],
+                "own_z": f[f"{m}__own"],
+                "peer_z": f[f"{m}__peer"],
+                "contribution": per_metric.get(f"{m}__z", np.nan),
+            }
+        )
+    table = pd.DataFrame(rows)
+    alerts = store.alerts(day, day)
+    mine_alert = alerts[(alerts["subject_type"] == "agent") & (alerts["subject_id"] == agent_id)]
+    if len(mine_alert):
+        reasons = list(mine_alert.iloc[0]["reasons"])
+    else:
+        reasons = al.reason_sentences(f, per_metric) if per_metric else []
+    return Explanation(agent_id, day, row, table, reasons, bool(len(mine_alert)), source)
+
+
+def format_explanation(e: Explanation) -> str:
+    from pipelines.output import terminal_safe
+
+    sc = e.score
+    lines = [
+        f"agent {terminal_safe(e.agent_id)} on {e.day}: score {sc['score']:.2f} (rank {int(sc['rank'])}), "
+        + ("ALERTED" if e.alerted else "not alerted"),
+        f"team {terminal_safe(sc.get(s.TEAM))}, role {terminal_safe(sc.get(s.ROLE))}, site {terminal_safe(sc.get(s.SITE))}, "
+        f"vendor {terminal_safe(sc.get(s.VENDOR))}; {int(sc['history_days'])} active day(s) in the baseline window"
+        + ("; scored against peers only (too little stored history)" if sc.get("peer_mode") else ""),
+        "",
+        f"{'metric':<22} {'today':>7} {'own med':>8} {'own p90':>8} {'team med':>8} {'team p95':>8} {'role med':>8} {'role p95':>8} {'own z':>6} {'peer z':>6} {'contrib':>8}",
+    ]
+
+    def num(v, digits=0):
+        return "-" if v is None or pd.isna(v) else f"{v:.{digits}f}"
+
+    for r in e.features.to_dict("records"):
+        lines.append(
+            f"{r['metric']:<22} {num(r['value']):>7} {num(r['baseline_median'], 1):>8} {num(r['baseline_p90'], 1):>8} "
+            f"{num(r['team_median'], 1):>8} {num(r['team_p95'], 1):>8} {num(r['role_median'], 1):>8} {num(r['role_p95'], 1):>8} "
+            f"{num(r['own_z'], 1):>6} {num(r['peer_z'], 1):>6} {num(r['contribution'], 3):>8}"
+        )
+    lines.append("")
+    lines.append(f"contributions to the score: {e.contributions_source}")
+    lines.append("reasons:" if e.reasons else "reasons: none stand out")
+    lines.extend(f"  - {terminal_safe(r)}" for r in e.reasons)
+    return "\n".join(lines)

@@ -1,0 +1,94 @@
+"""Writing results for people and for other tools, safely.
+
+Log fields are attacker-controlled: text for a terminal has control characters made
+visible (no escape sequences reach the terminal), CSV cells that a spreadsheet would run as
+a formula are neutralised, JSON is JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def terminal_safe(value) -> str:
+    """Text with control characters (ANSI escapes, bidi overrides...) shown as \\xNN."""
+    text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text.replace("\n", " "))
+
+
+def csv_safe(value):
+    """A CSV cell a spreadsheet will not evaluate: text starting with = + - @ tab or CR gets
+    a leading apostrophe. Numbers are left alone."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write_table(rows: Iterable[dict], columns: list[str], fmt: str, out: str | None) -> int:
+    """Write rows as csv or jsonl to ``out`` (a path, or stdout for None or '-')."""
+    handle = sys.stdout if out in (None, "-") else None
+    count = 0
+    buffer = io.StringIO() if handle is None else handle
+    if fmt == "csv":
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: csv_safe(_plain(row.get(k))) for k in columns})
+            count += 1
+    elif fmt == "jsonl":
+        for row in rows:
+            buffer.write(json.dumps({k: _plain(row.get(k)) for k in columns}, ensure_ascii=False, default=str) + "\n")
+            count += 1
+    else:
+        raise ValueError(fmt)
+    if handle is None:
+        path = Path(out)
+        tmp = path.with_name(path.name + ".partial")
+        tmp.write_text(buffer.getvalue(), encoding="utf-8")
+        tmp.replace(path)
+    return count
+
+
+def _plain(value):
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
+        try:
+            return value.item()
+        except (ValueError, AttributeError):
+            return value
+    if value is pd.NA:
+        return None
+    return value
+
+
+def format_alerts(alerts: pd.DataFrame, *, reasons: int = 2, width: int = 100) -> str:
+    """A short plain-text table of alerts with their top reasons, for the terminal."""
+    if alerts is None or alerts.empty:
+        return "no alerts"
+    lines = [f"{'day':<10}  {'rank':>4}  {'subject':<24}  {'score':>5}  reasons"]
+    for a in alerts.to_dict("records"):
+        subject = a["subject_id"] if a["subject_type"] == "agent" else f"{a['subject_type']} {a['subject_id']}"
+        rank = "" if a.get("rank") is None or (isinstance(a.get("rank"), float) and math.isnan(a["rank"])) else int(a["rank"])
+        head = f"{a['day']:<10}  {rank!s:>4}  {terminal_safe(subject)[:24]:<24}  {a['score']:>5.2f}  "
+        texts = list(a["reasons"])[:reasons] or [""]
+        lines.append(head + terminal_safe(texts[0]))
+        for t in texts[1:]:
+            lines.append(" " * len(head) + terminal_safe(t))
+        if a.get("members"):
+            lines.append(" " * len(head) + "members: " + ", ".join(terminal_safe(m) for m in a["members"]))
+    return "\n".join(lines)

@@ -1,0 +1,302 @@
+"""The nightly run and the replay: ingest, aggregate, score, store.
+
+A replay is the nightly logic for each day in turn (``_Night.score``), each day seeing only
+the store's data before it: there is no second code path. This module owns all reading and
+writing; the detector package computes.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from detector import __version__, schema as s
+from detector.aggregate import DAY, aggregate
+from detector.config import Config
+from detector.errors import UsageError
+from detector.scoring import ScoredDay, score_day
+from detector.store import DayResults, Store
+from pipelines.ingest import IngestSummary, file_dict, read_inputs
+from pipelines.progress import progress_bar
+
+log = logging.getLogger("insiderwatch.run")
+
+
+@dataclass
+class NightSummary:
+    day: str
+    agents: int
+    events: int
+    alerts: pd.DataFrame
+    peer_mode: bool
+    history_days: int
+
+
+@dataclass
+class RunSummary:
+    run_id: int
+    kind: str
+    ingest: IngestSummary
+    nights: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def alerts(self) -> pd.DataFrame:
+        frames = [n.alerts for n in self.nights if len(n.alerts)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def day_bounds(day: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    start = pd.Timestamp(day, tz="UTC")
+    return start, start + pd.Timedelta(days=1)
+
+
+def parse_day(text: str, option: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except (TypeError, ValueError):
+        raise UsageError(f"{option} must be a date like 2026-11-21, got {text!r}") from None
+
+
+def yesterday_utc() -> str:
+    return (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat()
+
+
+def _shift(day: str, days: int) -> str:
+    return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
+
+
+def dedupe(events: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Exact duplicate events counted once: same event_id where there is one, else the same
+    values in every column. Returns the events and the number of duplicates dropped."""
+    if events.empty:
+        return events, 0
+    has_id = events[s.EVENT_ID].notna()
+    with_id = events[has_id].drop_duplicates(subset=[s.EVENT_ID], keep="first")
+    without = events[~has_id].drop_duplicates(keep="first")
+    out = pd.concat([with_id, without]).sort_index(kind="stable")
+    return out, len(events) - len(out)
+
+
+def _manifest(cfg: Config, ingest: IngestSummary, extra: dict) -> dict:
+    import numpy
+    import pyod
+    import sklearn
+
+    return {
+        "insiderwatch": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": {"pandas": pd.__version__, "numpy": numpy.__version__, "scikit-learn": sklearn.__version__, "pyod": pyod.__version__, "pyarrow": pa.__version__},
+        "inputs": [file_dict(f) for f in ingest.files],
+        "rows": ingest.as_dict(),
+        "model": {"name": cfg.model.name, "params": cfg.model.params, "seed": cfg.model.seed},
+        **extra,
+    }
+
+
+class _Night:
+    """Scores one day after another against the store, keeping the history it needs in
+    memory (loaded once, then extended by each day it scores)."""
+
+    def __init__(self, store: Store, cfg: Config, roster: pd.DataFrame | None, run_id: int) -> None:
+        self.store = store
+        self.cfg = cfg
+        self.roster = roster
+        self.run_id = run_id
+        self.timezones = dict(zip(roster[s.AGENT_ID], roster[s.TIMEZONE])) if roster is not None and s.TIMEZONE in roster else {}
+        self._history: pd.DataFrame | None = None
+        self._inputs: pd.DataFrame | None = None
+        self._scores: pd.DataFrame | None = None
+        self._loaded_before: str | None = None
+
+    def _span(self) -> int:
+        f = self.cfg.features
+        return max(f.window + f.lag, self.cfg.model.train_days, self.cfg.alerts.accumulate_days) + 1
+
+    def _load(self, day: str) -> None:
+        first = _shift(day, -self._span())
+        self._history = self.store.agent_days(first, day)
+        _, self._inputs = self.store.model_inputs(_shift(day, -self.cfg.model.train_days), day)
+        self._scores = self.store.scores(first, _shift(day, -1))[[DAY, s.AGENT_ID, "score"]]
+        self._loaded_before = day
+
+    def _window(self, day: str):
+        if self._loaded_before is None or day < self._loaded_before:
+            self._load(day)
+        first = _shift(day, -self._span())
+        hist = self._history[(self._history[DAY] >= first) & (self._history[DAY] < day)]
+        train_first = _shift(day, -self.cfg.model.train_days)
+        inputs = self._inputs[(self._inputs[DAY] >= train_first) & (self._inputs[DAY] < day)] if len(self._inputs) else self._inputs
+        scores = self._scores[self._scores[DAY] < day]
+        return hist, inputs, scores
+
+    def score(self, day: str, events: pd.DataFrame) -> NightSummary:
+        agent_days = aggregate(events, timezones=self.timezones)
+        history, inputs, recent = self._window(day)
+        history_days = int(history[DAY].nunique()) if len(history) else 0
+        needed = self.cfg.features.window + self.cfg.features.lag
+        if history_days < needed:
+            log.info(
+                "%s: the store holds %d day(s) of history before this day, the baseline window wants %d; "
+                "agents with fewer than %d active days are compared with their peers only",
+                day,
+                history_days,
+                needed,
+                self.cfg.features.min_history,
+            )
+        result = score_day(day, agent_days, history, inputs, config=self.cfg, roster=self.roster, recent_scores=recent)
+        if result.peer_mode:
+            log.info("%s: too little stored history to train on (%d rows): the model was fit on this day's agents (peer comparison)", day, len(inputs))
+        evidence = self._evidence(result, events)
+        self.store.write_day(
+            self.run_id,
+            DayResults(
+                day=day,
+                agent_days=agent_days,
+                inputs=result.inputs,
+                scores=result.scored,
+                alerts=result.alerts,
+                evidence=evidence,
+                events=len(events),
+                peer_mode=result.peer_mode,
+            ),
+        )
+        self._remember(day, agent_days, result)
+        alerts = pd.DataFrame(result.alerts)
+        if len(alerts):
+            alerts.insert(0, DAY, day)
+        return NightSummary(day, len(agent_days), len(events), alerts, result.peer_mode, history_days)
+
+    def _evidence(self, result: ScoredDay, events: pd.DataFrame) -> pd.DataFrame:
+        parts = []
+        for alert in result.alerts:
+            members = [alert["subject_id"]] if alert["subject_type"] == "agent" else (alert["members"] or [])
+            rows = events[events[s.AGENT_ID].isin(members)].sort_values(s.TIMESTAMP, kind="stable").head(self.cfg.evidence_limit)
+            parts.append(rows.assign(alert_key=alert["alert_key"]))
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["alert_key", *s.EVENT_COLUMNS])
+
+    def _remember(self, day: str, agent_days: pd.DataFrame, result: ScoredDay) -> None:
+        span_start = _shift(day, -self._span())
+        self._history = pd.concat([self._history[self._history[DAY] >= span_start], agent_days], ignore_index=True)
+        inputs = result.inputs.assign(**{DAY: day})
+        keep = self._inputs[self._inputs[DAY] >= span_start] if len(self._inputs) else None
+        self._inputs = pd.concat([keep, inputs], ignore_index=True) if keep is not None and len(keep) else inputs
+        scores = result.scored[[s.AGENT_ID, "score"]].assign(**{DAY: day})
+        self._scores = pd.concat([self._scores[self._scores[DAY] >= span_start], scores], ignore_index=True)
+        self._loaded_before = _shift(day, 1)
+
+
+def run_nightly(
+    cfg: Config,
+    store: Store,
+    events_spec: str | list[str],
+    day: str,
+    *,
+    roster: pd.DataFrame | None,
+    show_progress: bool = True,
+) -> RunSummary:
+    """Score ``day`` from the events in ``events_spec``; events of other days are counted
+    and set aside. Nothing is written when an input is unusable."""
+    started = time.monotonic()
+    start, end = day_bounds(day)
+    kept: list[pd.DataFrame] = []
+
+    def route(batch: pd.DataFrame) -> pd.DataFrame:
+        inside = (batch[s.TIMESTAMP] >= start) & (batch[s.TIMESTAMP] < end)
+        kept.append(batch[inside])
+        return batch[~inside]
+
+    ingest = read_inputs(events_spec, cfg, route=route, show_progress=show_progress)
+    events = pd.concat(kept, ignore_index=True) if kept else s.empty_events()
+    events, duplicates = dedupe(events)
+    ingest.duplicates += duplicates
+    run_id = store.start_run("nightly", config=cfg.to_dict(), detector_version=cfg.detector_version, day_from=day, day_to=day)
+    summary = RunSummary(run_id, "nightly", ingest)
+    try:
+        store.add_rejects(run_id, ingest.rejects)
+        night = _Night(store, cfg, roster, run_id)
+        summary.nights.append(night.score(day, events))
+    except BaseException as exc:
+        store.finish_run(run_id, status="failed", manifest=_manifest(cfg, ingest, {}), message=f"{type(exc).__name__}: {exc}")
+        raise
+    summary.seconds = time.monotonic() - started
+    store.finish_run(run_id, status="complete", manifest=_manifest(cfg, ingest, {"seconds": round(summary.seconds, 3), "days": [day]}))
+    return summary
+
+
+def run_replay(
+    cfg: Config,
+    store: Store,
+    events_spec: str | list[str],
+    first: str | None,
+    last: str | None,
+    *,
+    roster: pd.DataFrame | None,
+    show_progress: bool = True,
+) -> RunSummary:
+    """The nightly logic for each day from ``first`` to ``last`` in turn (default: every day
+    in the files), each day seeing only what came before it."""
+    started = time.monotonic()
+    if first and last and first > last:
+        raise UsageError(f"--from {first} is after --to {last}")
+    spill = Path(tempfile.mkdtemp(prefix="insiderwatch-replay-"))
+    try:
+        parts: dict[str, list[Path]] = {}
+        lo = pd.Timestamp(first, tz="UTC") if first else None
+        hi = pd.Timestamp(last, tz="UTC") + pd.Timedelta(days=1) if last else None
+
+        def route(batch: pd.DataFrame) -> pd.DataFrame:
+            inside = pd.Series(True, index=batch.index)
+            if lo is not None:
+                inside &= batch[s.TIMESTAMP] >= lo
+            if hi is not None:
+                inside &= batch[s.TIMESTAMP] < hi
+            rows = batch[inside]
+            days = rows[s.TIMESTAMP].dt.strftime("%Y-%m-%d")
+            for d, group in rows.groupby(days, sort=True):
+                path = spill / f"{d}-{len(parts.get(d, [])):05d}.parquet"
+                pq.write_table(pa.Table.from_pandas(group, preserve_index=False), path)
+                parts.setdefault(d, []).append(path)
+            return batch[~inside]
+
+        ingest = read_inputs(events_spec, cfg, route=route, show_progress=show_progress)
+        if not parts:
+            raise UsageError("no events fall in the requested days" if (first or last) else "the inputs hold no events")
+        day_list = _days_between(first or min(parts), last or max(parts))
+        run_id = store.start_run("replay", config=cfg.to_dict(), detector_version=cfg.detector_version, day_from=day_list[0], day_to=day_list[-1])
+        summary = RunSummary(run_id, "replay", ingest)
+        try:
+            store.add_rejects(run_id, ingest.rejects)
+            night = _Night(store, cfg, roster, run_id)
+            with progress_bar("replaying", total=len(day_list), unit="days", disable=not show_progress) as bar:
+                for d in day_list:
+                    frames = [pd.read_parquet(p) for p in parts.get(d, [])]
+                    events = pd.concat(frames, ignore_index=True) if frames else s.empty_events()
+                    events, duplicates = dedupe(events)
+                    ingest.duplicates += duplicates
+                    summary.nights.append(night.score(d, events))
+                    bar.update(1)
+        except BaseException as exc:
+            store.finish_run(run_id, status="failed", manifest=_manifest(cfg, ingest, {}), message=f"{type(exc).__name__}: {exc}")
+            raise
+        summary.seconds = time.monotonic() - started
+        store.finish_run(run_id, status="complete", manifest=_manifest(cfg, ingest, {"seconds": round(summary.seconds, 3), "days": day_list}))
+        return summary
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def _days_between(first: str, last: str) -> list[str]:
+    a, b = date.fromisoformat(first), date.fromisoformat(last)
+    return [(a + timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]

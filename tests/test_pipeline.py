@@ -1,0 +1,252 @@
+"""End to end through the real `insiderwatch` command: replay, nightly, alerts, explain,
+export, on the simulator's output, with outcomes checked against the labels."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import subprocess
+
+import pandas as pd
+import pytest
+
+from detector.simulator import SimulationSpec
+from pipelines.simulate import run_simulation
+from tests.conftest import INSIDERWATCH, SIM_AGENTS
+
+
+def iw(*args, db=None, config=None, check=True, cwd=None):
+    cmd = [*INSIDERWATCH, "-q"]
+    if db:
+        cmd += ["--db", f"sqlite:///{db}"]
+    if config:
+        cmd += ["--config", str(config)]
+    proc = subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, cwd=cwd)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def scores_of(db) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(iw("export", "scores", db=db).stdout))
+
+
+# --- detection on the simulator, through the CLI -------------------------------------------
+@pytest.fixture(scope="module")
+def replayed(sim_dir, tmp_path_factory):
+    """The default insider mix replayed with a budget sized for this small, insider-dense
+    desk (11 insiders among 150 people: 4% a night = 6 alerts)."""
+    work = tmp_path_factory.mktemp("replay")
+    config = work / "insiderwatch.toml"
+    config.write_text("[alerts]\nbudget_fraction = 0.04\n")
+    db = work / "iw.db"
+    proc = iw("replay", "--events", sim_dir / "events.csv.gz", "--roster", sim_dir / "roster.csv", db=db, config=config)
+    return db, config, proc
+
+
+@pytest.fixture(scope="module")
+def labelled_scores(replayed, sim_dir):
+    db, _, _ = replayed
+    scores = scores_of(db)
+    days = pd.read_csv(sim_dir / "label_days.csv")
+    scores = scores.merge(days, on=["agent_id", "day"], how="left")
+    scores["harvesting"] = scores["exfil_events"].fillna(0) > 0
+    return scores
+
+
+def test_every_insider_is_flagged_soon_after_starting(labelled_scores, sim_dir):
+    labels = pd.read_csv(sim_dir / "labels.csv")
+    for row in labels.itertuples():
+        mine = labelled_scores[(labelled_scores.agent_id == row.agent_id) & (labelled_scores.day >= row.start_day)]
+        flagged = mine[mine.flagged]
+        assert len(flagged), f"{row.scenario} insider {row.agent_id} never flagged"
+        delay = (pd.Timestamp(flagged.day.min()) - pd.Timestamp(row.start_day)).days
+        assert delay <= (7 if row.scenario == "drip" else 3), (row.scenario, delay)
+
+
+def test_the_bulk_harvester_is_ranked_first_on_day_one(labelled_scores, sim_dir):
+    labels = pd.read_csv(sim_dir / "labels.csv")
+    bulk = labels[labels.scenario == "bulk"].iloc[0]
+    first = labelled_scores[(labelled_scores.agent_id == bulk.agent_id) & (labelled_scores.day == bulk.start_day)].iloc[0]
+    assert first["rank"] == 1 and first["flagged"]
+
+
+def test_alerts_on_harvesting_nights_are_mostly_true(labelled_scores):
+    harvest_nights = labelled_scores[labelled_scores.harvesting].day.unique()
+    alerts = labelled_scores[labelled_scores.flagged & labelled_scores.day.isin(harvest_nights)]
+    assert alerts.harvesting.mean() >= 0.7
+
+
+def test_scores_export_contract(labelled_scores):
+    for column in ("day", "agent_id", "score", "rank", "flagged", "run_id"):
+        assert column in labelled_scores.columns
+    per_day = labelled_scores.groupby("day")
+    assert (per_day["rank"].min() == 1).all()
+    assert per_day.apply(lambda d: d.sort_values("rank").score.is_monotonic_decreasing or d["rank"].is_unique).all()
+    assert per_day["flagged"].sum().max() <= 6
+
+
+def test_replay_prints_accounting_and_alerts(replayed):
+    _, _, proc = replayed
+    assert "rows read =" in proc.stderr and "accepted + 0 rejected" in proc.stderr
+    assert "duplicates dropped" in proc.stderr
+    assert "views without a ticket" in proc.stdout
+
+
+def test_group_alert_names_the_ring(replayed, sim_dir):
+    db, _, _ = replayed
+    alerts = pd.read_json(io.StringIO(iw("export", "alerts", "--format", "jsonl", db=db).stdout), lines=True)
+    labels = pd.read_csv(sim_dir / "labels.csv")
+    ring = set(labels[labels.scenario == "ring"].agent_id)
+    groups = alerts[alerts.subject_type == "team"]
+    assert len(groups)
+    assert any(len(set(members) & ring) >= 3 for members in groups.members)
+
+
+def test_explain_gives_every_feature_and_the_reasons(replayed, sim_dir):
+    db, config, _ = replayed
+    labels = pd.read_csv(sim_dir / "labels.csv")
+    bulk = labels[labels.scenario == "bulk"].iloc[0]
+    out = iw("explain", bulk.agent_id, "--date", bulk.start_day, "--json", db=db, config=config).stdout
+    e = json.loads(out)
+    assert e["alerted"] and e["score"]["rank"] == 1
+    metrics = {f["metric"]: f for f in e["features"]}
+    assert metrics["ticketless_views"]["value"] >= 150
+    assert metrics["ticketless_views"]["baseline_median"] < 20
+    assert metrics["ticketless_views"]["contribution"] > 0
+    assert any("without a ticket" in r for r in e["reasons"])
+    text = iw("explain", bulk.agent_id, "--date", bulk.start_day, db=db, config=config).stdout
+    assert "ALERTED" in text and "ticketless_views" in text and "role p95" in text
+
+
+# --- benign desk -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def clean_scores(sim_clean_dir, tmp_path_factory):
+    db = tmp_path_factory.mktemp("clean") / "iw.db"
+    iw("replay", "--events", sim_clean_dir / "events.csv.gz", "--roster", sim_clean_dir / "roster.csv", db=db)
+    scores = scores_of(db)
+    return scores
+
+
+def test_busy_day_raises_no_more_alerts_than_an_ordinary_day(clean_scores, sim_clean_dir):
+    busy = json.loads((sim_clean_dir / "calendar.json").read_text())["busy_days"]
+    per_day = clean_scores.groupby("day").agg(alerts=("flagged", "sum"), top=("score", "max"))
+    ordinary = per_day.drop(index=[d for d in busy if d in per_day.index])
+    for day in busy:
+        assert per_day.loc[day, "alerts"] <= ordinary.alerts.max()
+        assert per_day.loc[day, "top"] <= ordinary.top.quantile(0.9) + 0.2
+
+
+def test_a_roles_normal_work_does_not_draw_alerts(clean_scores):
+    scored = clean_scores.drop_duplicates("agent_id")
+    headcount = scored.role.value_counts(normalize=True)
+    alerted = clean_scores[clean_scores.flagged].role.value_counts(normalize=True)
+    for role in ("kyc_specialist", "qa_reviewer", "escalations"):
+        assert alerted.get(role, 0.0) <= 2.5 * headcount.get(role, 0.0) + 0.05, role
+
+
+def test_default_budget_is_half_a_percent(clean_scores):
+    assert clean_scores.groupby("day").flagged.sum().max() <= max(1, -(-SIM_AGENTS * 5 // 1000))
+
+
+# --- properties of runs --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_sim(tmp_path_factory):
+    out = tmp_path_factory.mktemp("small")
+    run_simulation(SimulationSpec(agents=60, days=20, seed=5, insiders={"bulk": 1}), out, show_progress=False)
+    return out
+
+
+def test_no_look_ahead(small_sim, tmp_path):
+    """Scores of day d do not change when later days are added."""
+    events = small_sim / "events.csv.gz"
+    short, full = tmp_path / "short.db", tmp_path / "full.db"
+    iw("replay", "--events", events, "--roster", small_sim / "roster.csv", "--to", "2026-01-17", db=short)
+    iw("replay", "--events", events, "--roster", small_sim / "roster.csv", db=full)
+    a = scores_of(short).drop(columns=["run_id"])
+    b = scores_of(full).drop(columns=["run_id"])
+    b = b[b.day <= "2026-01-17"]
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+
+
+def test_replay_is_deterministic_and_nightly_rerun_is_idempotent(small_sim, tmp_path):
+    events, roster = small_sim / "events.csv.gz", small_sim / "roster.csv"
+    one, two = tmp_path / "one.db", tmp_path / "two.db"
+    iw("replay", "--events", events, "--roster", roster, db=one)
+    iw("replay", "--events", events, "--roster", roster, db=two)
+    a, b = scores_of(one), scores_of(two)
+    pd.testing.assert_frame_equal(a, b)
+    # the nightly run of the last full day, twice: same scores, no duplicate rows or alerts
+    day = "2026-01-23"
+    iw("nightly", "--events", events, "--roster", roster, "--date", day, db=one)
+    first = scores_of(one)
+    alerts_first = iw("export", "alerts", "--format", "jsonl", db=one).stdout
+    iw("nightly", "--events", events, "--roster", roster, "--date", day, db=one)
+    second = scores_of(one)
+    assert len(first) == len(second) == len(a)
+    pd.testing.assert_frame_equal(first.drop(columns=["run_id"]), second.drop(columns=["run_id"]))
+    keys = [json.loads(x)["alert_key"] for x in iw("export", "alerts", "--format", "jsonl", db=one).stdout.splitlines()]
+    assert len(keys) == len(set(keys)) == len(alerts_first.splitlines())
+    # and the nightly run scored the day exactly as the replay did
+    pd.testing.assert_frame_equal(
+        first[first.day == day].drop(columns=["run_id"]).reset_index(drop=True),
+        a[a.day == day].drop(columns=["run_id"]).reset_index(drop=True),
+    )
+
+
+def test_nightly_sets_other_days_aside_and_counts_rejects(small_sim, tmp_path):
+    raw = pd.read_csv(small_sim / "events.csv.gz", dtype=str, keep_default_na=False)
+    raw.loc[5, "timestamp"] = "not a time"
+    raw.loc[6, "agent_id"] = ""
+    path = tmp_path / "events.csv.gz"
+    with gzip.open(path, "wt") as fh:
+        raw.to_csv(fh, index=False)
+    db = tmp_path / "iw.db"
+    proc = iw("nightly", "--events", path, "--date", "2026-01-12", db=db)
+    total = len(raw)
+    assert f"{total:,} rows read = {total - 2:,} accepted + 2 rejected" in proc.stderr
+    day_rows = (raw.timestamp.str.startswith("2026-01-12")).sum()
+    aside = int(proc.stderr.split("rejected; ")[1].split(" outside")[0].replace(",", ""))
+    assert aside > 0 and aside <= total - day_rows
+    rejects = pd.read_csv(io.StringIO(iw("rejects", "--run", "1", db=db).stdout))
+    assert sorted(rejects.reason) == ["empty agent_id", "unparseable timestamp"]
+    assert sorted(rejects.line) == [7, 8]
+
+
+def test_missing_column_is_exit_2_with_nothing_written(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("timestamp,agent_id,action\n2026-01-05T00:00:00Z,a1,view\n")
+    db = tmp_path / "iw.db"
+    proc = iw("nightly", "--events", path, "--date", "2026-01-05", db=db, check=False)
+    assert proc.returncode == 2
+    assert "customer_id" in proc.stderr and "bad.csv" in proc.stderr
+    runs = subprocess.run(["sqlite3", str(db), "select count(*) from runs"], capture_output=True, text=True)
+    assert not db.exists() or runs.stdout.strip() in ("0", "")
+
+
+def test_fail_on_alert_exits_3(small_sim, tmp_path):
+    db = tmp_path / "iw.db"
+    events, roster = small_sim / "events.csv.gz", small_sim / "roster.csv"
+    iw("replay", "--events", events, "--roster", roster, "--to", "2026-01-20", db=db)
+    labels = pd.read_csv(small_sim / "labels.csv")
+    day = labels.start_day[0]
+    proc = iw("nightly", "--events", events, "--roster", roster, "--date", day, "--fail-on-alert", db=db, check=False)
+    assert proc.returncode == 3, proc.stderr
+    assert labels.agent_id[0] in proc.stdout
+
+
+def test_csv_export_neutralises_formulas(tmp_path):
+    path = tmp_path / "hostile.csv"
+    rows = ["timestamp,agent_id,customer_id,action,ticket_id"]
+    rows += [f"2026-01-05T09:{i // 60:02d}:{i % 60:02d}Z,=HYPERLINK(\"x\"),C{i},view," for i in range(300)]
+    rows += [f"2026-01-05T10:00:{i:02d}Z,a{i},C{i},view,T{i}" for i in range(30)]
+    path.write_text("\n".join(rows) + "\n")
+    db = tmp_path / "iw.db"
+    iw("nightly", "--events", path, "--date", "2026-01-05", db=db)
+    out = iw("export", "scores", db=db).stdout
+    cells = pd.read_csv(io.StringIO(out), dtype=str).agent_id
+    assert "'=HYPERLINK(\"x\")" in set(cells) and not cells.str.startswith("=").any()
+    # the harvester with a hostile name is still found, on a desk with no history at all
+    top = pd.read_csv(io.StringIO(out)).sort_values("rank").iloc[0]
+    assert top.agent_id == "'=HYPERLINK(\"x\")" and top.flagged
