@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from detector import schema as s
 
@@ -40,8 +42,22 @@ AGENT_DAY_COLUMNS = [DAY, s.AGENT_ID, *COUNTS, "first_seen", "last_seen", *HOURS
 
 
 def utc_day(timestamps: pd.Series) -> pd.Series:
-    """The UTC calendar day of each timestamp, as ``datetime.date``-like day strings."""
+    """The UTC calendar day of each timestamp, as YYYY-MM-DD strings."""
     return timestamps.dt.strftime("%Y-%m-%d")
+
+
+_NS_PER_DAY = 86_400_000_000_000
+_NS_PER_QUARTER = 900_000_000_000
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes (-1 for missing) and the distinct values, in order of appearance."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return codes.astype(np.int64), pd.Index(uniques)
+
+
+def _mask(values: pd.Series, *accepted: str) -> np.ndarray:
+    return values.isin(list(accepted)).fillna(False).to_numpy(bool)
 
 
 def aggregate(events: pd.DataFrame, *, timezones: dict[str, str] | None = None) -> pd.DataFrame:
@@ -60,130 +76,155 @@ def aggregate(events: pd.DataFrame, *, timezones: dict[str, str] | None = None) 
     DataFrame
         :data:`AGENT_DAY_COLUMNS`: ``day`` (YYYY-MM-DD), ``agent_id``, the :data:`COUNTS`,
         ``first_seen``/``last_seen`` (minutes after UTC midnight) and ``h00``..``h23`` (events
-        per local hour). One row per agent and day with at least one event.
+        per local hour). One row per agent and day with at least one event, sorted by day
+        and agent.
+
+    Notes
+    -----
+    Computed on integer codes with numpy (sorting and bincounts); the SQL equivalent is a
+    GROUP BY day, agent with COUNT(DISTINCT ...), a window over (day, ticket) for the
+    ticket's main customer and gaps-and-islands over sorted customer numbers.
     """
     if events.empty:
         return pd.DataFrame({c: pd.Series(dtype="int64") for c in AGENT_DAY_COLUMNS}).astype(
             {DAY: s.STRING_DTYPE, s.AGENT_ID: s.STRING_DTYPE}
         )
-    ts = events[s.TIMESTAMP]
-    ev = pd.DataFrame(
-        {
-            DAY: utc_day(ts),
-            s.AGENT_ID: events[s.AGENT_ID],
-            s.CUSTOMER_ID: events[s.CUSTOMER_ID],
-            s.TICKET_ID: events[s.TICKET_ID],
-        }
-    )
-    action = events[s.ACTION]
-    resource = events[s.RESOURCE]
-    view = (action == "view").fillna(False).to_numpy(bool)
-    has_ticket = events[s.TICKET_ID].notna().to_numpy()
-    ev["events"] = 1
-    ev["views"] = view
-    ev["ticketless_views"] = view & ~has_ticket
-    ev["id_document_views"] = view & (resource == "id_document").fillna(False).to_numpy(bool)
-    ev["address_views"] = view & (resource == "address").fillna(False).to_numpy(bool)
-    ev["financial_views"] = view & resource.isin(["balance", "transactions"]).fillna(False).to_numpy(bool)
-    ev["high_value_views"] = view & (events[s.CUSTOMER_TIER] == s.HIGH_VALUE_TIER).fillna(False).to_numpy(bool)
-    ev["searches"] = (action == "search").fillna(False).to_numpy(bool)
-    ev["edits"] = action.isin(["note", "update"]).fillna(False).to_numpy(bool)
-    ev["exports"] = action.isin(["export", "list", "download", "print"]).fillna(False).to_numpy(bool)
-    ev["off_primary_views"] = view & has_ticket & ~_is_primary_customer(ev)
-    minutes = (ts.dt.hour * 60 + ts.dt.minute).to_numpy()
-    ev["minute"] = minutes
-    ev["local_hour"] = _local_hours(ts, events[s.AGENT_ID], timezones or {})
+    ns = events[s.TIMESTAMP].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    day_num = ns // _NS_PER_DAY
+    agent, agent_ids = _codes(events[s.AGENT_ID])
+    customer, customer_ids = _codes(events[s.CUSTOMER_ID])
+    ticket, _ = _codes(events[s.TICKET_ID])
+    n_agents, n_customers = len(agent_ids), max(len(customer_ids), 1)
 
-    keys = [DAY, s.AGENT_ID]
-    grouped = ev.groupby(keys, sort=True, observed=True)
-    sums = grouped[
-        [
-            "events",
-            "views",
-            "ticketless_views",
-            "off_primary_views",
-            "id_document_views",
-            "address_views",
-            "financial_views",
-            "high_value_views",
-            "searches",
-            "edits",
-            "exports",
-        ]
-    ].sum()
-    out = sums
-    out["customers"] = grouped[s.CUSTOMER_ID].nunique()
-    out["tickets"] = grouped[s.TICKET_ID].nunique()
-    out["ticketless_customers"] = (
-        ev.loc[ev["ticketless_views"]].groupby(keys, observed=True)[s.CUSTOMER_ID].nunique().reindex(out.index, fill_value=0)
-    )
-    out["sequential_customers"] = _sequential_customers(ev[keys + [s.CUSTOMER_ID]]).reindex(out.index, fill_value=0)
-    out["first_seen"] = grouped["minute"].min()
-    out["last_seen"] = grouped["minute"].max()
-    hours = pd.crosstab([ev[DAY], ev[s.AGENT_ID]], ev["local_hour"]).reindex(columns=range(24), fill_value=0)
-    hours.columns = HOURS
-    out = out.join(hours)
-    out = out.reset_index()
+    # one group per (day, agent), numbered in sorted order
+    first_day = int(day_num.min())
+    day_idx = day_num - first_day
+    group_key = day_idx * n_agents + agent
+    group, keys = pd.factorize(group_key, sort=True)
+    group = group.astype(np.int64)
+    G = len(keys)
+
+    action, resource = events[s.ACTION], events[s.RESOURCE]
+    view = _mask(action, "view")
+    has_ticket = ticket >= 0
+    flags = {
+        "events": np.ones(len(ns), bool),
+        "views": view,
+        "ticketless_views": view & ~has_ticket,
+        "id_document_views": view & _mask(resource, "id_document"),
+        "address_views": view & _mask(resource, "address"),
+        "financial_views": view & _mask(resource, "balance", "transactions"),
+        "high_value_views": view & _mask(events[s.CUSTOMER_TIER], s.HIGH_VALUE_TIER),
+        "searches": _mask(action, "search"),
+        "edits": _mask(action, "note", "update"),
+        "exports": _mask(action, "export", "list", "download", "print"),
+        "off_primary_views": view & has_ticket & ~_is_primary_customer(day_idx, ticket, customer, n_customers),
+    }
+    cols: dict[str, np.ndarray] = {name: np.bincount(group, weights=f, minlength=G).astype(np.int64) for name, f in flags.items()}
+    cols["customers"] = _distinct_per_group(group, customer, n_customers, G)
+    cols["tickets"] = _distinct_per_group(group[has_ticket], ticket[has_ticket], int(ticket.max()) + 1 if has_ticket.any() else 1, G)
+    tl = flags["ticketless_views"]
+    cols["ticketless_customers"] = _distinct_per_group(group[tl], customer[tl], n_customers, G)
+    cols["sequential_customers"] = _sequential_runs(group, customer, customer_ids, G)
+    minute = (ns - day_num * _NS_PER_DAY) // 60_000_000_000
+    order = np.argsort(group, kind="stable")
+    starts = np.searchsorted(group[order], np.arange(G))
+    cols["first_seen"] = np.minimum.reduceat(minute[order], starts).astype(np.int64)
+    cols["last_seen"] = np.maximum.reduceat(minute[order], starts).astype(np.int64)
+    hour = _local_hours(ns, agent, agent_ids, timezones or {})
+    hours = np.bincount(group * 24 + hour, minlength=G * 24).reshape(G, 24)
+
+    g_day = keys // n_agents + first_day
+    g_agent = keys % n_agents
+    day_text = pd.Series(pd.to_datetime(np.unique(g_day) * _NS_PER_DAY).strftime("%Y-%m-%d"), index=np.unique(g_day))
+    out = pd.DataFrame({DAY: day_text.reindex(g_day).to_numpy(), s.AGENT_ID: np.asarray(agent_ids)[g_agent]})
+    out = pd.concat([out, pd.DataFrame(cols), pd.DataFrame(hours, columns=HOURS)], axis=1)
     out[DAY] = out[DAY].astype(s.STRING_DTYPE)
     out[s.AGENT_ID] = out[s.AGENT_ID].astype(s.STRING_DTYPE)
+    out = out.sort_values([DAY, s.AGENT_ID], kind="stable").reset_index(drop=True)
     for col in AGENT_DAY_COLUMNS[2:]:
         out[col] = out[col].astype("int64")
     return out[AGENT_DAY_COLUMNS]
 
 
-def _is_primary_customer(ev: pd.DataFrame) -> np.ndarray:
+def _distinct_per_group(group: np.ndarray, value: np.ndarray, n_values: int, G: int) -> np.ndarray:
+    """Number of distinct ``value`` per group (missing values, coded -1, are not counted)."""
+    ok = value >= 0
+    pairs = pd.unique(group[ok].astype(np.int64) * n_values + value[ok])  # hashing: no sort needed
+    return np.bincount(pairs // n_values, minlength=G).astype(np.int64)
+
+
+def _is_primary_customer(day_idx: np.ndarray, ticket: np.ndarray, customer: np.ndarray, n_customers: int) -> np.ndarray:
     """True where the event's customer is its ticket's main customer that day: the one with
-    the most accesses under the ticket across the whole desk (ties: the smallest id)."""
-    with_ticket = ev[[DAY, s.TICKET_ID, s.CUSTOMER_ID]].dropna(subset=[s.TICKET_ID])
-    if with_ticket.empty:
-        return np.ones(len(ev), bool)
-    pairs = with_ticket.groupby([DAY, s.TICKET_ID, s.CUSTOMER_ID], observed=True).size().rename("n").reset_index()
-    pairs = pairs.sort_values([DAY, s.TICKET_ID, "n", s.CUSTOMER_ID], ascending=[True, True, False, True], kind="stable")
-    primary = pairs.drop_duplicates([DAY, s.TICKET_ID])[[DAY, s.TICKET_ID, s.CUSTOMER_ID]].rename(
-        columns={s.CUSTOMER_ID: "primary"}
-    )
-    merged = ev[[DAY, s.TICKET_ID, s.CUSTOMER_ID]].merge(primary, on=[DAY, s.TICKET_ID], how="left")
-    out = (merged["primary"] == merged[s.CUSTOMER_ID]).fillna(False).to_numpy(bool)
-    return out | ev[s.TICKET_ID].isna().to_numpy()
+    the most accesses under the ticket across the whole desk (ties: the first seen)."""
+    out = np.ones(len(ticket), bool)
+    has = ticket >= 0
+    if not has.any():
+        return out
+    n_tickets = int(ticket.max()) + 1
+    dt = day_idx[has] * n_tickets + ticket[has]  # (day, ticket)
+    pair = dt * n_customers + customer[has]
+    inverse, pairs = pd.factorize(pair)
+    counts = np.bincount(inverse)
+    pair_dt = pairs // n_customers
+    pair_customer = pairs % n_customers
+    # per (day, ticket): the customer with the highest count (ties: lowest code)
+    order = np.lexsort((pair_customer, -counts, pair_dt))
+    first = np.r_[True, pair_dt[order][1:] != pair_dt[order][:-1]]
+    primary_of_dt = pd.Series(pair_customer[order][first], index=pair_dt[order][first])
+    primary = primary_of_dt.reindex(pair_dt).to_numpy()
+    out[has] = (primary == pair_customer)[inverse]
+    return out
 
 
-def customer_numbers(customers: pd.Series) -> pd.Series:
-    """The trailing number of each customer id (``C1000123`` -> 1000123), NaN when none."""
-    digits = customers.astype(s.STRING_DTYPE).str.extract(r"(\d{1,15})$", expand=False)
-    prefix = customers.astype(s.STRING_DTYPE).str.replace(r"\d{1,15}$", "", regex=True)
-    number = pd.to_numeric(digits, errors="coerce")
-    return number, prefix
+def customer_numbers(customers) -> tuple[pd.Series, pd.Series]:
+    """The trailing number of each customer id (``C1000123`` -> 1000123; NaN when none) and
+    the text before it."""
+    arr = pa.array(pd.Series(customers, dtype=object).to_numpy(), type=pa.string(), from_pandas=True)
+    parts = pc.extract_regex(arr, r"^(?P<prefix>.*?)(?P<digits>\d{1,15})$")
+    digits = pc.struct_field(parts, "digits").to_pandas()
+    prefix = pc.struct_field(parts, "prefix").to_pandas()
+    return pd.to_numeric(digits, errors="coerce"), prefix.fillna("")
 
 
-def _sequential_customers(frame: pd.DataFrame) -> pd.Series:
-    """Per agent-day, distinct customers in runs of 3 or more consecutive id numbers (same
-    prefix): enumeration through ids. Pairs happen by chance on a busy day; runs of three
-    almost never do. In SQL: gaps-and-islands over the sorted numbers."""
-    keys = [DAY, s.AGENT_ID]
-    distinct = frame.drop_duplicates()
-    number, prefix = customer_numbers(distinct[s.CUSTOMER_ID])
-    d = distinct.assign(number=number, prefix=prefix).dropna(subset=["number"])
-    if d.empty:
-        return pd.Series(dtype="int64")
-    d = d.sort_values(keys + ["prefix", "number"], kind="stable")
-    continues = (
-        (d[DAY] == d[DAY].shift())
-        & (d[s.AGENT_ID] == d[s.AGENT_ID].shift())
-        & (d["prefix"] == d["prefix"].shift())
-        & (d["number"] - d["number"].shift() == 1)
-    ).fillna(False).to_numpy(bool)
-    run = pd.Series(np.cumsum(~continues), index=d.index)
-    length = run.map(run.value_counts())
-    in_long_run = (length >= SEQUENTIAL_RUN).astype("int64")
-    return in_long_run.groupby([d[DAY], d[s.AGENT_ID]]).sum()
+def _sequential_runs(group: np.ndarray, customer: np.ndarray, customer_ids: pd.Index, G: int) -> np.ndarray:
+    """Per group, distinct customers in runs of SEQUENTIAL_RUN or more consecutive id
+    numbers (same prefix): enumeration through ids. Pairs happen by chance on a busy day;
+    runs of three almost never do. In SQL: gaps-and-islands over the sorted numbers."""
+    number, prefix = customer_numbers(customer_ids)
+    number = number.to_numpy(float)
+    prefix_code, _ = pd.factorize(prefix)
+    n_c = max(len(customer_ids), 1)
+    pairs = pd.unique(group.astype(np.int64) * n_c + customer)
+    g, c = pairs // n_c, pairs % n_c
+    num = number[c]
+    ok = ~np.isnan(num)
+    g, c, num = g[ok], c[ok], num[ok]
+    if len(g) == 0:
+        return np.zeros(G, np.int64)
+    pre = prefix_code[c]
+    order = np.lexsort((num, pre, g))
+    g, pre, num = g[order], pre[order], num[order]
+    continues = np.r_[False, (g[1:] == g[:-1]) & (pre[1:] == pre[:-1]) & (num[1:] - num[:-1] == 1)]
+    run = np.cumsum(~continues)
+    length = np.bincount(run)[run]
+    return np.bincount(g, weights=length >= SEQUENTIAL_RUN, minlength=G).astype(np.int64)
 
 
-def _local_hours(ts: pd.Series, agents: pd.Series, timezones: dict[str, str]) -> np.ndarray:
-    hours = ts.dt.hour.to_numpy().copy()
+def _local_hours(ns: np.ndarray, agent: np.ndarray, agent_ids: pd.Index, timezones: dict[str, str]) -> np.ndarray:
+    """Local hour of each event. Time zones are resolved per quarter hour (every UTC offset
+    in use is a multiple of 15 minutes), so each zone converts a few hundred instants, not
+    every event."""
+    hours = ((ns // 3_600_000_000_000) % 24).astype(np.int64)
     if not timezones:
         return hours
-    zone = agents.map(timezones)
-    for tz in zone.dropna().unique():
-        mask = (zone == tz).fillna(False).to_numpy(bool)
-        hours[mask] = ts[mask].dt.tz_convert(str(tz)).dt.hour.to_numpy()
+    zone_of_agent = pd.Series(np.asarray(agent_ids)).map(timezones).to_numpy()
+    quarter = ns // _NS_PER_QUARTER
+    for tz in pd.unique(zone_of_agent[pd.notna(zone_of_agent)]):
+        mask = zone_of_agent[agent] == tz
+        if not mask.any():
+            continue
+        q, inv = np.unique(quarter[mask], return_inverse=True)
+        local = pd.DatetimeIndex(pd.to_datetime(q * _NS_PER_QUARTER, utc=True)).tz_convert(str(tz)).hour.to_numpy()
+        hours[mask] = local[inv]
     return hours
