@@ -79,28 +79,27 @@ def accumulated_risk(recent: pd.DataFrame, agents: pd.Series, *, day: str, setti
     return agents.map(excess).fillna(0.0).to_numpy(float)
 
 
-def rank_and_flag(
-    scored: pd.DataFrame, *, settings: AlertSettings, risk: np.ndarray | None = None, n_train: int | None = None
-) -> pd.DataFrame:
+def rank_and_flag(scored: pd.DataFrame, *, settings: AlertSettings, risk: np.ndarray | None = None) -> pd.DataFrame:
     """Add ``risk``, ``rank_score``, ``rank`` (1 = most anomalous) and ``flagged`` to the
-    night's scored agents (columns ``agent_id``, ``score``).
+    night's scored agents (columns ``agent_id``, ``score``, ``raw_score``).
 
-    A calibrated score cannot exceed about log10((n_train + 1) / 2) when the night's rows are
-    part of the training (a small desk's first night, fit on itself): nothing can be called
-    rarer than 1 in n_train. The threshold is then lowered to 90% of what is attainable, so
-    that the budget still decides on such nights."""
+    Flagged = within the night's budget and at or above the threshold. A model that learned
+    from few agent-days cannot call anything rarer than about 1 in n: on a small desk's
+    first nights (fit on the night itself) the threshold may be out of reach, which is the
+    honest answer until history accumulates.
+    """
     out = scored.copy()
     out["risk"] = 0.0 if risk is None else risk
     out["rank_score"] = out["score"] + settings.accumulate_weight * out["risk"]
-    order = np.lexsort((out[s.AGENT_ID].to_numpy(), -out["raw_score"].to_numpy(), -out["rank_score"].to_numpy()))
+    # Agent-days beyond everything the model learned from share the top calibrated score;
+    # among them the larger summed harvesting deviation ranks first, then the raw score.
+    severity = out["severity"].to_numpy(float) if "severity" in out else np.zeros(len(out))
+    order = np.lexsort((out[s.AGENT_ID].to_numpy(), -out["raw_score"].to_numpy(), -severity, -out["rank_score"].to_numpy()))
     rank = np.empty(len(out), np.int64)
     rank[order] = np.arange(1, len(out) + 1)
     out["rank"] = rank
     budget = settings.budget(len(out))
-    threshold = settings.threshold
-    if n_train:
-        threshold = min(threshold, 0.9 * math.log10((n_train + 1) / 2))
-    out["flagged"] = (out["rank"] <= budget) & (out["rank_score"] >= threshold)
+    out["flagged"] = (out["rank"] <= budget) & (out["rank_score"] >= settings.threshold)
     return out
 
 
@@ -163,14 +162,15 @@ def group_alerts(features: pd.DataFrame, *, day: str, settings: AlertSettings) -
     rows = []
     if features.empty:
         return pd.DataFrame(rows)
-    has_base = features["history_days"] > 0
     member_hit = np.zeros(len(features), bool)
     excess = np.zeros(len(features))
     for m in GROUP_METRICS:
+        # only members with a personal baseline count: without one there is no drift to see
+        has_base = features[f"{m}__base"].notna().to_numpy()
         base = features[f"{m}__base"].fillna(0.0).to_numpy(float)
         value = features[m].to_numpy(float)
         ratio = (value + 5.0) / (base + 5.0)
-        member_hit |= has_base.to_numpy() & (ratio >= settings.group_member_ratio)
+        member_hit |= has_base & (ratio >= settings.group_member_ratio)
         excess += np.where(has_base, np.maximum(value - base, 0.0), 0.0)
     frame = features.assign(_hit=member_hit, _excess=excess)
     for kind in (s.TEAM, s.SITE):

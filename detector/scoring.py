@@ -79,8 +79,9 @@ def score_day(
     else:
         scored["raw_score"] = 0.0
         scored["score"] = 0.0
+    scored["severity"] = feats["harvest__sum"].to_numpy(float)
     risk = al.accumulated_risk(recent_scores, scored[s.AGENT_ID], day=day, settings=config.alerts)
-    scored = al.rank_and_flag(scored, settings=config.alerts, risk=risk, n_train=len(X_train))
+    scored = al.rank_and_flag(scored, settings=config.alerts, risk=risk)
 
     # attribution for the night's top agents (all flagged ones among them)
     budget = config.alerts.budget(len(scored))

@@ -375,12 +375,7 @@ def read_events(
     paths = resolve_inputs(spec, any_name=fmt is not None)
     mapping = as_mapping(mapping)
     for path in paths:
-        if fmt is None and detect_format(path) is None:
-            raise InputError(
-                "cannot tell the format from the file name; name it .csv, .jsonl or .parquet "
-                "(optionally .gz), or give the format",
-                file=str(path),
-            )
+        _format_of(path, fmt)  # fail before reading anything
     for path in paths:
         yield from read_file(path, mapping=mapping, fmt=fmt, batch_rows=batch_rows, report=report)
 
@@ -395,12 +390,7 @@ def read_file(
 ) -> Iterator[Batch]:
     """Read one file as validated canonical event batches; see :func:`read_events`."""
     path = Path(path)
-    fmt = fmt or detect_format(path)
-    if fmt not in FORMATS:
-        raise InputError(
-            f"unknown format {fmt!r}; known formats: {', '.join(FORMATS)}",
-            file=str(path),
-        )
+    fmt = _format_of(path, fmt)
     if batch_rows < 1:
         raise ValueError("batch_rows must be positive")
     mapping = as_mapping(mapping)
@@ -462,6 +452,20 @@ def load_events(
         rejects=pd.concat(rejects, ignore_index=True) if rejects else schema.empty_rejects(),
         report=report,
     )
+
+
+def _format_of(path: Path, fmt: str | None) -> str:
+    if fmt is None:
+        fmt = detect_format(path)
+        if fmt is None:
+            raise InputError(
+                "cannot tell the format from the file name; name it .csv, .jsonl or .parquet "
+                "(optionally .gz), or give the format",
+                file=str(path),
+            )
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}; known formats: {', '.join(FORMATS)}", file=str(path))
+    return fmt
 
 
 def _validate_chunk(chunk: _Chunk, path: Path) -> Batch:
@@ -683,9 +687,15 @@ def _header_end(data: bytes) -> int | None:
 
 def _require(selected: dict[str, str], raw_columns: Sequence[str], path: Path) -> None:
     """InputError naming the file and the first required column no raw column supplies."""
-    used = set(selected.values())
-    found = list(selected) + [c for c in raw_columns if c not in used]
-    schema.require_columns(found, source=str(path))
+    missing = [c for c in schema.REQUIRED_COLUMNS if c not in selected]
+    if missing:
+        raise InputError(
+            f"missing required column {missing[0]!r}"
+            + (f" (and {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else "")
+            + f"; columns found: {', '.join(map(str, raw_columns)) or 'none'}",
+            file=str(path),
+            column=missing[0],
+        )
 
 
 def _frame_from_arrow(table: pa.Table | None, selected: dict[str, str], lines: np.ndarray):
@@ -747,53 +757,73 @@ def _raw_text(text: str) -> str:
 
 # --- JSON Lines ------------------------------------------------------------------------
 def _read_jsonl(path: Path, mapping: Mapping, batch_rows: int, hasher) -> Iterator[_Chunk]:
-    first = True
-    selected: dict[str, str] = {}
+    selected: dict[str, str] | None = None
     with _Stream(path, hasher) as stream:
-        for first_line, lines in _line_groups(stream, batch_rows):
-            if first:
-                selected = _jsonl_columns(path, lines, mapping)
-                first = False
-            yield _parse_jsonl(lines, first_line, selected)
+        for first_line, data, n_lines in _line_groups(stream, batch_rows):
+            if selected is None:
+                selected = _jsonl_columns(path, data, mapping)
+            yield _parse_jsonl(data, first_line, n_lines, selected)
         stream.finish()
 
 
-def _line_groups(stream: _Stream, batch_rows: int) -> Iterator[tuple[int, list[bytes]]]:
-    """Lines of a stream in groups of ``batch_rows``, with the number of each group's first."""
-    carry = b""
-    pending: list[bytes] = []
+def _line_groups(stream: _Stream, batch_rows: int) -> Iterator[tuple[int, bytes, int]]:
+    """Whole lines of a stream, ``batch_rows`` lines (blank ones included) at a time.
+
+    Yields the number of the group's first line, the group's bytes and its number of lines;
+    only the very last line of the stream may lack its line break.
+    """
+    group: list[bytes] = []  # whole lines waiting for the group to fill
+    group_lines = 0
+    carry = b""  # a line not finished yet
     number = 1
     first = True
     while True:
         block = stream.read(JSONL_READ_BYTES)
-        if block:
-            pieces = (carry + block).split(b"\n")
-            carry = pieces.pop()
-            pending.extend(pieces)
-        elif carry:  # the last line needs no line break
-            pending.append(carry)
-            carry = b""
-        if first and pending:
-            pending[0] = pending[0].removeprefix(_BOM)
+        data = carry + block if carry else block
+        if first and (len(data) >= len(_BOM) or not block):
+            data = data.removeprefix(_BOM)
             first = False
-        while len(pending) >= batch_rows or (not block and pending):
-            group, pending = pending[:batch_rows], pending[batch_rows:]
-            yield number, group
-            number += len(group)
+        if block:
+            cut = data.rfind(b"\n") + 1
+            data, carry = data[:cut], data[cut:]
+        else:
+            carry = b""
+        while data:
+            n_breaks = data.count(b"\n")
+            lines_in_data = n_breaks + (0 if data.endswith(b"\n") else 1)
+            wanted = batch_rows - group_lines
+            if lines_in_data < wanted:
+                group.append(data)
+                group_lines += lines_in_data
+                break
+            if wanted < lines_in_data:
+                breaks = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == _NEWLINE)
+                cut = int(breaks[wanted - 1]) + 1
+            else:
+                cut = len(data)
+            group.append(data[:cut])
+            yield number, b"".join(group), batch_rows
+            number += batch_rows
+            group, group_lines, data = [], 0, data[cut:]
         if not block:
+            if group:
+                yield number, b"".join(group), group_lines
             return
 
 
-def _jsonl_columns(path: Path, lines: list[bytes], mapping: Mapping) -> dict[str, str]:
+_NEWLINE = ord("\n")
+_RETURN = ord("\r")
+
+
+def _jsonl_columns(path: Path, data: bytes, mapping: Mapping) -> dict[str, str]:
     """Canonical -> raw names, from the keys the objects of the first group use."""
-    data = b"\n".join(lines)
     if not data.strip():
         return mapping.select(schema.EVENT_COLUMNS)
     # a key no object uses cannot appear in the bytes as a quoted string
     candidates = list(schema.EVENT_COLUMNS) + list(mapping.rename)
     keys = [name for name in candidates if json.dumps(name).encode() in data]
     selected = mapping.select(keys)
-    _require(selected, keys + _first_object_keys(lines), path)
+    _require(selected, list(dict.fromkeys(_first_object_keys(data) + keys)), path)
     # an optional column absent from the first group may still appear later
     renamed_away = set(mapping.rename)
     for canonical in schema.OPTIONAL_COLUMNS:
@@ -805,9 +835,9 @@ def _jsonl_columns(path: Path, lines: list[bytes], mapping: Mapping) -> dict[str
     return {c: selected[c] for c in schema.EVENT_COLUMNS if c in selected}
 
 
-def _first_object_keys(lines: list[bytes], tries: int = 20) -> list[str]:
+def _first_object_keys(data: bytes, tries: int = 20) -> list[str]:
     # only for naming the columns found in an error message
-    for line in [line for line in lines if line.strip()][:tries]:
+    for line in data.split(b"\n", tries)[:tries]:
         try:
             obj = json.loads(line)
         except ValueError:
@@ -817,36 +847,53 @@ def _first_object_keys(lines: list[bytes], tries: int = 20) -> list[str]:
     return []
 
 
-def _parse_jsonl(lines: list[bytes], first_line: int, selected: dict[str, str]) -> _Chunk:
-    numbers = [first_line + i for i, line in enumerate(lines) if line.strip()]
-    content = [lines[n - first_line] for n in numbers]
-    frame = _jsonl_fast(content, selected)
+def _parse_jsonl(data: bytes, first_line: int, n_lines: int, selected: dict[str, str]) -> _Chunk:
+    """One group of lines: Arrow's reader when the group is clean, else line by line."""
+    if not (b"\n\n" in data or b"\n\r\n" in data or data.startswith((b"\n", b"\r\n")) or data == b"\r"):
+        # no empty line: the common case, numbered without looking at each line
+        frame = _jsonl_fast(data, n_lines, selected)
+        if frame is not None:
+            return _Chunk(frame=frame, lines=np.arange(first_line, first_line + n_lines, dtype=np.int64), rejects=[])
+    raw = np.frombuffer(data, dtype=np.uint8)
+    breaks = np.flatnonzero(raw == _NEWLINE)
+    starts = np.concatenate(([0], breaks + 1))
+    stops = np.concatenate((breaks, [len(data)]))
+    if data.endswith(b"\n"):  # no line after the last break
+        starts, stops = starts[:-1], stops[:-1]
+    lengths = stops - starts
+    # empty lines and lone carriage returns; Arrow skips those (and other blank lines, which
+    # then show as a row count mismatch and send the group down the exact path)
+    blank = (lengths == 0) | ((lengths == 1) & (raw[np.minimum(starts, max(len(data) - 1, 0))] == _RETURN))
+    numbers = first_line + np.flatnonzero(~blank)
+    frame = _jsonl_fast(data, len(numbers), selected)
     if frame is not None:
-        return _Chunk(frame=frame, lines=np.asarray(numbers, dtype=np.int64), rejects=[])
-    return _jsonl_slow(content, numbers, selected)
+        return _Chunk(frame=frame, lines=numbers.astype(np.int64), rejects=[])
+    lines = data.split(b"\n")
+    kept = [(first_line + i, line) for i, line in enumerate(lines[: len(starts)]) if line.strip()]
+    return _jsonl_slow([line for _, line in kept], [n for n, _ in kept], selected)
 
 
-def _jsonl_fast(content: list[bytes], selected: dict[str, str]) -> pd.DataFrame | None:
+def _jsonl_fast(data: bytes, rows: int, selected: dict[str, str]) -> pd.DataFrame | None:
     """Arrow's JSON reader, when the lines are clean: UTF-8, one object each, plain types.
 
     Returns None (so the caller parses line by line) on anything else; both paths give the
     same frame for the lines this one accepts.
     """
-    if not content:
+    if not rows:
         return pd.DataFrame({c: pd.Series([], dtype=schema.STRING_DTYPE) for c in selected})
-    data = b"\n".join(content)
-    try:
-        data.decode("utf-8")  # Arrow's JSON reader does not check
-    except UnicodeDecodeError:
-        return None
+    if not data.isascii():  # Arrow's JSON reader does not check UTF-8
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     raw_names = list(dict.fromkeys(selected.values()))
     for timestamp_type in (pa.string(), pa.float64()):  # ISO strings, or epoch numbers
         types = {raw: pa.string() for raw in raw_names}
         types[selected[schema.TIMESTAMP]] = timestamp_type
         try:
             table = pa_json.read_json(
-                io.BytesIO(data),
-                read_options=pa_json.ReadOptions(block_size=max(1 << 20, len(data) // 4 + 1)),
+                pa.BufferReader(data),
+                read_options=pa_json.ReadOptions(block_size=max(1 << 20, len(data) // 8 + 1)),
                 parse_options=pa_json.ParseOptions(
                     explicit_schema=pa.schema(list(types.items())),
                     unexpected_field_behavior="ignore",
@@ -854,7 +901,7 @@ def _jsonl_fast(content: list[bytes], selected: dict[str, str]) -> pd.DataFrame 
             )
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
-        if table.num_rows != len(content):  # several objects on one line
+        if table.num_rows != rows:  # several objects on a line, or a blank line of spaces
             return None
         return pd.DataFrame({c: _to_pandas(table.column(raw)) for c, raw in selected.items()})
     return None

@@ -16,7 +16,7 @@ import pandas as pd
 from detector import schema as s
 from detector.errors import UsageError
 from detector.store import Store
-from pipelines.output import format_alerts, terminal_safe, write_table
+from pipelines.output import format_alert_summary, format_alerts, terminal_safe, write_table
 from pipelines.run import parse_day, run_nightly, run_replay, yesterday_utc
 from pipelines.settings import database_url
 
@@ -114,7 +114,7 @@ def nightly_command(ctx, events, day, roster, fail_on_alert):
 @click.option("--to", "last", metavar="YYYY-MM-DD", help="Last day to score.  [default: the last day in the logs]")
 @roster_option
 @click.option("--fail-on-alert", is_flag=True, help=f"Exit with code {EXIT_ALERTS} when the replay raised alerts.")
-@click.option("--show", type=click.IntRange(min=0), default=20, show_default=True, help="Alerts to print (the most recent days first); 0 prints none.")
+@click.option("--show", type=click.IntRange(min=0), default=20, show_default=True, help="Flagged agents and groups to list (first flagged first); 0 lists none.")
 @click.pass_context
 def replay_command(ctx, events, first, last, roster, fail_on_alert, show):
     """Replay historical logs day by day, as the nightly run would have seen them.
@@ -136,13 +136,9 @@ def replay_command(ctx, events, first, last, roster, fail_on_alert, show):
     summary = run_replay(cfg, store, spec, first, last, roster=roster_frame, show_progress=not ctx.obj["quiet"])
     _print_summary(summary, ctx)
     alerts = summary.alerts
-    if show and len(alerts):
-        recent = alerts.sort_values(["day", "subject_type", "rank"], ascending=[False, True, True]).head(show)
-        click.echo(format_alerts(recent))
-        if len(alerts) > show:
-            click.echo(f"... {len(alerts) - show} more: insiderwatch alerts --from {summary.nights[0].day}")
-    elif not len(alerts):
-        click.echo("no alerts")
+    if show:
+        click.echo(f"who was flagged from {summary.nights[0].day} to {summary.nights[-1].day}, first flagged first:")
+        click.echo(format_alert_summary(alerts, limit=show))
     if fail_on_alert and len(alerts):
         ctx.exit(EXIT_ALERTS)
 

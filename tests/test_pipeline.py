@@ -240,7 +240,8 @@ def test_csv_export_neutralises_formulas(tmp_path):
     path = tmp_path / "hostile.csv"
     rows = ["timestamp,agent_id,customer_id,action,ticket_id"]
     rows += [f"2026-01-05T09:{i // 60:02d}:{i % 60:02d}Z,=HYPERLINK(\"x\"),C{i},view," for i in range(300)]
-    rows += [f"2026-01-05T10:00:{i:02d}Z,a{i},C{i},view,T{i}" for i in range(30)]
+    # a desk of 200 ordinary agents: enough for peer comparison on a first night
+    rows += [f"2026-01-05T{10 + j % 8:02d}:{i:02d}:00Z,a{i},C{i}{j},view,T{i}{j // 3}" for i in range(200) for j in range(40)]
     path.write_text("\n".join(rows) + "\n")
     db = tmp_path / "iw.db"
     iw("nightly", "--events", path, "--date", "2026-01-05", db=db)

@@ -346,6 +346,30 @@ def test_jsonl_broken_lines_are_rejects_with_physical_line_numbers(tmp_path):
     assert loaded.report.files[0].rows_read == 7
 
 
+@pytest.mark.parametrize("read_bytes", [2, 64, 1 << 20])
+def test_jsonl_line_numbers_across_groups_and_reads(tmp_path, monkeypatch, read_bytes):
+    monkeypatch.setattr(sources, "JSONL_READ_BYTES", read_bytes)
+    lines, bad, blank = [], set(), set()
+    for i in range(1, 60):
+        if i % 9 == 0:
+            lines.append("")
+            blank.add(i)
+        elif i % 13 == 0:
+            lines.append('{"timestamp": ')
+            bad.add(i)
+        else:
+            lines.append(json.dumps(dict(ROWS[0], customer_id=f"C{i}")))
+    data = b"\xef\xbb\xbf" + "\r\n".join(lines).encode()  # BOM, CRLF, no final line break
+    report = sources.IngestReport()
+    batches = list(sources.read_events(write(tmp_path / "a.jsonl.gz", data), batch_rows=7, report=report))
+    events = pd.concat([b.accepted for b in batches], ignore_index=True)
+    rejects = pd.concat([b.rejects for b in batches], ignore_index=True)
+    assert events["customer_id"].tolist() == [f"C{i}" for i in range(1, 60) if i not in bad | blank]
+    assert rejects["line"].tolist() == sorted(bad)
+    assert set(rejects["reason"]) == {"invalid JSON"}
+    assert report.files[0].rows_read == 59 - len(blank)
+
+
 def test_jsonl_slow_and_fast_paths_agree(tmp_path):
     rows = [dict(r, timestamp=t) for r, t in zip(ROWS, [1772352000, 1772352000500, 1772352000.25])]
     clean = sources.load_events(write(tmp_path / "clean.jsonl", jsonl_bytes(rows)))
