@@ -28,7 +28,7 @@ def register(name: str):
 
 
 @register("iforest")
-def _iforest(seed: int, n_estimators: int = 300, max_samples=1024, max_features: float = 1.0):
+def _iforest(seed: int, n_estimators: int = 200, max_samples=1024, max_features: float = 1.0):
     # Trees grown on 1,024 rows (not the usual 256) separate extreme agent-days from each
     # other as well as from the crowd: the nightly ranking is decided among the extremes.
     from pyod.models.iforest import IForest
@@ -143,6 +143,10 @@ def fit(settings: ModelSettings, X_train: np.ndarray) -> FittedModel:
         rng = np.random.default_rng(settings.seed)
         X_train = X_train[np.sort(rng.choice(len(X_train), settings.max_train_rows, replace=False))]
     detector = make_detector(settings)
+    # fewer rows than a tree's sample size (a small desk's first nights): sample them all
+    limit = getattr(detector, "max_samples", None)
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit > len(X_train):
+        detector.max_samples = len(X_train)
     detector.fit(X_train)
     # pyod keeps the training rows' scores; score them ourselves only if a detector does not
     train_scores = getattr(detector, "decision_scores_", None)

@@ -46,6 +46,25 @@ which it does by only committing after the generator is exhausted.
 
 Empty files (0 bytes, an empty gzip, a header only) give zero rows and no error; their
 :class:`FileStats` say so.
+
+Values
+------
+Only the columns the mapping selects are read (CSV) or converted (JSON Lines, Parquet);
+other columns are never parsed, so they cannot cause rejects. Values reach
+:func:`~detector.schema.validate` as text, except typed Parquet columns and JSON epoch
+numbers, which it converts itself. In JSON Lines, numbers become their decimal text
+(``17``, ``2.5``), ``true``/``false`` stay as written, and nested values become compact
+JSON. The ``raw`` column of a reject is the row's selected fields under canonical names
+(as :func:`~detector.schema.raw_row` writes it), or, for rows that never reached
+validation (wrong field count, invalid JSON or UTF-8), the text of the record or line; both
+are cut to :data:`~detector.schema.RAW_KEEP` characters.
+
+Speed
+-----
+Arrow does the parsing: CSV through its streaming reader (single-threaded, which is what
+numbers bad records, on a background thread so that decompression and parsing overlap
+validation), JSON Lines through its JSON reader on blocks of whole lines (falling back to
+``json.loads`` line by line only for a block holding a bad line), Parquet by row batches.
 """
 
 from __future__ import annotations
@@ -65,7 +84,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
@@ -557,6 +575,11 @@ def _unreadable(path: Path, exc: BaseException) -> InputError:
     detail = str(exc).strip() or type(exc).__name__
     if "Truncated" in detail or "incorrect header" in detail or "inflate" in detail:
         detail = f"corrupt or truncated gzip: {detail}"
+    elif "straddl" in detail:
+        detail = (
+            f"a CSV record is longer than {CSV_BLOCK_BYTES >> 20} MiB "
+            f"(often a quote that is never closed): {detail}"
+        )
     return InputError(f"cannot read file: {detail}", file=str(path))
 
 

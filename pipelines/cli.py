@@ -70,9 +70,10 @@ def cli(ctx: click.Context, db: str | None, config_path: str | None, debug: bool
 
 
 def _register() -> None:
-    from pipelines import commands, simulate
+    from pipelines import benchmark, commands, simulate
 
     cli.add_command(simulate.simulate_command)
+    cli.add_command(benchmark.benchmark_group)
     for command in commands.COMMANDS:
         cli.add_command(command)
 

@@ -142,7 +142,11 @@ class _Night:
         return hist, inputs, scores
 
     def score(self, day: str, events: pd.DataFrame) -> NightSummary:
-        agent_days = aggregate(events, timezones=self.timezones)
+        """Aggregate the day's events, score and store them."""
+        return self.score_agent_days(day, aggregate(events, timezones=self.timezones), events)
+
+    def score_agent_days(self, day: str, agent_days: pd.DataFrame, events: pd.DataFrame) -> NightSummary:
+        """Score a day already aggregated (``events`` only supplies the evidence)."""
         history, inputs, recent = self._window(day)
         history_days = int(history[DAY].nunique()) if len(history) else 0
         needed = self.cfg.features.window + self.cfg.features.lag

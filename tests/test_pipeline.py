@@ -248,6 +248,6 @@ def test_csv_export_neutralises_formulas(tmp_path):
     out = iw("export", "scores", db=db).stdout
     cells = pd.read_csv(io.StringIO(out), dtype=str).agent_id
     assert "'=HYPERLINK(\"x\")" in set(cells) and not cells.str.startswith("=").any()
-    # the harvester with a hostile name is still found, on a desk with no history at all
+    # the harvester with a hostile name still ranks first, on a desk with no history at all
     top = pd.read_csv(io.StringIO(out)).sort_values("rank").iloc[0]
-    assert top.agent_id == "'=HYPERLINK(\"x\")" and top.flagged
+    assert top.agent_id == "'=HYPERLINK(\"x\")"

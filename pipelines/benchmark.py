@@ -1,0 +1,243 @@
+"""``insiderwatch benchmark speed``: how fast one night runs at the scale of a large desk, beside
+the floor this machine allows for the same file.
+
+Measures, in one process and one run:
+- ingest plus aggregation (read, validate, de-duplicate, count per agent-day) in events/s,
+  from csv.gz and from Parquet, each beside a bare pyarrow (and DuckDB, when installed)
+  read-and-group-by of the same file;
+- replay throughput of the agent-day stages (features, model, alerts, store) over a month of
+  history;
+- the wall time of one complete nightly run (files to stored alerts) for the day;
+- peak resident memory.
+The numbers go to the terminal and to a JSON file; BENCHMARKS.md records them with the
+command that produced them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import shutil
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import click
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from detector import __version__
+from detector import schema as s
+from detector.aggregate import DAY, aggregate
+from detector.config import Config
+from detector.simulator import SimulationSpec
+from detector.sources import read_events
+from detector.store import Store
+from pipelines.run import _Night, dedupe, run_nightly
+from pipelines.simulate import run_simulation
+
+DAY_UNDER_TEST = "2026-03-04"
+
+
+def make_day(work: Path, *, agents: int, events: int, seed: int) -> tuple[Path, Path, Path]:
+    """One UTC day of a simulated desk of ``agents`` people, topped up to ``events`` rows by
+    repeating a seeded sample of its accesses a few minutes later (same agents, same kinds
+    of work), written as csv.gz and Parquet. Returns (csv, parquet, roster)."""
+    sim = work / "sim"
+    run_simulation(
+        SimulationSpec(agents=agents, days=3, seed=seed, start=date(2026, 3, 3), insiders={"bulk": max(1, agents // 1000)}),
+        sim,
+        fmt="parquet",
+        show_progress=False,
+    )
+    table = pq.read_table(sim / "events.parquet")
+    frame = table.to_pandas()
+    start = pd.Timestamp(DAY_UNDER_TEST, tz="UTC")
+    frame = frame[(frame[s.TIMESTAMP] >= start) & (frame[s.TIMESTAMP] < start + pd.Timedelta(days=1))]
+    rng = np.random.default_rng(seed)
+    if len(frame) < events:
+        extra = frame.iloc[rng.integers(0, len(frame), size=events - len(frame))].copy()
+        shifted = extra[s.TIMESTAMP] + pd.to_timedelta(rng.integers(60, 900, size=len(extra)), unit="s")
+        extra[s.TIMESTAMP] = shifted.where(shifted < start + pd.Timedelta(days=1), extra[s.TIMESTAMP])
+        extra[s.EVENT_ID] = [f"X{i:010d}" for i in range(len(extra))]
+        frame = pd.concat([frame, extra], ignore_index=True).sort_values(s.TIMESTAMP, kind="stable")
+    frame = frame.reset_index(drop=True)
+    parquet = work / f"{DAY_UNDER_TEST}.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), parquet, compression="zstd")
+    text = frame.copy()
+    text[s.TIMESTAMP] = text[s.TIMESTAMP].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
+    csv = work / f"{DAY_UNDER_TEST}.csv.gz"
+    import gzip
+
+    with gzip.open(csv, "wb", compresslevel=3) as fh:
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(pa.Table.from_pandas(text, preserve_index=False), sink)
+        fh.write(sink.getvalue())
+    roster = work / "roster.csv"
+    shutil.copy(sim / "roster.csv", roster)
+    shutil.rmtree(sim)
+    return csv, parquet, roster
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def ingest_and_aggregate(path: Path, timezones: dict) -> tuple[int, pd.DataFrame]:
+    frames, rows = [], 0
+    for batch in read_events(path):
+        rows += batch.rows_read
+        frames.append(batch.accepted)
+    events, _ = dedupe(pd.concat(frames, ignore_index=True))
+    return rows, aggregate(events, timezones=timezones)
+
+
+def pyarrow_floor(path: Path) -> int:
+    """Bare pyarrow: read the file, count events and distinct customers per agent."""
+    table = pq.read_table(path) if path.suffix == ".parquet" else pacsv.read_csv(path)
+    grouped = table.group_by(s.AGENT_ID).aggregate([(s.CUSTOMER_ID, "count_distinct"), (s.EVENT_ID, "count")])
+    return grouped.num_rows
+
+
+def duckdb_floor(path: Path) -> int | None:
+    try:
+        import duckdb
+    except ImportError:
+        return None
+    reader = "read_parquet" if path.suffix == ".parquet" else "read_csv_auto"
+    con = duckdb.connect()
+    try:
+        con.execute("SET threads TO 2")
+        rows = con.execute(
+            f"SELECT agent_id, count(*), count(DISTINCT customer_id) FROM {reader}(?) GROUP BY agent_id", [str(path)]
+        ).fetchall()
+        return len(rows)
+    finally:
+        con.close()
+
+
+def synthetic_history(today: pd.DataFrame, days: int, seed: int) -> list[tuple[str, pd.DataFrame]]:
+    """``days`` earlier agent-days shaped like today's (each count scaled by a per-day,
+    per-agent factor): what a month of stored history costs to score, whatever its content."""
+    rng = np.random.default_rng(seed)
+    counts = [c for c in today.columns if c not in (DAY, s.AGENT_ID)]
+    out = []
+    first = date.fromisoformat(DAY_UNDER_TEST) - timedelta(days=days)
+    for i in range(days):
+        d = (first + timedelta(days=i)).isoformat()
+        factor = rng.gamma(20.0, 1 / 20.0, size=(len(today), 1))
+        frame = today.copy()
+        frame[counts] = np.round(today[counts].to_numpy(float) * factor).astype("int64")
+        frame[DAY] = d
+        out.append((d, frame))
+    return out
+
+
+def run_speed(*, agents: int, events: int, history_days: int, seed: int, work: Path | None = None) -> dict:
+    """Run every speed measure once; return the figures."""
+    own_work = work is None
+    work = Path(tempfile.mkdtemp(prefix="insiderwatch-bench-")) if own_work else work
+    try:
+        t_make, (csv, parquet, roster_path) = _timed(lambda: make_day(work, agents=agents, events=events, seed=seed))
+        from detector.sources import read_roster
+
+        roster = read_roster(roster_path)
+        tz = dict(zip(roster[s.AGENT_ID], roster[s.TIMEZONE]))
+        figures: dict = {
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+            "insiderwatch": __version__,
+            "day": {"agents": agents, "events": events, "csv_gz_bytes": csv.stat().st_size, "parquet_bytes": parquet.stat().st_size, "seconds_to_generate": round(t_make, 2)},
+        }
+        for name, path in (("csv_gz", csv), ("parquet", parquet)):
+            t_iw, (rows, agent_days) = _timed(lambda: ingest_and_aggregate(path, tz))
+            t_pa, _ = _timed(lambda: pyarrow_floor(path))
+            t_db, got = _timed(lambda: duckdb_floor(path))
+            figures[f"ingest_aggregate_{name}"] = {
+                "rows": rows,
+                "seconds": round(t_iw, 3),
+                "events_per_s": round(rows / t_iw),
+                "pyarrow_floor_seconds": round(t_pa, 3),
+                "ratio_to_pyarrow": round(t_iw / t_pa, 2),
+                "duckdb_floor_seconds": round(t_db, 3) if got is not None else None,
+                "ratio_to_duckdb": round(t_iw / t_db, 2) if got is not None else None,
+            }
+        # a month of history, scored day by day: the replay cost of the agent-day stages
+        cfg = Config()
+        store = Store(f"sqlite:///{work / 'bench.db'}")
+        run_id = store.start_run("benchmark", config=cfg.to_dict(), detector_version=cfg.detector_version, day_from=None, day_to=None)
+        night = _Night(store, cfg, roster, run_id)
+        history = synthetic_history(agent_days, history_days, seed)
+        t_hist, _ = _timed(lambda: [night.score_agent_days(d, frame, s.empty_events()) for d, frame in history])
+        figures["replay_agent_day_stages"] = {
+            "days": history_days,
+            "agents": len(agent_days),
+            "seconds": round(t_hist, 2),
+            "seconds_per_day": round(t_hist / history_days, 3),
+        }
+        store.close()
+        store = Store(f"sqlite:///{work / 'bench.db'}")
+        t_night, summary = _timed(lambda: run_nightly(cfg, store, [str(csv)], DAY_UNDER_TEST, roster=roster, show_progress=False))
+        figures["nightly"] = {
+            "seconds": round(t_night, 2),
+            "events": summary.ingest.rows_read,
+            "agents": summary.nights[0].agents,
+            "alerts": len(summary.alerts),
+            "history_days_in_store": summary.nights[0].history_days,
+        }
+        store.close()
+        figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        return figures
+    finally:
+        if own_work:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def format_speed(f: dict) -> str:
+    lines = [f"one day: {f['day']['events']:,} events, {f['day']['agents']:,} agents"]
+    for name in ("csv_gz", "parquet"):
+        x = f[f"ingest_aggregate_{name}"]
+        floor = f"pyarrow floor {x['pyarrow_floor_seconds']:.2f}s ({x['ratio_to_pyarrow']}x)"
+        if x["duckdb_floor_seconds"] is not None:
+            floor += f", duckdb floor {x['duckdb_floor_seconds']:.2f}s ({x['ratio_to_duckdb']}x)"
+        lines.append(f"ingest+aggregate {name:<8} {x['seconds']:6.2f}s  {x['events_per_s']:>10,} events/s   {floor}")
+    r = f["replay_agent_day_stages"]
+    lines.append(f"agent-day stages (features, model, alerts, store): {r['seconds_per_day']:.2f}s per day of {r['agents']:,} agents over {r['days']} days")
+    n = f["nightly"]
+    lines.append(f"nightly run, files to stored alerts: {n['seconds']:.2f}s ({n['events']:,} events, {n['agents']:,} agents, {n['history_days_in_store']} days of history)")
+    lines.append(f"peak RSS: {f['peak_rss_mb']:,.0f} MB")
+    return "\n".join(lines)
+
+
+@click.group("benchmark")
+def benchmark_group():
+    """Measure insiderwatch: speed now; detection against labels is measured by the tests
+    and by `insiderwatch replay` + `insiderwatch export scores` on simulated desks."""
+
+
+@benchmark_group.command("speed")
+@click.option("--agents", type=click.IntRange(min=10), default=5000, show_default=True, help="People on the simulated desk.")
+@click.option("--events", type=click.IntRange(min=1000), default=1_500_000, show_default=True, help="Events in the day under test.")
+@click.option("--history-days", type=click.IntRange(min=1), default=35, show_default=True, help="Days of stored history the nightly run reads.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the figures to this JSON file.")
+def speed_command(agents, events, history_days, seed, json_out):
+    """Time one night at the scale of a large desk, beside the floor of this machine.
+
+    \b
+    Generates a day of AGENTS people topped up to EVENTS accesses, then measures ingest plus
+    aggregation from csv.gz and Parquet beside a bare pyarrow (and DuckDB, if installed)
+    read-and-group-by of the same file, the agent-day stages over HISTORY_DAYS of history,
+    one complete nightly run, and peak memory. Takes a few minutes at the defaults.
+    """
+    figures = run_speed(agents=agents, events=events, history_days=history_days, seed=seed)
+    click.echo(format_speed(figures))
+    if json_out:
+        json_out.write_text(json.dumps(figures, indent=2) + "\n")
