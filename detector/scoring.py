@@ -97,7 +97,7 @@ def score_day(
     for i in np.flatnonzero(scored["flagged"].to_numpy()):
         row = feats.iloc[i]
         contrib = json.loads(contributions[i]) if contributions[i] else {}
-        reasons = al.reason_sentences(row, _metric_contributions(contrib, row))
+        reasons = al.reason_sentences(row, metric_contributions(contrib, row))
         if not reasons:
             reasons = [f"an unusual combination of activity for this agent and their peers (score {scored['score'].iloc[i]:.2f})"]
         alerts.append(
@@ -138,7 +138,7 @@ def score_day(
     )
 
 
-def _metric_contributions(contrib: dict, row: pd.Series) -> dict:
+def metric_contributions(contrib: dict, row: pd.Series) -> dict:
     """Model-input contributions spread onto metrics: the summary inputs (strongest sign,
     number of signs) are shared among the harvesting metrics in proportion to how far each
     stands out in this row."""

@@ -252,6 +252,12 @@ class Store:
     # --- one day ---------------------------------------------------------------------------
     def write_day(self, run_id: int, results: DayResults) -> None:
         """Replace everything stored for ``results.day`` in one transaction."""
+        try:
+            self._write_day(run_id, results)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot write the results of {results.day}; the day is left as it was: {_first_line(exc)}", day=results.day) from exc
+
+    def _write_day(self, run_id: int, results: DayResults) -> None:
         day = results.day
         with self.engine.begin() as conn:
             for table in (agent_days, model_inputs, scores, alerts, evidence, days):

@@ -39,7 +39,7 @@ from detector.config import Config
 from detector.simulator import SimulationSpec
 from detector.sources import read_events
 from detector.store import Store
-from pipelines.run import _Night, dedupe, run_nightly
+from pipelines.run import NightScorer, dedupe, run_nightly
 from pipelines.simulate import run_simulation
 
 DAY_UNDER_TEST = "2026-03-04"
@@ -157,9 +157,9 @@ def run_speed(*, agents: int, events: int, history_days: int, seed: int, work: P
             "day": {"agents": agents, "events": events, "csv_gz_bytes": csv.stat().st_size, "parquet_bytes": parquet.stat().st_size, "seconds_to_generate": round(t_make, 2)},
         }
         for name, path in (("csv_gz", csv), ("parquet", parquet)):
-            t_iw, (rows, agent_days) = _timed(lambda: ingest_and_aggregate(path, tz))
-            t_pa, _ = _timed(lambda: pyarrow_floor(path))
-            t_db, got = _timed(lambda: duckdb_floor(path))
+            t_iw, (rows, agent_days) = _timed(lambda p=path: ingest_and_aggregate(p, tz))
+            t_pa, _ = _timed(lambda p=path: pyarrow_floor(p))
+            t_db, got = _timed(lambda p=path: duckdb_floor(p))
             figures[f"ingest_aggregate_{name}"] = {
                 "rows": rows,
                 "seconds": round(t_iw, 3),
@@ -173,7 +173,7 @@ def run_speed(*, agents: int, events: int, history_days: int, seed: int, work: P
         cfg = Config()
         store = Store(f"sqlite:///{work / 'bench.db'}")
         run_id = store.start_run("benchmark", config=cfg.to_dict(), detector_version=cfg.detector_version, day_from=None, day_to=None)
-        night = _Night(store, cfg, roster, run_id)
+        night = NightScorer(store, cfg, roster, run_id)
         history = synthetic_history(agent_days, history_days, seed)
         t_hist, _ = _timed(lambda: [night.score_agent_days(d, frame, s.empty_events()) for d, frame in history])
         figures["replay_agent_day_stages"] = {

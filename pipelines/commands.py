@@ -11,9 +11,7 @@ import logging
 from pathlib import Path
 
 import click
-import pandas as pd
 
-from detector import schema as s
 from detector.errors import UsageError
 from detector.store import Store
 from pipelines.output import format_alert_summary, format_alerts, terminal_safe, write_table

@@ -12,12 +12,11 @@ import pandas as pd
 from detector import alerts as al
 from detector import features as ft
 from detector import schema as s
-from detector.aggregate import DAY
 from detector.config import Config
 from detector.errors import UsageError
-from detector.scoring import _metric_contributions
+from detector.scoring import metric_contributions
 from detector.store import Store
-from pipelines.run import _shift
+from pipelines.run import shift_day
 
 
 @dataclass
@@ -43,13 +42,13 @@ def explain(store: Store, cfg: Config, agent_id: str, day: str) -> Explanation:
     # the peers as they were that night, from the stored groups
     roster = scores[[s.AGENT_ID, s.TEAM, s.ROLE, s.SITE, s.VENDOR]].copy()
     span = cfg.features.window + cfg.features.lag + 1
-    history = store.agent_days(_shift(day, -span), day)
-    today = store.agent_days(day, _shift(day, 1))
+    history = store.agent_days(shift_day(day, -span), day)
+    today = store.agent_days(day, shift_day(day, 1))
     feats = ft.compute(history, today, day=day, roster=roster, settings=cfg.features)
     f = feats[feats[s.AGENT_ID] == agent_id].iloc[0]
     contributions = json.loads(row["contributions"]) if isinstance(row.get("contributions"), str) else {}
     source = "stored with the run" if contributions else "not stored (the agent was outside the night's top ranks)"
-    per_metric = _metric_contributions(contributions, f) if contributions else {}
+    per_metric = metric_contributions(contributions, f) if contributions else {}
     rows = []
     for m, label in ft.METRICS.items():
         rows.append(

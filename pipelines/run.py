@@ -1,6 +1,6 @@
 """The nightly run and the replay: ingest, aggregate, score, store.
 
-A replay is the nightly logic for each day in turn (``_Night.score``), each day seeing only
+A replay is the nightly logic for each day in turn (``NightScorer.score``), each day seeing only
 the store's data before it: there is no second code path. This module owns all reading and
 writing; the detector package computes.
 """
@@ -72,7 +72,7 @@ def yesterday_utc() -> str:
     return (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat()
 
 
-def _shift(day: str, days: int) -> str:
+def shift_day(day: str, days: int) -> str:
     return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
 
 
@@ -105,7 +105,7 @@ def _manifest(cfg: Config, ingest: IngestSummary, extra: dict) -> dict:
     }
 
 
-class _Night:
+class NightScorer:
     """Scores one day after another against the store, keeping the history it needs in
     memory (loaded once, then extended by each day it scores)."""
 
@@ -125,18 +125,18 @@ class _Night:
         return max(f.window + f.lag, self.cfg.model.train_days, self.cfg.alerts.accumulate_days) + 1
 
     def _load(self, day: str) -> None:
-        first = _shift(day, -self._span())
+        first = shift_day(day, -self._span())
         self._history = self.store.agent_days(first, day)
-        _, self._inputs = self.store.model_inputs(_shift(day, -self.cfg.model.train_days), day)
-        self._scores = self.store.scores(first, _shift(day, -1))[[DAY, s.AGENT_ID, "score"]]
+        _, self._inputs = self.store.model_inputs(shift_day(day, -self.cfg.model.train_days), day)
+        self._scores = self.store.scores(first, shift_day(day, -1))[[DAY, s.AGENT_ID, "score"]]
         self._loaded_before = day
 
     def _window(self, day: str):
         if self._loaded_before is None or day < self._loaded_before:
             self._load(day)
-        first = _shift(day, -self._span())
+        first = shift_day(day, -self._span())
         hist = self._history[(self._history[DAY] >= first) & (self._history[DAY] < day)]
-        train_first = _shift(day, -self.cfg.model.train_days)
+        train_first = shift_day(day, -self.cfg.model.train_days)
         inputs = self._inputs[(self._inputs[DAY] >= train_first) & (self._inputs[DAY] < day)] if len(self._inputs) else self._inputs
         scores = self._scores[self._scores[DAY] < day]
         return hist, inputs, scores
@@ -191,14 +191,14 @@ class _Night:
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["alert_key", *s.EVENT_COLUMNS])
 
     def _remember(self, day: str, agent_days: pd.DataFrame, result: ScoredDay) -> None:
-        span_start = _shift(day, -self._span())
+        span_start = shift_day(day, -self._span())
         self._history = pd.concat([self._history[self._history[DAY] >= span_start], agent_days], ignore_index=True)
         inputs = result.inputs.assign(**{DAY: day})
         keep = self._inputs[self._inputs[DAY] >= span_start] if len(self._inputs) else None
         self._inputs = pd.concat([keep, inputs], ignore_index=True) if keep is not None and len(keep) else inputs
         scores = result.scored[[s.AGENT_ID, "score"]].assign(**{DAY: day})
         self._scores = pd.concat([self._scores[self._scores[DAY] >= span_start], scores], ignore_index=True)
-        self._loaded_before = _shift(day, 1)
+        self._loaded_before = shift_day(day, 1)
 
 
 def run_nightly(
@@ -229,7 +229,7 @@ def run_nightly(
     summary = RunSummary(run_id, "nightly", ingest)
     try:
         store.add_rejects(run_id, ingest.rejects)
-        night = _Night(store, cfg, roster, run_id)
+        night = NightScorer(store, cfg, roster, run_id)
         summary.nights.append(night.score(day, events))
     except BaseException as exc:
         store.finish_run(run_id, status="failed", manifest=_manifest(cfg, ingest, {}), message=f"{type(exc).__name__}: {exc}")
@@ -282,7 +282,7 @@ def run_replay(
         summary = RunSummary(run_id, "replay", ingest)
         try:
             store.add_rejects(run_id, ingest.rejects)
-            night = _Night(store, cfg, roster, run_id)
+            night = NightScorer(store, cfg, roster, run_id)
             with progress_bar("replaying", total=len(day_list), unit="days", disable=not show_progress) as bar:
                 for d in day_list:
                     frames = [pd.read_parquet(p) for p in parts.get(d, [])]

@@ -132,7 +132,7 @@ def test_failed_write_leaves_the_day_as_it_was(store):
     run = store.start_run("nightly", config={}, detector_version="v", day_from=None, day_to=None)
     store.write_day(run, _results("2026-01-05", ["A1", "A2"], flagged="A1"))
     broken = _results("2026-01-05", ["A7", "A7"])  # duplicate agent: primary key violation
-    with pytest.raises(Exception):
+    with pytest.raises(InsiderwatchError, match="cannot write the results of 2026-01-05"):
         store.write_day(run, broken)
     assert sorted(store.scores("2026-01-05", "2026-01-05").agent_id) == ["A1", "A2"]
     assert store.alerts().subject_id.tolist() == ["A1"]
