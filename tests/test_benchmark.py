@@ -1,0 +1,66 @@
+"""The detection benchmark: metrics against labels, on tiny frames and through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from detector.baselines import BASELINES
+from detector.evaluation import evaluate, flag_by_budget, recall_at_budgets
+from detector.simulator import SimulationSpec
+from pipelines.simulate import run_simulation
+from tests.conftest import INSIDERWATCH
+
+
+def test_metrics_on_a_tiny_labelled_desk():
+    days = ["2026-01-01", "2026-01-02", "2026-01-03"]
+    rows = []
+    for d in days:
+        for a in ["a", "b", "c", "x"]:
+            rows.append({"day": d, "agent_id": a, "score": {"a": 1.0, "b": 2.0, "c": 3.0, "x": 0.5}[a]})
+    scores = pd.DataFrame(rows)
+    scores.loc[(scores.agent_id == "x") & (scores.day == "2026-01-03"), "score"] = 9.0
+    scores["flagged"] = flag_by_budget(scores, 0.25)  # one alert a night
+    labels = pd.DataFrame({"agent_id": ["x"], "scenario": ["bulk"], "start_day": ["2026-01-02"], "end_day": ["2026-01-03"]})
+    label_days = pd.DataFrame({"agent_id": ["x", "x"], "day": ["2026-01-02", "2026-01-03"], "exfil_events": [150, 200]})
+    m = evaluate(scores, labels, label_days)
+    assert m["recall"] == 1.0 and m["delay_median"] == 1.0 and m["exposure_median"] == 350
+    assert m["precision_harvest_nights"] == 0.5  # night 2: c (false), night 3: x (true)
+    assert abs(m["false_alerts_per_night"] - 2 / 3) < 1e-9
+    assert m["by_scenario"]["bulk"]["recall"] == 1.0
+    assert recall_at_budgets(scores, labels, [0.25, 1.0]) == [1.0, 1.0]
+
+
+def test_baselines_have_no_look_ahead():
+    frame = pd.DataFrame(
+        [{"day": f"2026-01-{d:02d}", "agent_id": a, "views": v, "customers": v // 2, "ticketless_views": 1, **{f"h{h:02d}": 0 for h in range(24)}}
+         for d in range(1, 11) for a, v in (("a", 100 + d), ("b", 50))]
+    )
+    for name, baseline in BASELINES.items():
+        full = baseline(frame, seed=0)
+        early = baseline(frame[frame.day <= "2026-01-06"], seed=0)
+        merged = early.merge(full, on=["day", "agent_id"], suffixes=("_early", "_full"))
+        assert len(merged) == len(early) and (merged.score_early == merged.score_full).all(), name
+
+
+def test_benchmark_detection_command(tmp_path):
+    import subprocess
+
+    data = tmp_path / "desk"
+    run_simulation(SimulationSpec(agents=80, days=24, seed=9, insiders={"bulk": 1, "enumeration": 1}), data, show_progress=False)
+    out = tmp_path / "det.json"
+    proc = subprocess.run(
+        [*INSIDERWATCH, "-q", "benchmark", "detection", "--data", str(data), "--json", str(out), "--plot", str(tmp_path / "r.png")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(out.read_text())
+    iw = results["detectors"]["insiderwatch"]
+    assert set(results["detectors"]) == {"insiderwatch", "raw_views", "views_over_own_median", "iforest_raw_counts"}
+    bulk = next(i for i in iw["per_insider"] if i["scenario"] == "bulk")
+    assert bulk["alerted"] and bulk["delay_days"] == 0  # found on its first harvesting day
+    assert iw["precision_harvest_nights"] >= 0.5
+    assert (tmp_path / "r.png").stat().st_size > 10_000
+    assert "insiderwatch" in proc.stdout and "by scenario" in proc.stdout
