@@ -133,6 +133,16 @@ class Injector:
         raise NotImplementedError
 
     # helpers -------------------------------------------------------------------------
+    #: resources harvested and their shares, for the scenarios that take records wholesale
+    harvested: ClassVar[tuple[tuple[int, ...], tuple[float, ...]]] = ((ID_DOCUMENT, PROFILE, ADDRESS), (0.4, 0.4, 0.2))
+
+    def _views(self, plan: Plan, ts: np.ndarray, customers: np.ndarray, rng, ticket=NONE) -> EventArrays:
+        """Views at ``ts`` of ``customers``, resources drawn from :attr:`harvested`."""
+        resources, shares = self.harvested
+        return EventArrays.build(
+            ts=ts, agent=plan.agent, customer=customers, action=VIEW, resource=_resources(rng, len(ts), resources, shares), ticket=ticket
+        )
+
     def _shift(self, plan: Plan, ctx: DayContext) -> int:
         return int(ctx.cal.shift_start_ms[plan.agent, ctx.k])
 
@@ -156,17 +166,11 @@ class Bulk(Injector):
     name = "bulk"
     per_day = (150, 220)
     duration = (8, 15)
+    harvested = ((ID_DOCUMENT, PROFILE, ADDRESS), (0.45, 0.35, 0.2))
 
     def inject(self, plan, ctx, rng):
         n = self.count(rng)
-        return EventArrays.build(
-            ts=burst_times(self._shift(plan, ctx), n, rng),
-            agent=plan.agent,
-            customer=ctx.world.uniform(n, rng),
-            action=VIEW,
-            resource=_resources(rng, n, (ID_DOCUMENT, PROFILE, ADDRESS), (0.45, 0.35, 0.2)),
-            ticket=NONE,
-        )
+        return self._views(plan, burst_times(self._shift(plan, ctx), n, rng), ctx.world.uniform(n, rng), rng)
 
 
 @register
@@ -231,14 +235,7 @@ class Ring(Injector):
     def inject(self, plan, ctx, rng):
         n = self.count(rng)
         ticket = np.where(rng.random(n) < 0.3, self._own_tickets(plan, ctx, n, rng), NONE)
-        return EventArrays.build(
-            ts=burst_times(self._shift(plan, ctx), n, rng),
-            agent=plan.agent,
-            customer=ctx.world.uniform(n, rng),
-            action=VIEW,
-            resource=_resources(rng, n, (ID_DOCUMENT, PROFILE, ADDRESS), (0.4, 0.4, 0.2)),
-            ticket=ticket,
-        )
+        return self._views(plan, burst_times(self._shift(plan, ctx), n, rng), ctx.world.uniform(n, rng), rng, ticket=ticket)
 
 
 @register
@@ -293,18 +290,12 @@ class OffHours(Injector):
     name = "off_hours"
     per_day = (60, 100)
     duration = (7, 14)
+    harvested = ((PROFILE, ID_DOCUMENT, ADDRESS), (0.4, 0.4, 0.2))
 
     def inject(self, plan, ctx, rng):
         n = self.count(rng)
         after = self._shift(plan, ctx) + SHIFT_MS + int(rng.uniform(0.25, 1.0) * HOUR_MS)
-        return EventArrays.build(
-            ts=burst_times(after, n, rng, span_ms=3 * HOUR_MS),
-            agent=plan.agent,
-            customer=ctx.world.uniform(n, rng),
-            action=VIEW,
-            resource=_resources(rng, n, (PROFILE, ID_DOCUMENT, ADDRESS), (0.4, 0.4, 0.2)),
-            ticket=NONE,
-        )
+        return self._views(plan, burst_times(after, n, rng, span_ms=3 * HOUR_MS), ctx.world.uniform(n, rng), rng)
 
 
 @register
@@ -330,14 +321,7 @@ class NewHire(Injector):
 
     def inject(self, plan, ctx, rng):
         n = self.count(rng)
-        return EventArrays.build(
-            ts=burst_times(self._shift(plan, ctx), n, rng),
-            agent=plan.agent,
-            customer=ctx.world.uniform(n, rng),
-            action=VIEW,
-            resource=_resources(rng, n, (ID_DOCUMENT, PROFILE, ADDRESS), (0.4, 0.4, 0.2)),
-            ticket=NONE,
-        )
+        return self._views(plan, burst_times(self._shift(plan, ctx), n, rng), ctx.world.uniform(n, rng), rng)
 
 
 @register
