@@ -41,6 +41,9 @@ class AlertSettings:
     threshold : calibrated score (-log10 tail share) an agent-day must reach to alert
     accumulate_days, accumulate_weight, accumulate_floor : accumulated risk, so that a steady
         drip rises: weight x sum of (score - floor)+ over the previous days
+    realert_days : an agent alerted in the previous this many days is a known case: new
+        subjects take the night's budget first, known ones fill what is left (0 = off), so
+        a crowded night surfaces more distinct people instead of repeating yesterday's
     group_budget : team or site alerts a night at most
     group_min_members : members with a personal harvesting excess for a group alert
     group_member_ratio : the excess (times their own baseline) that counts a member
@@ -49,10 +52,11 @@ class AlertSettings:
 
     budget_fraction: float = 0.005
     min_budget: int = 1
-    threshold: float = 1.5
+    threshold: float = 2.0
     accumulate_days: int = 6
     accumulate_weight: float = 0.0
     accumulate_floor: float = 1.3
+    realert_days: int = 7
     group_budget: int = 2
     group_min_members: int = 3
     group_member_ratio: float = 3.0
@@ -79,11 +83,23 @@ def accumulated_risk(recent: pd.DataFrame, agents: pd.Series, *, day: str, setti
     return agents.map(excess).fillna(0.0).to_numpy(float)
 
 
-def rank_and_flag(scored: pd.DataFrame, *, settings: AlertSettings, risk: np.ndarray | None = None) -> pd.DataFrame:
+def recently_alerted(recent: pd.DataFrame | None, agents: pd.Series, *, day: str, settings: AlertSettings) -> np.ndarray:
+    """True for agents alerted (flagged) in the previous ``realert_days`` days."""
+    if recent is None or recent.empty or settings.realert_days <= 0 or "flagged" not in recent:
+        return np.zeros(len(agents), bool)
+    first = (pd.Timestamp(day) - pd.Timedelta(days=settings.realert_days)).strftime("%Y-%m-%d")
+    window = recent[(recent["day"] >= first) & (recent["day"] < day) & recent["flagged"].astype(bool)]
+    return agents.isin(set(window[s.AGENT_ID])).to_numpy(bool)
+
+
+def rank_and_flag(
+    scored: pd.DataFrame, *, settings: AlertSettings, risk: np.ndarray | None = None, known: np.ndarray | None = None
+) -> pd.DataFrame:
     """Add ``risk``, ``rank_score``, ``rank`` (1 = most anomalous) and ``flagged`` to the
     night's scored agents (columns ``agent_id``, ``score``, ``raw_score``).
 
-    Flagged = within the night's budget and at or above the threshold. A model that learned
+    Flagged = at or above the threshold and within the night's budget, new subjects first
+    (``known``: agents alerted in the last few nights, see :func:`recently_alerted`). A model that learned
     from few agent-days cannot call anything rarer than about 1 in n: on a small desk's
     first nights (fit on the night itself) the threshold may be out of reach, which is the
     honest answer until history accumulates.
@@ -99,7 +115,15 @@ def rank_and_flag(scored: pd.DataFrame, *, settings: AlertSettings, risk: np.nda
     rank[order] = np.arange(1, len(out) + 1)
     out["rank"] = rank
     budget = settings.budget(len(out))
-    out["flagged"] = (out["rank"] <= budget) & (out["rank_score"] >= settings.threshold)
+    eligible = (out["rank_score"] >= settings.threshold).to_numpy()
+    known = np.zeros(len(out), bool) if known is None else np.asarray(known, bool)
+    # new subjects first, in rank order; known cases fill the budget that is left
+    priority = np.lexsort((out["rank"].to_numpy(), known))
+    chosen = [i for i in priority if eligible[i]][:budget]
+    flagged = np.zeros(len(out), bool)
+    flagged[chosen] = True
+    out["flagged"] = flagged
+    out["known_case"] = known
     return out
 
 

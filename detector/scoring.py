@@ -54,8 +54,8 @@ def score_day(
     history : agent-days before ``day`` (at least the baseline window)
     train_inputs : stored model inputs of the training window (days before ``day``):
         columns ``day``, ``agent_id`` and the model inputs
-    recent_scores : stored scores of recent days (``day``, ``agent_id``, ``score``) for
-        accumulated risk
+    recent_scores : stored scores of recent days (``day``, ``agent_id``, ``score``,
+        ``flagged``) for accumulated risk and known cases
     """
     feats = ft.compute(history, today, day=day, roster=roster, settings=config.features)
     names = ft.model_input_names()
@@ -81,7 +81,8 @@ def score_day(
         scored["score"] = 0.0
     scored["severity"] = feats["harvest__sum"].to_numpy(float)
     risk = al.accumulated_risk(recent_scores, scored[s.AGENT_ID], day=day, settings=config.alerts)
-    scored = al.rank_and_flag(scored, settings=config.alerts, risk=risk)
+    known = al.recently_alerted(recent_scores, scored[s.AGENT_ID], day=day, settings=config.alerts)
+    scored = al.rank_and_flag(scored, settings=config.alerts, risk=risk, known=known)
 
     # attribution for the night's top agents (all flagged ones among them)
     budget = config.alerts.budget(len(scored))

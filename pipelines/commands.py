@@ -112,7 +112,7 @@ def nightly_command(ctx, events, day, roster, fail_on_alert):
 @click.option("--to", "last", metavar="YYYY-MM-DD", help="Last day to score.  [default: the last day in the logs]")
 @roster_option
 @click.option("--fail-on-alert", is_flag=True, help=f"Exit with code {EXIT_ALERTS} when the replay raised alerts.")
-@click.option("--show", type=click.IntRange(min=0), default=20, show_default=True, help="Flagged agents and groups to list (first flagged first); 0 lists none.")
+@click.option("--show", type=click.IntRange(min=0), default=20, show_default=True, help="Flagged agents and groups to list (most anomalous first); 0 lists none.")
 @click.pass_context
 def replay_command(ctx, events, first, last, roster, fail_on_alert, show):
     """Replay historical logs day by day, as the nightly run would have seen them.
@@ -135,7 +135,7 @@ def replay_command(ctx, events, first, last, roster, fail_on_alert, show):
     _print_summary(summary, ctx)
     alerts = summary.alerts
     if show:
-        click.echo(f"who was flagged from {summary.nights[0].day} to {summary.nights[-1].day}, first flagged first:")
+        click.echo(f"who was flagged from {summary.nights[0].day} to {summary.nights[-1].day}, most anomalous first:")
         click.echo(format_alert_summary(alerts, limit=show))
     if fail_on_alert and len(alerts):
         ctx.exit(EXIT_ALERTS)

@@ -95,8 +95,8 @@ def format_alerts(alerts: pd.DataFrame, *, reasons: int = 2, width: int = 100) -
 
 
 def format_alert_summary(alerts: pd.DataFrame, *, limit: int = 20) -> str:
-    """Who was flagged over a period, first flagged first: subject, first and last day, days
-    flagged, best score and the first reason of the first alert."""
+    """Who was flagged over a period, most anomalous first: subject, first and last day,
+    days flagged, best score and the first reason of the first alert."""
     if alerts is None or alerts.empty:
         return "no alerts"
     rows = []
@@ -105,7 +105,7 @@ def format_alert_summary(alerts: pd.DataFrame, *, limit: int = 20) -> str:
         first = group.iloc[0]
         label = subject if kind == "agent" else f"{kind} {subject}"
         rows.append((first["day"], group["day"].iloc[-1], len(group), float(group["score"].max()), label, list(first["reasons"])[:1]))
-    rows.sort(key=lambda r: (r[0], -r[3]))
+    rows.sort(key=lambda r: (-r[3], r[0], r[4]))
     lines = [f"{'first day':<10}  {'last day':<10}  {'days':>4}  {'subject':<24}  {'best':>5}  first reason"]
     for first, last, n, best, label, reason in rows[:limit]:
         lines.append(f"{first:<10}  {last:<10}  {n:>4}  {terminal_safe(label)[:24]:<24}  {best:>5.2f}  {terminal_safe(reason[0]) if reason else ''}")

@@ -128,7 +128,7 @@ class NightScorer:
         first = shift_day(day, -self._span())
         self._history = self.store.agent_days(first, day)
         _, self._inputs = self.store.model_inputs(shift_day(day, -self.cfg.model.train_days), day)
-        self._scores = self.store.scores(first, shift_day(day, -1))[[DAY, s.AGENT_ID, "score"]]
+        self._scores = self.store.scores(first, shift_day(day, -1))[[DAY, s.AGENT_ID, "score", "flagged"]]
         self._loaded_before = day
 
     def _window(self, day: str):
@@ -196,7 +196,7 @@ class NightScorer:
         inputs = result.inputs.assign(**{DAY: day})
         keep = self._inputs[self._inputs[DAY] >= span_start] if len(self._inputs) else None
         self._inputs = pd.concat([keep, inputs], ignore_index=True) if keep is not None and len(keep) else inputs
-        scores = result.scored[[s.AGENT_ID, "score"]].assign(**{DAY: day})
+        scores = result.scored[[s.AGENT_ID, "score", "flagged"]].assign(**{DAY: day})
         self._scores = pd.concat([self._scores[self._scores[DAY] >= span_start], scores], ignore_index=True)
         self._loaded_before = shift_day(day, 1)
 

@@ -37,7 +37,7 @@ def test_example_settings_are_valid():
     text = (ROOT / "README.md").read_text()
     block = re.search(r"```toml\n(.+?)\n```", text, flags=re.S).group(1)
     cfg = from_dict(tomllib.loads(block))
-    assert cfg.sources.rename == {"USER_ID_DERIVED": "agent_id"} and cfg.alerts.threshold == 1.5
+    assert cfg.sources.rename == {"USER_ID_DERIVED": "agent_id"} and cfg.alerts.threshold == 2.0
 
 
 def test_main_command_flags_the_sample_bulk_harvester_on_day_one(tmp_path):

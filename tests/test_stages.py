@@ -213,3 +213,19 @@ def test_config_validation():
     with pytest.raises(UsageError, match="unknown model.name"):
         from_dict({"model": {"name": "nope"}})
     assert Config().detector_version.startswith("insiderwatch-")
+
+
+def test_new_subjects_take_the_budget_before_known_cases():
+    scored = pd.DataFrame({"agent_id": ["a", "b", "c"], "score": [3.0, 2.5, 1.0], "raw_score": [0.3, 0.2, 0.1]})
+    settings = al.AlertSettings(budget_fraction=0.01, min_budget=1, threshold=2.0)
+    recent = pd.DataFrame({"day": ["2026-01-04", "2026-01-04"], "agent_id": ["a", "c"], "score": [3.0, 1.0], "flagged": [True, False]})
+    known = al.recently_alerted(recent, scored.agent_id, day="2026-01-05", settings=settings)
+    assert known.tolist() == [True, False, False]
+    out = al.rank_and_flag(scored, settings=settings, known=known).set_index("agent_id")
+    assert out.loc["a", "rank"] == 1 and not out.loc["a", "flagged"]  # still ranked first, not re-alerted
+    assert out.loc["b", "flagged"]
+    # with budget to spare the known case is alerted again; below the threshold nobody is
+    out = al.rank_and_flag(scored, settings=al.AlertSettings(budget_fraction=0.5, threshold=2.0), known=known).set_index("agent_id")
+    assert out.flagged.tolist() == [True, True, False]
+    off = al.recently_alerted(recent, scored.agent_id, day="2026-01-05", settings=al.AlertSettings(realert_days=0))
+    assert not off.any()
