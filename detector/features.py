@@ -261,6 +261,44 @@ def compute(
     return pd.concat([out, pd.DataFrame(cols, index=out.index)], axis=1)
 
 
+#: working days over which a steady excess is looked for (today and the agent's previous ones)
+PERSIST_DAYS = 5
+#: of those, how many must show the excess: the 3rd largest of 5 daily z's
+PERSIST_RANK = 3
+
+
+def add_persistence(features: pd.DataFrame, previous: pd.DataFrame | None, *, days: int = PERSIST_DAYS, rank: int = PERSIST_RANK) -> pd.DataFrame:
+    """Add ``persist__max``: how far a harvesting excess has stood out on most of the agent's
+    last few working days, and ``persist__metric``, which one.
+
+    A drip of 10-20 extra records a day is small on any one day but there every day. For
+    each harvesting metric, take the agent's positive z of today and of their previous
+    ``days - 1`` scored days (``previous``: stored model inputs, with ``day``, ``agent_id``
+    and the ``m__z`` columns); missing days count as no excess. The ``rank``-th largest of
+    those is the persistent excess: one spike leaves it at zero, a steady excess does not.
+    """
+    zcols = [f"{m}__z" for m in HARVEST_METRICS]
+    today = features[[s.AGENT_ID]].copy()
+    today[zcols] = features[zcols].astype(float).fillna(0.0).clip(lower=0.0).to_numpy()
+    frames = [today]
+    if previous is not None and len(previous) and all(c in previous for c in zcols):
+        prev = previous[previous[s.AGENT_ID].isin(set(today[s.AGENT_ID]))].sort_values(DAY, kind="stable")
+        prev = prev.groupby(s.AGENT_ID).tail(days - 1)[[s.AGENT_ID] + zcols]
+        frames.insert(0, prev.astype({c: float for c in zcols}))
+    stacked = pd.concat(frames, ignore_index=True)
+    persist = np.zeros((len(today), len(zcols)))
+    for j, col in enumerate(zcols):
+        ordered = stacked[[s.AGENT_ID, col]].sort_values([s.AGENT_ID, col], ascending=[True, False], kind="stable")
+        nth = ordered[ordered.groupby(s.AGENT_ID).cumcount() == rank - 1].set_index(s.AGENT_ID)[col]
+        persist[:, j] = np.array(today[s.AGENT_ID].map(nth), float)
+    persist = np.nan_to_num(persist, nan=0.0)
+    out = features.copy()
+    out["persist__max"] = persist.max(axis=1) if len(persist) else np.zeros(0)
+    best = persist.argmax(axis=1) if len(persist) else np.zeros(0, int)
+    out["persist__metric"] = [HARVEST_METRICS[i] for i in best]
+    return out
+
+
 def share_med_for(hist_agents: np.ndarray, agents: pd.Series, share_med: np.ndarray) -> np.ndarray:
     """Each history row's agent's median share (NaN for agents not scored today)."""
     lookup = pd.Series(share_med, index=agents.to_numpy())
@@ -270,11 +308,13 @@ def share_med_for(hist_agents: np.ndarray, agents: pd.Series, share_med: np.ndar
 
 def model_input_names() -> list[str]:
     """Names of the model's input columns, in order: one per metric, then the summaries."""
-    return [f"{m}__z" for m in METRICS] + ["harvest__max", "harvest__sum"]
+    return [f"{m}__z" for m in METRICS] + ["harvest__max", "harvest__sum", "persist__max"]
 
 
 def model_inputs(features: pd.DataFrame) -> pd.DataFrame:
     """The model's inputs: excesses only (a quiet day is not suspicious), missing values as
-    no excess."""
+    no excess. ``persist__max`` comes from :func:`add_persistence` (zero when not added)."""
     cols = model_input_names()
+    if "persist__max" not in features:
+        features = features.assign(persist__max=0.0)
     return features[cols].astype(float).fillna(0.0).clip(lower=0.0)

@@ -58,6 +58,7 @@ def score_day(
         ``flagged``) for accumulated risk and known cases
     """
     feats = ft.compute(history, today, day=day, roster=roster, settings=config.features)
+    feats = ft.add_persistence(feats, train_inputs)
     names = ft.model_input_names()
     X = ft.model_inputs(feats).to_numpy(float)
     inputs = pd.DataFrame(X, columns=names)
@@ -143,7 +144,11 @@ def metric_contributions(contrib: dict, row: pd.Series) -> dict:
     """Model-input contributions spread onto metrics: the summary inputs (strongest sign,
     number of signs) are shared among the harvesting metrics in proportion to how far each
     stands out in this row."""
-    out = {k: v for k, v in contrib.items() if not k.startswith("harvest__")}
+    out = {k: v for k, v in contrib.items() if not k.startswith(("harvest__", "persist__"))}
+    if contrib.get("persist__max") and "persist__metric" in row:
+        # the steady excess belongs to the metric that carries it
+        key = f"{row['persist__metric']}__z"
+        out[key] = out.get(key, 0.0) + contrib["persist__max"]
     shared = sum(v for k, v in contrib.items() if k.startswith("harvest__"))
     if shared:
         weights = {f"{m}__z": max(float(np.nan_to_num(row[f"{m}__z"])), 0.0) for m in ft.HARVEST_METRICS}
