@@ -169,7 +169,7 @@ def reason_sentences(row: pd.Series, contributions: dict[str, float], *, top: in
         if m == "ticketless_views" and row["views"] > 0:
             sentence += f"; {100 * value / row['views']:.0f}% of all views had no ticket"
         if row.get("persist__metric") == m and float(row.get("persist__max", 0.0)) >= 2.0:
-            sentence += "; well above their usual on at least 3 of their last 5 working days"
+            sentence += "; the same excess on at least 3 of their last 5 working days"
         if not has_base:
             sentence += " (no personal history yet: compared with peers)"
         sentences.append(sentence)
