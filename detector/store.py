@@ -37,11 +37,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from detector import schema as s
 from detector.aggregate import AGENT_DAY_COLUMNS, DAY
-from detector.errors import InsiderwatchError
+from detector.errors import InsiderwatchError, UsageError
 
 SCHEMA_VERSION = 1
 ID = String(256)
@@ -196,6 +196,8 @@ class Store:
                 have = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
                 if have is None:
                     conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+        except (ArgumentError, NoSuchModuleError) as exc:
+            raise UsageError(f"--db is not a usable database URL: {_first_line(exc)}", store=_safe_url(url)) from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open the store: {exc.__class__.__name__}: {_first_line(exc)}", store=_safe_url(url)) from exc
 
@@ -263,20 +265,22 @@ class Store:
             for table in (agent_days, model_inputs, scores, alerts, evidence, days):
                 conn.execute(delete(table).where(table.c.day == day))
             ad = results.agent_days.assign(run_id=run_id)
-            conn.execute(insert(agent_days), _records(ad[[DAY, s.AGENT_ID, "run_id", *AGENT_DAY_COLUMNS[2:]]]))
+            _insert(conn, agent_days, _records(ad[[DAY, s.AGENT_ID, "run_id", *AGENT_DAY_COLUMNS[2:]]]))
             names = [c for c in results.inputs.columns if c != s.AGENT_ID]
             names_json = json.dumps(names)
             vectors = results.inputs[names].to_numpy(float)
-            conn.execute(
-                insert(model_inputs),
+            _insert(
+                conn,
+                model_inputs,
                 [
                     {DAY: day, s.AGENT_ID: a, "run_id": run_id, "vector": json.dumps([round(float(v), 6) for v in vec]), "names": names_json}
                     for a, vec in zip(results.inputs[s.AGENT_ID], vectors)
                 ],
             )
             sc = results.scores
-            conn.execute(
-                insert(scores),
+            _insert(
+                conn,
+                scores,
                 [
                     {
                         DAY: day,
@@ -317,7 +321,7 @@ class Store:
                 ev = results.evidence.copy()
                 ev[s.TIMESTAMP] = ev[s.TIMESTAMP].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
                 ev[DAY] = day
-                conn.execute(insert(evidence), _records(ev[["alert_key", DAY, *s.EVENT_COLUMNS]]))
+                _insert(conn, evidence, _records(ev[["alert_key", DAY, *s.EVENT_COLUMNS]]))
             conn.execute(
                 insert(days).values(
                     day=day,
@@ -405,6 +409,12 @@ class Store:
     def latest_day(self) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(select(func.max(days.c.day))).scalar()
+
+
+def _insert(conn, table: Table, rows: list[dict]) -> None:
+    """Insert many rows; nothing for none (an empty executemany would insert one empty row)."""
+    if rows:
+        conn.execute(insert(table), rows)
 
 
 def _typed_agent_days(frame: pd.DataFrame) -> pd.DataFrame:

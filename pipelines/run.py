@@ -147,6 +147,8 @@ class NightScorer:
 
     def score_agent_days(self, day: str, agent_days: pd.DataFrame, events: pd.DataFrame) -> NightSummary:
         """Score a day already aggregated (``events`` only supplies the evidence)."""
+        if agent_days.empty:
+            log.warning("%s: no events of this day in the inputs: nothing to score (the day is recorded as empty)", day)
         history, inputs, recent = self._window(day)
         history_days = int(history[DAY].nunique()) if len(history) else 0
         needed = self.cfg.features.window + self.cfg.features.lag

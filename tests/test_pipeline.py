@@ -258,3 +258,20 @@ def test_csv_export_neutralises_formulas(tmp_path):
     # the harvester with a hostile name still ranks first, on a desk with no history at all
     top = pd.read_csv(io.StringIO(out)).sort_values("rank").iloc[0]
     assert top.agent_id == "'=HYPERLINK(\"x\")"
+
+
+def test_a_night_without_events_is_recorded_empty(tmp_path):
+    path = tmp_path / "header_only.csv"
+    path.write_text("timestamp,agent_id,customer_id,action\n")
+    db = tmp_path / "iw.db"
+    proc = iw("nightly", "--events", path, "--date", "2026-01-05", db=db)
+    assert "0 rows read = 0 accepted + 0 rejected" in proc.stderr
+    assert proc.stdout.strip() == "no alerts"
+    assert iw("export", "scores", db=db).stdout.strip() == ",".join(
+        ["day", "agent_id", "score", "rank", "flagged", "run_id", "raw_score", "history_days", "peer_mode", "team", "role", "site", "vendor"]
+    )
+
+
+def test_unusable_database_url_is_a_usage_error(tmp_path):
+    proc = subprocess.run([*INSIDERWATCH, "--db", "nosuchdb://x", "alerts"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "not a usable database URL" in proc.stderr
