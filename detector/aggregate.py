@@ -34,10 +34,13 @@ COUNTS: dict[str, str] = {
     "edits": "notes and updates",
     "exports": "exports and list downloads",
     "sequential_customers": "customers in runs of 3 or more consecutive ids touched that day",
+    "outside_shift_events": "accesses outside the busiest 9-hour block of the day (local hours)",
 }
 HOURS = [f"h{h:02d}" for h in range(24)]
 #: shortest run of consecutive customer ids counted as enumeration
 SEQUENTIAL_RUN = 3
+#: hours in the busiest block of a working day; accesses outside it are outside the shift
+SHIFT_BLOCK_HOURS = 9
 AGENT_DAY_COLUMNS = [DAY, s.AGENT_ID, *COUNTS, "first_seen", "last_seen", *HOURS]
 
 
@@ -139,12 +142,23 @@ def aggregate(events: pd.DataFrame, *, timezones: dict[str, str] | None = None) 
     day_text = pd.Series(pd.to_datetime(np.unique(g_day) * _NS_PER_DAY).strftime("%Y-%m-%d"), index=np.unique(g_day))
     out = pd.DataFrame({DAY: day_text.reindex(g_day).to_numpy(), s.AGENT_ID: np.asarray(agent_ids)[g_agent]})
     out = pd.concat([out, pd.DataFrame(cols), pd.DataFrame(hours, columns=HOURS)], axis=1)
+    out["outside_shift_events"] = outside_shift_events(out)
     out[DAY] = out[DAY].astype(s.STRING_DTYPE)
     out[s.AGENT_ID] = out[s.AGENT_ID].astype(s.STRING_DTYPE)
     out = out.sort_values([DAY, s.AGENT_ID], kind="stable").reset_index(drop=True)
     for col in AGENT_DAY_COLUMNS[2:]:
         out[col] = out[col].astype("int64")
     return out[AGENT_DAY_COLUMNS]
+
+
+def outside_shift_events(agent_days: pd.DataFrame, block: int = SHIFT_BLOCK_HOURS) -> pd.Series:
+    """Accesses outside the busiest ``block``-hour span (circular, local hours) of each
+    agent-day: after-hours work shows here, a shift change does not."""
+    hours = agent_days[HOURS].to_numpy(dtype=np.int64)
+    doubled = np.concatenate([hours, hours[:, : block - 1]], axis=1)
+    cs = np.concatenate([np.zeros((len(hours), 1), np.int64), np.cumsum(doubled, axis=1)], axis=1)
+    windows = cs[:, block : block + 24] - cs[:, :24]
+    return pd.Series(hours.sum(axis=1) - windows.max(axis=1), index=agent_days.index, dtype="int64")
 
 
 def _distinct_per_group(group: np.ndarray, value: np.ndarray, n_values: int, G: int) -> np.ndarray:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from detector import schema as s
-from detector.aggregate import DAY, HOURS
+from detector.aggregate import DAY, outside_shift_events
 
 #: volume measures: compared directly with their reference
 VOLUME_METRICS: dict[str, str] = {
@@ -59,8 +59,6 @@ HARVEST_METRICS = (
 #: counts added to numerator and denominator of every ratio, so that going from 0 to 2
 #: of something rare is not an anomaly
 PSEUDO_COUNT = 5.0
-#: hours in the busiest block of a working day; accesses outside it are outside the shift
-SHIFT_BLOCK_HOURS = 9
 UNKNOWN = "(none)"
 #: smallest spread (log units) a z-score divides by
 MIN_SPREAD = 0.1
@@ -85,18 +83,11 @@ class FeatureSettings:
     min_team: int = 4
 
 
-def outside_shift_events(agent_days: pd.DataFrame, block: int = SHIFT_BLOCK_HOURS) -> pd.Series:
-    """Accesses outside the busiest ``block``-hour span (circular, local hours) of each
-    agent-day: after-hours work shows here, a shift change does not."""
-    hours = agent_days[HOURS].to_numpy(dtype=np.int64)
-    doubled = np.concatenate([hours, hours[:, : block - 1]], axis=1)
-    cs = np.concatenate([np.zeros((len(hours), 1), np.int64), np.cumsum(doubled, axis=1)], axis=1)
-    windows = cs[:, block : block + 24] - cs[:, :24]
-    return pd.Series(hours.sum(axis=1) - windows.max(axis=1), index=agent_days.index, dtype="int64")
-
-
 def with_metrics(agent_days: pd.DataFrame) -> pd.DataFrame:
-    """Agent-days with the derived metrics added (outside_shift_events)."""
+    """Agent-days with outside_shift_events, computed from the hour columns when the frame
+    does not carry it already."""
+    if "outside_shift_events" in agent_days:
+        return agent_days
     out = agent_days.copy()
     out["outside_shift_events"] = outside_shift_events(out) if len(out) else pd.Series(dtype="int64")
     return out

@@ -24,12 +24,16 @@ from detector import __version__, schema as s
 from detector.aggregate import DAY, aggregate
 from detector.config import Config
 from detector.errors import UsageError
+from detector.features import METRICS
 from detector.scoring import ScoredDay, score_day
 from detector.store import DayResults, Store
 from pipelines.ingest import IngestSummary, file_dict, read_inputs
 from pipelines.progress import progress_bar
 
 log = logging.getLogger("insiderwatch.run")
+
+#: the agent-day counts the features read from history (not the hour buckets)
+HISTORY_COLUMNS = sorted({"events", "views", "customers", *METRICS})
 
 
 @dataclass
@@ -126,7 +130,7 @@ class NightScorer:
 
     def _load(self, day: str) -> None:
         first = shift_day(day, -self._span())
-        self._history = self.store.agent_days(first, day)
+        self._history = self.store.agent_days(first, day, columns=HISTORY_COLUMNS)
         _, self._inputs = self.store.model_inputs(shift_day(day, -self.cfg.model.train_days), day)
         self._scores = self.store.scores(first, shift_day(day, -1))[[DAY, s.AGENT_ID, "score", "flagged"]]
         self._loaded_before = day
@@ -194,7 +198,8 @@ class NightScorer:
 
     def _remember(self, day: str, agent_days: pd.DataFrame, result: ScoredDay) -> None:
         span_start = shift_day(day, -self._span())
-        self._history = pd.concat([self._history[self._history[DAY] >= span_start], agent_days], ignore_index=True)
+        kept = self._history[self._history[DAY] >= span_start]
+        self._history = pd.concat([kept, agent_days[[DAY, s.AGENT_ID, *HISTORY_COLUMNS]]], ignore_index=True)
         inputs = result.inputs.assign(**{DAY: day})
         keep = self._inputs[self._inputs[DAY] >= span_start] if len(self._inputs) else None
         self._inputs = pd.concat([keep, inputs], ignore_index=True) if keep is not None and len(keep) else inputs
