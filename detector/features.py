@@ -179,23 +179,41 @@ def compute(
     shared_key = np.where(use_team, out[s.TEAM], "role:" + out[s.ROLE])
     role_key = out[s.ROLE].to_numpy()
     hist_agents = hist[s.AGENT_ID].to_numpy() if len(hist) else np.array([], dtype=object)
+    # agents as integer codes once: every per-agent statistic below groups by them
+    hist_code, code_agents = pd.factorize(hist_agents)
+    today_code = pd.Index(code_agents).get_indexer(agents.to_numpy())
+    n_codes = len(code_agents)
+
+    def per_agent_median(values: np.ndarray) -> np.ndarray:
+        return pd.Series(values).groupby(hist_code).median().reindex(range(n_codes)).to_numpy(float)
 
     def own_stats(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         """Median and MAD over each agent's baseline days, aligned with today's agents."""
         if not len(hist):
             nan = np.full(len(out), np.nan)
             return nan, nan.copy()
-        g = values.groupby(hist_agents)
-        med = g.median()
-        mad = (values - med.reindex(hist_agents).to_numpy()).abs().groupby(hist_agents).median()
-        return np.array(agents.map(med), float), np.array(agents.map(mad), float)
+        v = np.asarray(values, float)
+        med = per_agent_median(v)
+        mad = per_agent_median(np.abs(v - med[hist_code]))
+        return to_today(med), to_today(mad)
+
+    def to_today(per_code: np.ndarray) -> np.ndarray:
+        """A per-agent-code array aligned with today's agents (NaN for agents with no past)."""
+        return np.where(today_code >= 0, per_code[np.maximum(today_code, 0)], np.nan) if n_codes else np.full(len(out), np.nan)
+
+    def to_history(per_today: np.ndarray) -> np.ndarray:
+        """A today-aligned array spread onto the history rows of the same agents."""
+        per_code = np.full(n_codes, np.nan)
+        found = today_code >= 0
+        per_code[today_code[found]] = per_today[found]
+        return per_code[hist_code]
 
     cols: dict[str, np.ndarray] = {}
     for m in METRICS:
         x = today[m].to_numpy(float)
         cols[m] = today[m].to_numpy()
         base, _ = own_stats(hist[m].astype(float)) if len(hist) else own_stats(None)
-        base_hi = np.array(agents.map(hist.groupby(s.AGENT_ID)[m].quantile(0.9)), float) if len(hist) else np.full(len(out), np.nan)
+        base_hi = to_today(pd.Series(hist[m].to_numpy(float)).groupby(hist_code).quantile(0.9).reindex(range(n_codes)).to_numpy(float)) if len(hist) else np.full(len(out), np.nan)
         base[~enough] = np.nan
         base_hi[~enough] = np.nan
         cols[f"{m}__base"], cols[f"{m}__base_hi"] = base, base_hi
@@ -220,7 +238,7 @@ def compute(
                 hist_share = pd.Series(hist[m].to_numpy(float) / np.maximum(hist[denom_name].to_numpy(float), 1.0))
                 share_med, _ = own_stats(hist_share)
                 # each past day's deviation from what that share predicted, for the spread
-                past_expected = share_med_for(hist_agents, agents, share_med) * hist[denom_name].to_numpy(float)
+                past_expected = to_history(share_med) * hist[denom_name].to_numpy(float)
                 past_dev = pd.Series(_log(hist[m]) - _log(past_expected))
                 _, own_mad = own_stats(past_dev)
                 own_med_dev, _ = own_stats(past_dev)
@@ -288,13 +306,6 @@ def add_persistence(features: pd.DataFrame, previous: pd.DataFrame | None, *, da
     best = persist.argmax(axis=1) if len(persist) else np.zeros(0, int)
     out["persist__metric"] = [HARVEST_METRICS[i] for i in best]
     return out
-
-
-def share_med_for(hist_agents: np.ndarray, agents: pd.Series, share_med: np.ndarray) -> np.ndarray:
-    """Each history row's agent's median share (NaN for agents not scored today)."""
-    lookup = pd.Series(share_med, index=agents.to_numpy())
-    lookup = lookup[~lookup.index.duplicated()]
-    return np.array(pd.Series(hist_agents).map(lookup), float)
 
 
 def model_input_names() -> list[str]:

@@ -373,7 +373,8 @@ class Store:
         names_json = rows[-1][3]
         names = json.loads(names_json)
         kept = [r for r in rows if r[3] == names_json]
-        matrix = np.array([json.loads(r[2]) for r in kept], dtype=float).reshape(len(kept), len(names))
+        # one parse of all vectors together: far faster than one json.loads per row
+        matrix = np.array(json.loads("[" + ",".join(r[2] for r in kept) + "]"), dtype=float).reshape(len(kept), len(names))
         frame = pd.DataFrame(matrix, columns=names)
         frame.insert(0, s.AGENT_ID, [r[1] for r in kept])
         frame.insert(0, DAY, [r[0] for r in kept])
