@@ -133,8 +133,11 @@ def _fmt(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 10 or float(x).is_integer() else f"{x:.1f}"
 
 
-def _times(x: float, ref: float) -> str:
-    return f"{x / max(ref, 1.0):.1f}x"
+def _against(x: float, ref: float, what: str) -> str:
+    """'9.8x <what> of 22', or 'against <what> of 0' where a ratio would mislead."""
+    if ref < 1.0:
+        return f"against {what} of {_fmt(ref)}"
+    return f"{x / ref:.1f}x {what} of {_fmt(ref)}"
 
 
 def reason_sentences(row: pd.Series, contributions: dict[str, float], *, top: int = 3) -> list[str]:
@@ -158,11 +161,11 @@ def reason_sentences(row: pd.Series, contributions: dict[str, float], *, top: in
         parts = []
         has_base = base is not None and not pd.isna(base)
         if has_base and value > float(base):
-            parts.append(f"{_times(value, float(base))} their own median of {_fmt(float(base))} ({int(row['history_days'])} days)")
+            parts.append(f"{_against(value, float(base), 'their own median')} ({int(row['history_days'])} days)")
         if value > role_med:
-            parts.append(f"{_times(value, role_med)} the median of {row[s.ROLE]}s today ({_fmt(role_med)})")
+            parts.append(f"{_against(value, role_med, f'the median of {row[s.ROLE]}s today')}")
         if value > team_p95 and row[s.TEAM] != "(none)":
-            parts.append(f"{_times(value, team_p95)} the 95th percentile of team {row[s.TEAM]} ({_fmt(team_p95)})")
+            parts.append(f"{_against(value, team_p95, f'the 95th percentile of team {row[s.TEAM]}')}")
         if not parts:
             continue
         sentence = f"{_fmt(value)} {PHRASES[m]}: " + ", ".join(parts)

@@ -156,13 +156,28 @@ def alerts_command(ctx, day, first, last, run_id, reasons):
     else:
         first = parse_day(first, "--from") if first else None
         last = parse_day(last, "--to") if last else None
+    if first and last and first > last:
+        raise UsageError(f"--from {first} is after --to {last}")
+    if run_id is not None:
+        _require_run(store, run_id)
     if not (first or last or run_id):
         latest = store.latest_day()
         if latest is None:
             raise UsageError("the store holds no scored days yet: run `insiderwatch nightly` or `insiderwatch replay` first")
         first = last = latest
     frame = store.alerts(first, last, run_id)
-    click.echo(format_alerts(frame, reasons=reasons))
+    scope = f"run {run_id}" if run_id is not None else (first if first == last else f"{first or 'the start'} to {last or 'the end'}")
+    if frame.empty:
+        note = " (a later run of the same days replaced its results: see the newer run)" if run_id is not None and store.run(run_id)["status"] == "complete" else ""
+        click.echo(f"no alerts for {scope}{note}")
+    else:
+        click.echo(f"alerts for {scope}:")
+        click.echo(format_alerts(frame, reasons=reasons))
+
+
+def _require_run(store: Store, run_id: int) -> None:
+    if store.run(run_id) is None:
+        raise UsageError(f"no run {run_id} in the store")
 
 
 @click.command("explain")
@@ -173,7 +188,17 @@ def alerts_command(ctx, day, first, last, run_id, reasons):
 def explain_command(ctx, agent, day, as_json):
     """Why an agent scored as they did on a day: every feature with its value, the agent's
     own baseline, the team and role bands that day, its z-scores and contribution to the
-    score, and the reasons."""
+    score, and the reasons.
+
+    \b
+    Columns: today = the count that day; own med / own p90 = the agent's own median and
+    90th percentile over the baseline window (28 days ending 7 days before); team / role
+    med and p95 = the same day's peers; own z / peer z = robust z-scores against the
+    agent's past and against the role today (what the model sees); contrib = how much the
+    model's raw anomaly score falls when that feature is set back to normal (the raw score
+    is on the model's own scale; the calibrated score, e.g. 2.0, means rarer than 1 in 100
+    of the agent-days the model learned from).
+    """
     from pipelines.explain import explain, format_explanation
 
     store = _store(ctx)
@@ -225,12 +250,15 @@ def export_command(ctx, what, fmt, first, last, out):
     store = _store(ctx)
     first = parse_day(first, "--from") if first else None
     last = parse_day(last, "--to") if last else None
+    if first and last and first > last:
+        raise UsageError(f"--from {first} is after --to {last}")
     if what == "scores":
         frame = store.scores(first, last)
         columns = SCORE_COLUMNS
     else:
         frame = store.alerts(first, last)
         columns = ALERT_COLUMNS
+        frame["rank"] = frame["rank"].astype("Int64")
         if fmt == "csv":
             frame["reasons"] = frame["reasons"].map(lambda r: " | ".join(r))
             frame["members"] = frame["members"].map(lambda m: " ".join(m) if m else "")
@@ -246,6 +274,7 @@ def export_command(ctx, what, fmt, first, last, out):
 def rejects_command(ctx, run_id, fmt, out):
     """Rows a run could not use: file, line, reason and the raw row (truncated)."""
     store = _store(ctx)
+    _require_run(store, run_id)
     frame = store.rejects(run_id)
     n = write_table(frame.to_dict("records"), ["source", "line", "reason", "raw"], fmt, out)
     click.echo(f"{n:,} rejected rows in run {run_id}", err=True)

@@ -47,7 +47,7 @@ def explain(store: Store, cfg: Config, agent_id: str, day: str) -> Explanation:
     feats = ft.compute(history, today, day=day, roster=roster, settings=cfg.features)
     f = feats[feats[s.AGENT_ID] == agent_id].iloc[0]
     contributions = json.loads(row["contributions"]) if isinstance(row.get("contributions"), str) else {}
-    source = "stored with the run" if contributions else "not stored (the agent was outside the night's top ranks)"
+    source = "as measured on the night's model" if contributions else "not kept (the agent was outside the night's top ranks)"
     per_metric = metric_contributions(contributions, f) if contributions else {}
     rows = []
     for m, label in ft.METRICS.items():
@@ -101,7 +101,7 @@ def format_explanation(e: Explanation) -> str:
             f"{num(r['own_z'], 1):>6} {num(r['peer_z'], 1):>6} {num(r['contribution'], 3):>8}"
         )
     lines.append("")
-    lines.append(f"contributions to the score: {e.contributions_source}")
+    lines.append(f"contrib: drop of the raw anomaly score when the feature is set back to normal, {e.contributions_source}")
     lines.append("reasons:" if e.reasons else "reasons: none stand out")
     lines.extend(f"  - {terminal_safe(r)}" for r in e.reasons)
     return "\n".join(lines)

@@ -37,15 +37,20 @@ def csv_safe(value):
 
 
 def write_table(rows: Iterable[dict], columns: list[str], fmt: str, out: str | None) -> int:
-    """Write rows as csv or jsonl to ``out`` (a path, or stdout for None or '-')."""
+    """Write rows as csv or jsonl to ``out`` (a path, or stdout for None or '-'). On a
+    terminal, control characters in text cells are shown escaped, never sent raw."""
     handle = sys.stdout if out in (None, "-") else None
+    to_terminal = handle is not None and handle.isatty()
     count = 0
     buffer = io.StringIO() if handle is None else handle
     if fmt == "csv":
         writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: csv_safe(_plain(row.get(k))) for k in columns})
+            cells = {k: csv_safe(_plain(row.get(k))) for k in columns}
+            if to_terminal:
+                cells = {k: terminal_safe(v) if isinstance(v, str) else v for k, v in cells.items()}
+            writer.writerow(cells)
             count += 1
     elif fmt == "jsonl":
         for row in rows:
@@ -76,6 +81,12 @@ def _plain(value):
     return value
 
 
+def _cell(value, width: int) -> str:
+    """A fixed-width table cell; a longer value is cut with an ellipsis, never silently."""
+    text = terminal_safe(value)
+    return (text if len(text) <= width else text[: width - 1] + "\u2026").ljust(width)
+
+
 def format_alerts(alerts: pd.DataFrame, *, reasons: int = 2, width: int = 100) -> str:
     """A short plain-text table of alerts with their top reasons, for the terminal."""
     if alerts is None or alerts.empty:
@@ -84,7 +95,7 @@ def format_alerts(alerts: pd.DataFrame, *, reasons: int = 2, width: int = 100) -
     for a in alerts.to_dict("records"):
         subject = a["subject_id"] if a["subject_type"] == "agent" else f"{a['subject_type']} {a['subject_id']}"
         rank = "" if a.get("rank") is None or (isinstance(a.get("rank"), float) and math.isnan(a["rank"])) else int(a["rank"])
-        head = f"{a['day']:<10}  {rank!s:>4}  {terminal_safe(subject)[:24]:<24}  {a['score']:>5.2f}  "
+        head = f"{a['day']:<10}  {rank!s:>4}  {_cell(subject, 24)}  {a['score']:>5.2f}  "
         texts = list(a["reasons"])[:reasons] or [""]
         lines.append(head + terminal_safe(texts[0]))
         for t in texts[1:]:
@@ -108,7 +119,7 @@ def format_alert_summary(alerts: pd.DataFrame, *, limit: int = 20) -> str:
     rows.sort(key=lambda r: (-r[3], r[0], r[4]))
     lines = [f"{'first day':<10}  {'last day':<10}  {'days':>4}  {'subject':<24}  {'best':>5}  first reason"]
     for first, last, n, best, label, reason in rows[:limit]:
-        lines.append(f"{first:<10}  {last:<10}  {n:>4}  {terminal_safe(label)[:24]:<24}  {best:>5.2f}  {terminal_safe(reason[0]) if reason else ''}")
+        lines.append(f"{first:<10}  {last:<10}  {n:>4}  {_cell(label, 24)}  {best:>5.2f}  {terminal_safe(reason[0]) if reason else ''}")
     if len(rows) > limit:
         lines.append(f"... and {len(rows) - limit} more subjects (insiderwatch alerts --from DAY --to DAY lists every alert)")
     return "\n".join(lines)

@@ -123,6 +123,7 @@ class NightScorer:
         self._inputs: pd.DataFrame | None = None
         self._scores: pd.DataFrame | None = None
         self._loaded_before: str | None = None
+        self._told_short_history = False
 
     def _span(self) -> int:
         f = self.cfg.features
@@ -156,10 +157,11 @@ class NightScorer:
         history, inputs, recent = self._window(day)
         history_days = int(history[DAY].nunique()) if len(history) else 0
         needed = self.cfg.features.window + self.cfg.features.lag
-        if history_days < needed:
+        if history_days < needed and not self._told_short_history:
+            self._told_short_history = True
             log.info(
                 "%s: the store holds %d day(s) of history before this day, the baseline window wants %d; "
-                "agents with fewer than %d active days are compared with their peers only",
+                "until it does, agents with fewer than %d active days are compared with their peers only",
                 day,
                 history_days,
                 needed,

@@ -275,3 +275,13 @@ def test_a_night_without_events_is_recorded_empty(tmp_path):
 def test_unusable_database_url_is_a_usage_error(tmp_path):
     proc = subprocess.run([*INSIDERWATCH, "--db", "nosuchdb://x", "alerts"], capture_output=True, text=True)
     assert proc.returncode == 2 and "not a usable database URL" in proc.stderr
+
+
+def test_lookups_that_cannot_be_answered_are_usage_errors(small_sim, tmp_path):
+    db = tmp_path / "iw.db"
+    iw("nightly", "--events", small_sim / "events.csv.gz", "--roster", small_sim / "roster.csv", "--date", "2026-01-12", db=db)
+    for args in (("alerts", "--run", "99"), ("rejects", "--run", "99"), ("alerts", "--from", "2026-01-12", "--to", "2026-01-01")):
+        proc = iw(*args, db=db, check=False)
+        assert proc.returncode == 2, args
+    out = iw("alerts", db=db).stdout
+    assert "2026-01-12" in out  # the default names the day it looked at
