@@ -44,11 +44,6 @@ SHIFT_BLOCK_HOURS = 9
 AGENT_DAY_COLUMNS = [DAY, s.AGENT_ID, *COUNTS, "first_seen", "last_seen", *HOURS]
 
 
-def utc_day(timestamps: pd.Series) -> pd.Series:
-    """The UTC calendar day of each timestamp, as YYYY-MM-DD strings."""
-    return timestamps.dt.strftime("%Y-%m-%d")
-
-
 _NS_PER_DAY = 86_400_000_000_000
 _NS_PER_QUARTER = 900_000_000_000
 

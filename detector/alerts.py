@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from detector import schema as s
-from detector.features import METRICS
 
 #: how each metric reads in a reason sentence
 PHRASES: dict[str, str] = {
@@ -234,7 +233,3 @@ def group_alerts(features: pd.DataFrame, *, day: str, settings: AlertSettings) -
     if len(out):
         out = out.sort_values("score", ascending=False).head(settings.group_budget).reset_index(drop=True)
     return out
-
-
-def metric_names() -> list[str]:
-    return list(METRICS)

@@ -8,17 +8,12 @@ AUC alone misleads; these are the measures. Pure: frames in, numbers out.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pandas as pd
 
 from detector import schema as s
 from detector.aggregate import DAY
-
-
-def budget_for(active: int, fraction: float, minimum: int = 1) -> int:
-    return max(minimum, math.ceil(fraction * active))
 
 
 def flag_by_budget(scores: pd.DataFrame, fraction: float) -> pd.Series:

@@ -350,14 +350,6 @@ class Store:
             )
         return _typed_agent_days(frame)
 
-    def agent_history(self, agent_id: str) -> pd.DataFrame:
-        with self.engine.connect() as conn:
-            frame = pd.read_sql(
-                select(*[agent_days.c[c] for c in AGENT_DAY_COLUMNS]).where(agent_days.c.agent_id == agent_id).order_by(agent_days.c.day),
-                conn,
-            )
-        return _typed_agent_days(frame)
-
     def model_inputs(self, first: str, before: str) -> tuple[list[str], pd.DataFrame]:
         """Stored model inputs with ``first <= day < before``: (names, frame of day,
         agent_id and one column per input). Rows stored under other input names (an older

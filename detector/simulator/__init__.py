@@ -100,11 +100,6 @@ class Simulation:
     def roster(self) -> pd.DataFrame:
         return self.desk.roster_frame()
 
-    @property
-    def utc_days(self) -> list[date]:
-        """The UTC calendar days events can fall on (shifts spill over midnight)."""
-        return [self.spec.start + timedelta(days=k) for k in range(-1, self.spec.days + 1)]
-
     def chunks(self, *, typed_timestamps: bool = False) -> Iterator[pa.Table]:
         """Canonical events as Arrow tables, in (nearly) time order, one per UTC day.
 
