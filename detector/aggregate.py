@@ -8,6 +8,8 @@ where the logs live and only agent-days come back. Pure: DataFrames in, DataFram
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -237,3 +239,63 @@ def _local_hours(ns: np.ndarray, agent: np.ndarray, agent_ids: pd.Index, timezon
         local = pd.DatetimeIndex(pd.to_datetime(q * _NS_PER_QUARTER, utc=True)).tz_convert(str(tz)).hour.to_numpy()
         hours[mask] = local[inv]
     return hours
+
+
+#: key of the 64-bit hash that stands for a customer id in the store's touched sets (16 bytes).
+#: Public and fixed, so the same customer hashes alike in every run and on every machine: it
+#: keeps customer ids out of the touched sets, it is not a secret (customer id spaces are
+#: small enough to enumerate).
+CUSTOMER_HASH_KEY = "insiderwatch-c01"
+
+
+@dataclass(frozen=True)
+class Touched:
+    """The distinct customers each agent touched on one day, as 64-bit hashes.
+
+    ``hashes`` holds each agent's customers in one sorted run, agents in the order of
+    ``agents``; ``counts[i]`` is the length of agent i's run.
+    """
+
+    day: str
+    agents: np.ndarray  # agent ids (object)
+    counts: np.ndarray  # int64, one per agent
+    hashes: np.ndarray  # uint64
+
+    def agent_codes(self) -> np.ndarray:
+        """Index into ``agents`` of every hash."""
+        return np.repeat(np.arange(len(self.agents)), self.counts)
+
+
+def customer_hashes(values) -> np.ndarray:
+    """Keyed 64-bit hash (SipHash) of each customer id."""
+    return pd.util.hash_array(np.asarray(values, dtype=object), hash_key=CUSTOMER_HASH_KEY, categorize=False)
+
+
+def touched(events: pd.DataFrame) -> list[Touched]:
+    """Per UTC day in ``events``, the distinct customers each agent touched (any action).
+
+    The SQL equivalent is ``SELECT DISTINCT day, agent_id, hash(customer_id)``; with the
+    counts of :func:`aggregate` it is all the later stages need from raw events.
+    """
+    if events.empty:
+        return []
+    ns = events[s.TIMESTAMP].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    day_num = ns // _NS_PER_DAY
+    agent, agent_ids = _codes(events[s.AGENT_ID])
+    customer, customer_ids = _codes(events[s.CUSTOMER_ID])
+    n_agents, n_customers = len(agent_ids), max(len(customer_ids), 1)
+    first_day = int(day_num.min())
+    group = (day_num - first_day) * n_agents + agent
+    pairs = pd.unique(group * n_customers + customer)
+    g, c = pairs // n_customers, pairs % n_customers
+    h = customer_hashes(customer_ids)[c]
+    order = np.lexsort((h, g))
+    g, h = g[order], h[order]
+    out = []
+    for d in np.unique(g // n_agents):
+        lo, hi = np.searchsorted(g, [d * n_agents, (d + 1) * n_agents])
+        ag = g[lo:hi] % n_agents
+        present, counts = np.unique(ag, return_counts=True)
+        day = pd.Timestamp((int(d) + first_day) * _NS_PER_DAY).strftime("%Y-%m-%d")
+        out.append(Touched(day, np.asarray(agent_ids, dtype=object)[present], counts.astype(np.int64), h[lo:hi].astype(np.uint64)))
+    return out

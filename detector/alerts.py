@@ -28,6 +28,8 @@ PHRASES: dict[str, str] = {
     "sequential_customers": "customers in runs of consecutive ids",
     "outside_shift_events": "accesses outside the working block of the day",
     "exports": "exports",
+    "new_customers": "customers they had not touched in the previous weeks",
+    "team_new_customers": "customers nobody in their team had touched in the previous weeks",
 }
 #: metrics whose excess means harvesting when a whole team shows it
 GROUP_METRICS = ("ticketless_views", "off_primary_views", "id_document_views", "sequential_customers", "outside_shift_events")
@@ -170,6 +172,8 @@ def reason_sentences(row: pd.Series, contributions: dict[str, float], *, top: in
         sentence = f"{_fmt(value)} {PHRASES[m]}: " + ", ".join(parts)
         if m == "ticketless_views" and row["views"] > 0:
             sentence += f"; {100 * value / row['views']:.0f}% of all views had no ticket"
+        if m in ("new_customers", "team_new_customers") and row["customers"] > 0:
+            sentence += f"; {100 * value / row['customers']:.0f}% of the {_fmt(float(row['customers']))} customers of the day"
         if row.get("persist__metric") == m and float(row.get("persist__max", 0.0)) >= 2.0:
             sentence += "; the same excess on at least 3 of their last 5 working days"
         if not has_base:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from detector import schema as s
 from detector.aggregate import DAY, outside_shift_events
+from detector.novelty import NOVELTY_COUNTS
 
 #: volume measures: compared directly with their reference
 VOLUME_METRICS: dict[str, str] = {
@@ -43,6 +44,8 @@ COMPOSITION_METRICS: dict[str, tuple[str, str]] = {
     "sequential_customers": ("customers", "customers in runs of 3 or more consecutive ids"),
     "outside_shift_events": ("events", "accesses outside the day's working block"),
     "exports": ("events", "exports"),
+    "new_customers": ("customers", "customers the agent had not touched in the previous weeks"),
+    "team_new_customers": ("customers", "customers nobody in the agent's team had touched in the previous weeks"),
 }
 METRICS: dict[str, str] = {**VOLUME_METRICS, **{m: d for m, (_, d) in COMPOSITION_METRICS.items()}}
 #: metrics that ordinary busy work does not drive up, only harvesting
@@ -75,21 +78,29 @@ class FeatureSettings:
         fewer, only peer comparisons count (a new hire leans on peers)
     min_team : active team members needed the same day to use the team as the reference
         for a shared rise; with fewer the role is used
+    novelty_window : days before the scored day over which a customer counts as already
+        touched (by the agent, or by anyone in their team) for the first-time-seen counts
     """
 
     window: int = 28
     lag: int = 7
     min_history: int = 5
     min_team: int = 4
+    novelty_window: int = 28
 
 
 def with_metrics(agent_days: pd.DataFrame) -> pd.DataFrame:
     """Agent-days with outside_shift_events, computed from the hour columns when the frame
-    does not carry it already."""
-    if "outside_shift_events" in agent_days:
+    does not carry it already, and the first-time-seen counts (NaN: not computed, which
+    counts as no excess) when it lacks them."""
+    missing = [c for c in NOVELTY_COUNTS if c not in agent_days]
+    if "outside_shift_events" in agent_days and not missing:
         return agent_days
     out = agent_days.copy()
-    out["outside_shift_events"] = outside_shift_events(out) if len(out) else pd.Series(dtype="int64")
+    if "outside_shift_events" not in out:
+        out["outside_shift_events"] = outside_shift_events(out) if len(out) else pd.Series(dtype="int64")
+    for c in missing:
+        out[c] = np.nan
     return out
 
 

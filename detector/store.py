@@ -24,6 +24,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -40,10 +41,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from detector import schema as s
-from detector.aggregate import AGENT_DAY_COLUMNS, DAY
+from detector.aggregate import AGENT_DAY_COLUMNS, DAY, Touched
 from detector.errors import InsiderwatchError, UsageError
+from detector.novelty import NOVELTY_COUNTS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: the stored counts of an agent-day: the aggregate's, then the first-time-seen counts
+#: (computed when the day is scored; NULL when they were not)
+STORED_COUNTS = [*AGENT_DAY_COLUMNS[2:], *NOVELTY_COUNTS]
 ID = String(256)
 
 metadata = MetaData()
@@ -71,6 +76,19 @@ agent_days = Table(
     Column(s.AGENT_ID, ID, primary_key=True),
     Column("run_id", Integer, nullable=False),
     *[Column(c, Integer, nullable=False) for c in AGENT_DAY_COLUMNS[2:]],
+    *[Column(c, Integer) for c in NOVELTY_COUNTS],
+)
+
+# the distinct customers each agent touched that day, as sorted little-endian uint64 keyed
+# hashes (aggregate.customer_hashes): what first-time-seen counts of later days look up
+touched = Table(
+    "touched",
+    metadata,
+    Column(DAY, String(10), primary_key=True),
+    Column(s.AGENT_ID, ID, primary_key=True),
+    Column("run_id", Integer, nullable=False),
+    Column("customers", Integer, nullable=False),
+    Column("hashes", LargeBinary, nullable=False),
 )
 
 model_inputs = Table(
@@ -180,6 +198,7 @@ class DayResults:
     evidence: pd.DataFrame  # alert_key + canonical event columns
     events: int
     peer_mode: bool
+    touched: Touched | None = None  # the day's touched sets, kept for later days' novelty
 
 
 class Store:
@@ -196,6 +215,12 @@ class Store:
                 have = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
                 if have is None:
                     conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+                elif have != str(SCHEMA_VERSION):
+                    raise UsageError(
+                        f"the store holds schema version {have}, this insiderwatch writes version {SCHEMA_VERSION} and cannot "
+                        "upgrade it in place yet: point --db at a new store and replay the history into it",
+                        store=_safe_url(url),
+                    )
         except (ArgumentError, NoSuchModuleError) as exc:
             raise UsageError(f"--db is not a usable database URL: {_first_line(exc)}", store=_safe_url(url)) from exc
         except SQLAlchemyError as exc:
@@ -262,10 +287,25 @@ class Store:
     def _write_day(self, run_id: int, results: DayResults) -> None:
         day = results.day
         with self.engine.begin() as conn:
-            for table in (agent_days, model_inputs, scores, alerts, evidence, days):
+            for table in (agent_days, touched, model_inputs, scores, alerts, evidence, days):
                 conn.execute(delete(table).where(table.c.day == day))
             ad = results.agent_days.assign(run_id=run_id)
-            _insert(conn, agent_days, _records(ad[[DAY, s.AGENT_ID, "run_id", *AGENT_DAY_COLUMNS[2:]]]))
+            for c in NOVELTY_COUNTS:
+                if c not in ad:
+                    ad[c] = None
+            _insert(conn, agent_days, _records(ad[[DAY, s.AGENT_ID, "run_id", *STORED_COUNTS]]))
+            t = results.touched
+            if t is not None and len(t.agents):
+                ends = np.cumsum(t.counts)
+                raw = t.hashes.astype("<u8")
+                _insert(
+                    conn,
+                    touched,
+                    [
+                        {DAY: day, s.AGENT_ID: str(a), "run_id": run_id, "customers": int(n), "hashes": raw[e - n : e].tobytes()}
+                        for a, n, e in zip(t.agents, t.counts, ends)
+                    ],
+                )
             names = [c for c in results.inputs.columns if c != s.AGENT_ID]
             names_json = json.dumps(names)
             vectors = results.inputs[names].to_numpy(float)
@@ -342,13 +382,33 @@ class Store:
     def agent_days(self, first: str, before: str, columns: list[str] | None = None) -> pd.DataFrame:
         """Agent-days with ``first <= day < before`` (``columns``: day, agent_id and these
         counts only, which is much faster over a long history)."""
-        wanted = AGENT_DAY_COLUMNS if columns is None else [DAY, s.AGENT_ID, *[c for c in columns if c not in (DAY, s.AGENT_ID)]]
+        wanted = [DAY, s.AGENT_ID, *STORED_COUNTS] if columns is None else [DAY, s.AGENT_ID, *[c for c in columns if c not in (DAY, s.AGENT_ID)]]
         with self.engine.connect() as conn:
             frame = pd.read_sql(
                 select(*[agent_days.c[c] for c in wanted]).where(agent_days.c.day >= first, agent_days.c.day < before),
                 conn,
             )
         return _typed_agent_days(frame)
+
+    def touched(self, first: str, before: str) -> list[Touched]:
+        """Touched sets of the days with ``first <= day < before``, one per day, in order."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(touched.c.day, touched.c.agent_id, touched.c.customers, touched.c.hashes)
+                .where(touched.c.day >= first, touched.c.day < before)
+                .order_by(touched.c.day, touched.c.agent_id)
+            ).all()
+        out: list[Touched] = []
+        start = 0
+        for i in range(1, len(rows) + 1):
+            if i == len(rows) or rows[i][0] != rows[start][0]:
+                part = rows[start:i]
+                hashes = np.frombuffer(b"".join(r[3] for r in part), dtype="<u8").astype(np.uint64)
+                agents = np.array([r[1] for r in part], dtype=object)
+                counts = np.array([r[2] for r in part], dtype=np.int64)
+                out.append(Touched(part[0][0], agents, counts, hashes))
+                start = i
+        return out
 
     def model_inputs(self, first: str, before: str) -> tuple[list[str], pd.DataFrame]:
         """Stored model inputs with ``first <= day < before``: (names, frame of day,
@@ -416,7 +476,8 @@ def _typed_agent_days(frame: pd.DataFrame) -> pd.DataFrame:
     frame[DAY] = frame[DAY].astype(s.STRING_DTYPE)
     frame[s.AGENT_ID] = frame[s.AGENT_ID].astype(s.STRING_DTYPE)
     for c in frame.columns[2:]:
-        frame[c] = frame[c].astype("int64")
+        # first-time-seen counts are NULL for days scored without them
+        frame[c] = frame[c].astype("float64" if frame[c].isna().any() else "int64")
     return frame
 
 

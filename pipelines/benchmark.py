@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from detector import __version__
 from detector import schema as s
-from detector.aggregate import DAY, aggregate
+from detector.aggregate import DAY, Touched, aggregate, touched
 from detector.config import Config
 from detector.simulator import SimulationSpec
 from detector.sources import read_events
@@ -91,13 +91,14 @@ def _timed(fn):
     return time.perf_counter() - start, result
 
 
-def ingest_and_aggregate(path: Path, timezones: dict) -> tuple[int, pd.DataFrame]:
+def ingest_and_aggregate(path: Path, timezones: dict) -> tuple[int, pd.DataFrame, Touched]:
+    """Read, validate, de-duplicate, count per agent-day and collect the touched sets."""
     frames, rows = [], 0
     for batch in read_events(path):
         rows += batch.rows_read
         frames.append(batch.accepted)
     events, _ = dedupe(pd.concat(frames, ignore_index=True))
-    return rows, aggregate(events, timezones=timezones)
+    return rows, aggregate(events, timezones=timezones), touched(events)[0]
 
 
 def pyarrow_floor(path: Path) -> int:
@@ -124,9 +125,14 @@ def duckdb_floor(path: Path) -> int | None:
         con.close()
 
 
-def synthetic_history(today: pd.DataFrame, days: int, seed: int) -> list[tuple[str, pd.DataFrame]]:
+#: share of an agent's customers of a synthetic history day that they touched before
+SYNTHETIC_REPEAT_SHARE = 0.15
+
+
+def synthetic_history(today: pd.DataFrame, today_touched: Touched, days: int, seed: int) -> list[tuple[str, pd.DataFrame, Touched]]:
     """``days`` earlier agent-days shaped like today's (each count scaled by a per-day,
-    per-agent factor): what a month of stored history costs to score, whatever its content."""
+    per-agent factor) with touched sets as large as today's (most customers new, some
+    seen before): what a month of stored history costs to score, whatever its content."""
     rng = np.random.default_rng(seed)
     counts = [c for c in today.columns if c not in (DAY, s.AGENT_ID)]
     out = []
@@ -137,7 +143,10 @@ def synthetic_history(today: pd.DataFrame, days: int, seed: int) -> list[tuple[s
         frame = today.copy()
         frame[counts] = np.round(today[counts].to_numpy(float) * factor).astype("int64")
         frame[DAY] = d
-        out.append((d, frame))
+        fresh = rng.random(len(today_touched.hashes)) >= SYNTHETIC_REPEAT_SHARE
+        hashes = today_touched.hashes.copy()
+        hashes[fresh] = rng.integers(0, 2**63, size=int(fresh.sum()), dtype=np.int64).astype(np.uint64)
+        out.append((d, frame, Touched(d, today_touched.agents, today_touched.counts, hashes)))
     return out
 
 
@@ -157,7 +166,7 @@ def run_speed(*, agents: int, events: int, history_days: int, seed: int, work: P
             "day": {"agents": agents, "events": events, "csv_gz_bytes": csv.stat().st_size, "parquet_bytes": parquet.stat().st_size, "seconds_to_generate": round(t_make, 2)},
         }
         for name, path in (("csv_gz", csv), ("parquet", parquet)):
-            t_iw, (rows, agent_days) = _timed(lambda p=path: ingest_and_aggregate(p, tz))
+            t_iw, (rows, agent_days, day_touched) = _timed(lambda p=path: ingest_and_aggregate(p, tz))
             t_pa, _ = _timed(lambda p=path: pyarrow_floor(p))
             t_db, got = _timed(lambda p=path: duckdb_floor(p))
             figures[f"ingest_aggregate_{name}"] = {
@@ -174,8 +183,8 @@ def run_speed(*, agents: int, events: int, history_days: int, seed: int, work: P
         store = Store(f"sqlite:///{work / 'bench.db'}")
         run_id = store.start_run("benchmark", config=cfg.to_dict(), detector_version=cfg.detector_version, day_from=None, day_to=None)
         night = NightScorer(store, cfg, roster, run_id)
-        history = synthetic_history(agent_days, history_days, seed)
-        t_hist, _ = _timed(lambda: [night.score_agent_days(d, frame, s.empty_events()) for d, frame in history])
+        history = synthetic_history(agent_days, day_touched, history_days, seed)
+        t_hist, _ = _timed(lambda: [night.score_agent_days(d, frame, s.empty_events(), t) for d, frame, t in history])
         figures["replay_agent_day_stages"] = {
             "days": history_days,
             "agents": len(agent_days),

@@ -21,10 +21,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from detector import __version__, schema as s
-from detector.aggregate import DAY, aggregate
+from detector.aggregate import DAY, Touched, aggregate, touched
 from detector.config import Config
 from detector.errors import UsageError
 from detector.features import METRICS
+from detector.novelty import novelty_counts
 from detector.scoring import ScoredDay, score_day
 from detector.store import DayResults, Store
 from pipelines.ingest import IngestSummary, file_dict, read_inputs
@@ -122,6 +123,8 @@ class NightScorer:
         self._history: pd.DataFrame | None = None
         self._inputs: pd.DataFrame | None = None
         self._scores: pd.DataFrame | None = None
+        self._touched: list[Touched] = []
+        self.team_of = dict(zip(roster[s.AGENT_ID], roster[s.TEAM])) if roster is not None and s.TEAM in roster else {}
         self._loaded_before: str | None = None
         self._told_short_history = False
 
@@ -134,6 +137,7 @@ class NightScorer:
         self._history = self.store.agent_days(first, day, columns=HISTORY_COLUMNS)
         _, self._inputs = self.store.model_inputs(shift_day(day, -self.cfg.model.train_days), day)
         self._scores = self.store.scores(first, shift_day(day, -1))[[DAY, s.AGENT_ID, "score", "flagged"]]
+        self._touched = self.store.touched(shift_day(day, -self.cfg.features.novelty_window), day)
         self._loaded_before = day
 
     def _window(self, day: str):
@@ -148,13 +152,21 @@ class NightScorer:
 
     def score(self, day: str, events: pd.DataFrame) -> NightSummary:
         """Aggregate the day's events, score and store them."""
-        return self.score_agent_days(day, aggregate(events, timezones=self.timezones), events)
+        day_touched = [t for t in touched(events) if t.day == day]
+        return self.score_agent_days(day, aggregate(events, timezones=self.timezones), events, day_touched[0] if day_touched else None)
 
-    def score_agent_days(self, day: str, agent_days: pd.DataFrame, events: pd.DataFrame) -> NightSummary:
-        """Score a day already aggregated (``events`` only supplies the evidence)."""
+    def score_agent_days(self, day: str, agent_days: pd.DataFrame, events: pd.DataFrame, day_touched: Touched | None = None) -> NightSummary:
+        """Score a day already aggregated (``events`` only supplies the evidence;
+        ``day_touched``, the day's touched sets, the first-time-seen counts)."""
+        history, inputs, recent = self._window(day)
+        novelty_first = shift_day(day, -self.cfg.features.novelty_window)
+        earlier = [t for t in self._touched if novelty_first <= t.day < day]
+        counts = novelty_counts(day_touched, earlier, self.team_of)
+        agent_days = agent_days.drop(columns=[c for c in counts.columns[1:] if c in agent_days]).merge(counts, on=s.AGENT_ID, how="left")
+        for c in counts.columns[1:]:
+            agent_days[c] = agent_days[c].fillna(0).astype("int64")
         if agent_days.empty:
             log.warning("%s: no events of this day in the inputs: nothing to score (the day is recorded as empty)", day)
-        history, inputs, recent = self._window(day)
         history_days = int(history[DAY].nunique()) if len(history) else 0
         needed = self.cfg.features.window + self.cfg.features.lag
         if history_days < needed and not self._told_short_history:
@@ -182,9 +194,10 @@ class NightScorer:
                 evidence=evidence,
                 events=len(events),
                 peer_mode=result.peer_mode,
+                touched=day_touched,
             ),
         )
-        self._remember(day, agent_days, result)
+        self._remember(day, agent_days, result, day_touched)
         alerts = pd.DataFrame(result.alerts)
         if len(alerts):
             alerts.insert(0, DAY, day)
@@ -198,8 +211,10 @@ class NightScorer:
             parts.append(rows.assign(alert_key=alert["alert_key"]))
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["alert_key", *s.EVENT_COLUMNS])
 
-    def _remember(self, day: str, agent_days: pd.DataFrame, result: ScoredDay) -> None:
+    def _remember(self, day: str, agent_days: pd.DataFrame, result: ScoredDay, day_touched: Touched | None) -> None:
         span_start = shift_day(day, -self._span())
+        novelty_first = shift_day(day, 1 - self.cfg.features.novelty_window)
+        self._touched = [t for t in self._touched if novelty_first <= t.day < day] + ([day_touched] if day_touched is not None else [])
         kept = self._history[self._history[DAY] >= span_start]
         self._history = pd.concat([kept, agent_days[[DAY, s.AGENT_ID, *HISTORY_COLUMNS]]], ignore_index=True)
         inputs = result.inputs.assign(**{DAY: day})

@@ -12,7 +12,8 @@ from detector import alerts as al
 from detector import features as ft
 from detector import model as md
 from detector import schema
-from detector.aggregate import AGENT_DAY_COLUMNS, HOURS, aggregate
+from detector.aggregate import AGENT_DAY_COLUMNS, HOURS, aggregate, touched
+from detector.novelty import novelty_counts
 from detector.config import Config, from_dict
 from detector.errors import UsageError
 
@@ -22,6 +23,33 @@ def events(rows):
     cols = ["timestamp", "agent_id", "customer_id", "action", "ticket_id", "resource", "customer_tier"]
     frame = pd.DataFrame(rows, columns=cols)
     return schema.validate(frame).accepted
+
+
+def test_first_time_seen_counts_against_the_agent_and_the_team():
+    ev = events(
+        [
+            ("2026-01-05T09:00:00Z", "a1", "C1", "view", "T1", "profile", ""),
+            ("2026-01-05T09:10:00Z", "a1", "C2", "view", "T2", "profile", ""),
+            ("2026-01-05T09:20:00Z", "b1", "C3", "view", "T3", "profile", ""),  # a1's teammate
+            ("2026-01-05T09:30:00Z", "x1", "C4", "view", "T4", "profile", ""),  # another team
+            ("2026-01-06T09:00:00Z", "a1", "C1", "view", "T1", "balance", ""),  # seen by a1 before
+            ("2026-01-06T09:00:05Z", "a1", "C1", "note", "T1", "ticket", ""),
+            ("2026-01-06T09:10:00Z", "a1", "C3", "view", "", "profile", ""),  # seen by the team only
+            ("2026-01-06T09:20:00Z", "a1", "C4", "view", "", "profile", ""),  # seen by another team only
+            ("2026-01-06T09:30:00Z", "a1", "C5", "view", "", "profile", ""),  # never seen
+            ("2026-01-06T09:40:00Z", "b1", "C3", "view", "T3", "profile", ""),
+        ]
+    )
+    day1, day2 = touched(ev)
+    assert (day1.day, day2.day) == ("2026-01-05", "2026-01-06")
+    assert dict(zip(day2.agents, day2.counts)) == {"a1": 4, "b1": 1}
+    teams = {"a1": "T-A", "b1": "T-A", "x1": "T-X"}
+    got = novelty_counts(day2, [day1], teams).set_index("agent_id")
+    assert got.loc["a1"].tolist() == [3, 2]  # new to a1: C3 C4 C5; new to team T-A: C4 C5
+    assert got.loc["b1"].tolist() == [0, 0]  # b1 had C3 on day 1
+    # without a roster the whole desk is one team; without history everything is new
+    assert novelty_counts(day2, [day1]).set_index("agent_id").loc["a1"].tolist() == [3, 1]
+    assert novelty_counts(day2, []).set_index("agent_id").loc["a1"].tolist() == [4, 4]
 
 
 def test_aggregate_counts_one_agent_day():

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from detector import schema
-from detector.aggregate import AGENT_DAY_COLUMNS
-from detector.errors import InsiderwatchError
-from detector.store import DayResults, Store
+from detector.aggregate import AGENT_DAY_COLUMNS, Touched, customer_hashes
+from detector.errors import InsiderwatchError, UsageError
+from detector.store import STORED_COUNTS, DayResults, Store
 
 PG_URL = os.environ.get("INSIDERWATCH_TEST_PG")
 
@@ -52,7 +52,11 @@ HOSTILE = "a'); DROP TABLE scores;--<script>alert(1)</script>"
 
 
 def _results(day: str, agents: list[str], flagged: str | None = None) -> DayResults:
-    ad = pd.DataFrame([{**dict.fromkeys(AGENT_DAY_COLUMNS[2:], 1), "day": day, "agent_id": a, "views": 10 + i} for i, a in enumerate(agents)])
+    ad = pd.DataFrame(
+        [{**dict.fromkeys(AGENT_DAY_COLUMNS[2:], 1), "day": day, "agent_id": a, "views": 10 + i, "new_customers": i} for i, a in enumerate(agents)]
+    )
+    hashes = customer_hashes([f"C{i}" for i in range(len(agents) * 2)])
+    touched = Touched(day, np.array(agents, dtype=object), np.full(len(agents), 2, np.int64), hashes)
     inputs = pd.DataFrame({"agent_id": agents, "x__z": np.arange(len(agents), dtype=float), "y__z": 0.5})
     scores = pd.DataFrame(
         {
@@ -88,7 +92,7 @@ def _results(day: str, agents: list[str], flagged: str | None = None) -> DayResu
             )
         ).accepted
         evidence = ev.assign(alert_key=key)
-    return DayResults(day=day, agent_days=ad, inputs=inputs, scores=scores, alerts=alerts, evidence=evidence, events=100, peer_mode=False)
+    return DayResults(day=day, agent_days=ad, inputs=inputs, scores=scores, alerts=alerts, evidence=evidence, events=100, peer_mode=False, touched=touched)
 
 
 def test_written_day_reads_back(store):
@@ -98,8 +102,13 @@ def test_written_day_reads_back(store):
     store.finish_run(run, status="complete", manifest={"rows": 3})
 
     ad = store.agent_days("2026-01-01", "2026-01-06")
-    assert sorted(ad.agent_id) == sorted(agents) and list(ad.columns) == AGENT_DAY_COLUMNS
-    assert ad.set_index("agent_id").loc["A2", "views"] == 11
+    assert sorted(ad.agent_id) == sorted(agents) and list(ad.columns) == ["day", "agent_id", *STORED_COUNTS]
+    assert ad.set_index("agent_id").loc["A2", "views"] == 11 and ad.set_index("agent_id").loc[HOSTILE, "new_customers"] == 2
+    assert ad["team_new_customers"].isna().all()  # not given: stored as NULL, not as 0
+    (back,) = store.touched("2026-01-01", "2026-01-06")
+    got = dict(zip(back.agents, np.split(back.hashes, np.cumsum(back.counts)[:-1])))
+    hashes = customer_hashes([f"C{i}" for i in range(6)])
+    assert back.day == "2026-01-05" and sorted(got) == sorted(agents) and list(got[HOSTILE]) == list(hashes[4:6])
     names, inputs = store.model_inputs("2026-01-01", "2026-01-06")
     assert names == ["x__z", "y__z"] and inputs.set_index("agent_id").loc[HOSTILE, "x__z"] == 2.0
     sc = store.scores("2026-01-05", "2026-01-05")
@@ -144,6 +153,17 @@ def test_rejects_round_trip(store):
     store.add_rejects(run, frame)
     back = store.rejects(run)
     assert back[["line", "reason", "raw"]].values.tolist() == [[3, "empty agent_id", '{"a": 1}'], [9, "unparseable timestamp", HOSTILE]]
+
+
+def test_store_of_another_schema_version_is_refused_not_changed(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    Store(url).close()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE store_meta SET value = '1' WHERE key = 'schema_version'"))
+    engine.dispose()
+    with pytest.raises(UsageError, match="schema version 1"):
+        Store(url)
 
 
 def test_unopenable_store_is_a_clear_error(tmp_path):
