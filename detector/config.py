@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from detector import __version__
 from detector.alerts import AlertSettings
 from detector.errors import UsageError
-from detector.features import FeatureSettings
+from detector.features import FAMILIES, METRICS, FeatureSettings
 from detector.model import DETECTORS, ModelSettings
 
 DEFAULT_DB = "sqlite:///insiderwatch.db"
@@ -32,12 +32,27 @@ class SourceSettings:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    """pseudonym_key : secret for the keyed hash (HMAC-SHA256) that stands for customer ids
+        in reports; else $INSIDERWATCH_PSEUDONYM_KEY; with neither, a random key per report
+        (pseudonyms then differ between reports). Never written to a report or the store.
+    history_days : days of history drawn before the first reported day
+    evidence_rows : accessed records listed per flagged agent-day on its page
+    """
+
+    pseudonym_key: str = ""
+    history_days: int = 60
+    evidence_rows: int = 500
+
+
+@dataclass(frozen=True)
 class Config:
     db: str | None = None
     sources: SourceSettings = SourceSettings()
     features: FeatureSettings = FeatureSettings()
     model: ModelSettings = ModelSettings()
     alerts: AlertSettings = AlertSettings()
+    report: ReportSettings = ReportSettings()
     #: accessed records kept as evidence per flagged agent-day
     evidence_limit: int = 5000
 
@@ -47,10 +62,14 @@ class Config:
         return f"insiderwatch-{__version__}/{self.model.name}"
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The settings as plain data, secrets redacted (this is what runs and reports record)."""
+        out = dataclasses.asdict(self)
+        if out["report"]["pseudonym_key"]:
+            out["report"]["pseudonym_key"] = "(set, redacted)"
+        return out
 
 
-_SECTIONS = {"sources": SourceSettings, "features": FeatureSettings, "model": ModelSettings, "alerts": AlertSettings}
+_SECTIONS = {"sources": SourceSettings, "features": FeatureSettings, "model": ModelSettings, "alerts": AlertSettings, "report": ReportSettings}
 
 
 def from_dict(data: dict, *, origin: str = "config") -> Config:
@@ -84,6 +103,9 @@ def from_dict(data: dict, *, origin: str = "config") -> Config:
         raise UsageError(f"unknown model.name {config.model.name!r} ({origin}); choose one of {', '.join(sorted(DETECTORS))}")
     if not 0 < config.alerts.budget_fraction <= 1:
         raise UsageError(f"alerts.budget_fraction must be in (0, 1] ({origin})")
+    unknown = [n for n in config.features.leave_out if n not in FAMILIES and n not in METRICS]
+    if unknown:
+        raise UsageError(f"features.leave_out: unknown family or metric {unknown[0]!r} ({origin}); families: {', '.join(FAMILIES)}")
     if config.features.window < 3 or config.features.lag < 0:
         raise UsageError(f"features.window must be at least 3 and features.lag not negative ({origin})")
     return config
@@ -94,6 +116,8 @@ def _typed(value, kind, key: str, origin: str):
         return float(value)
     if kind is dict and isinstance(value, dict):
         return dict(value)
+    if kind is tuple and isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise UsageError(f"{key} must be {kind.__name__}, got {value!r} ({origin})")
     return value

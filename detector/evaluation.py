@@ -111,3 +111,17 @@ def recall_at_budgets(scores: pd.DataFrame, labels: pd.DataFrame, fractions) -> 
             hits += len(mine) > 0
         out.append(hits / max(len(labels), 1))
     return out
+
+
+def score_histogram(scores: pd.DataFrame, label_days: pd.DataFrame, bins: int = 40) -> dict:
+    """Counts of agent-day scores in equal bins, for harvesting agent-days and for all the
+    others: how far the detector separates them."""
+    sc = scores.merge(label_days[[s.AGENT_ID, DAY, "exfil_events"]], on=[s.AGENT_ID, DAY], how="left")
+    harvesting = sc["exfil_events"].fillna(0).to_numpy() > 0
+    values = sc["score"].to_numpy(float)
+    edges = np.histogram_bin_edges(values, bins=bins) if len(values) else np.linspace(0, 1, bins + 1)
+    return {
+        "edges": [round(float(e), 6) for e in edges],
+        "harvesting": np.histogram(values[harvesting], bins=edges)[0].tolist(),
+        "other": np.histogram(values[~harvesting], bins=edges)[0].tolist(),
+    }

@@ -59,6 +59,17 @@ HARVEST_METRICS = (
     "outside_shift_events",
     "exports",
 )
+#: feature families, for ablation (``leave_out``); "persistence" is the steady-excess input
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "volume": ("views", "customers"),
+    "tickets": ("ticketless_views", "off_primary_views"),
+    "record_kinds": ("id_document_views", "address_views", "financial_views", "high_value_views"),
+    "enumeration": ("sequential_customers",),
+    "hours": ("outside_shift_events",),
+    "exports": ("exports",),
+    "first_seen": ("new_customers", "team_new_customers"),
+    "persistence": ("persistence",),
+}
 #: counts added to numerator and denominator of every ratio, so that going from 0 to 2
 #: of something rare is not an anomaly
 PSEUDO_COUNT = 5.0
@@ -80,6 +91,8 @@ class FeatureSettings:
         for a shared rise; with fewer the role is used
     novelty_window : days before the scored day over which a customer counts as already
         touched (by the agent, or by anyone in their team) for the first-time-seen counts
+    leave_out : feature families (:data:`FAMILIES`) or metrics kept out of the model, for
+        ablation: what detection loses without them. They are still computed and explained.
     """
 
     window: int = 28
@@ -87,6 +100,14 @@ class FeatureSettings:
     min_history: int = 5
     min_team: int = 4
     novelty_window: int = 28
+    leave_out: tuple = ()
+
+    def left_out(self) -> set[str]:
+        """The metrics (and ``persistence``) named by ``leave_out``."""
+        out: set[str] = set()
+        for name in self.leave_out:
+            out.update(FAMILIES.get(name, (name,)))
+        return out
 
 
 def with_metrics(agent_days: pd.DataFrame) -> pd.DataFrame:
@@ -275,7 +296,11 @@ def compute(
     # one axis for "the strongest harvesting sign", one for "how many signs at once": an
     # isolation forest splits one feature at a time, so a single extreme sign among many
     # quiet features is found faster along these
-    harvest = np.nan_to_num(np.column_stack([np.clip(cols[f"{m}__z"], 0, None) for m in HARVEST_METRICS]), nan=0.0)
+    left_out = settings.left_out()
+    harvesting = [m for m in HARVEST_METRICS if m not in left_out] or ["views"]
+    harvest = np.nan_to_num(np.column_stack([np.clip(cols[f"{m}__z"], 0, None) for m in harvesting]), nan=0.0)
+    if harvesting == ["views"] and "views" in left_out:
+        harvest = np.zeros_like(harvest)
     cols["harvest__max"] = harvest.max(axis=1) if len(harvest) else np.zeros(0)
     cols["harvest__sum"] = harvest.sum(axis=1) if len(harvest) else np.zeros(0)
     return pd.concat([out, pd.DataFrame(cols, index=out.index)], axis=1)
@@ -287,7 +312,14 @@ PERSIST_DAYS = 5
 PERSIST_RANK = 3
 
 
-def add_persistence(features: pd.DataFrame, previous: pd.DataFrame | None, *, days: int = PERSIST_DAYS, rank: int = PERSIST_RANK) -> pd.DataFrame:
+def add_persistence(
+    features: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    *,
+    days: int = PERSIST_DAYS,
+    rank: int = PERSIST_RANK,
+    settings: FeatureSettings = FeatureSettings(),
+) -> pd.DataFrame:
     """Add ``persist__max``: how far a harvesting excess has stood out on most of the agent's
     last few working days, and ``persist__metric``, which one.
 
@@ -297,7 +329,10 @@ def add_persistence(features: pd.DataFrame, previous: pd.DataFrame | None, *, da
     and the ``m__z`` columns); missing days count as no excess. The ``rank``-th largest of
     those is the persistent excess: one spike leaves it at zero, a steady excess does not.
     """
-    zcols = [f"{m}__z" for m in HARVEST_METRICS]
+    metrics = [m for m in HARVEST_METRICS if m not in settings.left_out()]
+    if not metrics or "persistence" in settings.left_out():
+        return features.assign(persist__max=0.0, persist__metric="")
+    zcols = [f"{m}__z" for m in metrics]
     today = features[[s.AGENT_ID]].copy()
     today[zcols] = features[zcols].astype(float).fillna(0.0).clip(lower=0.0).to_numpy()
     frames = [today]
@@ -315,19 +350,34 @@ def add_persistence(features: pd.DataFrame, previous: pd.DataFrame | None, *, da
     out = features.copy()
     out["persist__max"] = persist.max(axis=1) if len(persist) else np.zeros(0)
     best = persist.argmax(axis=1) if len(persist) else np.zeros(0, int)
-    out["persist__metric"] = [HARVEST_METRICS[i] for i in best]
+    out["persist__metric"] = [metrics[i] for i in best]
     return out
 
 
-def model_input_names() -> list[str]:
-    """Names of the model's input columns, in order: one per metric, then the summaries."""
-    return [f"{m}__z" for m in METRICS] + ["harvest__max", "harvest__sum", "persist__max"]
+#: metrics computed, stored and explained but not given to the model. First-time-seen
+#: customers: on the simulated desks (new customers are most of any agent's day, harvested
+#: ones a little more) they moved no insider's detection and made borderline ones rarer,
+#: since every extra input dilutes an isolation forest's splits; see BENCHMARKS.md. They
+#: are in every explanation and report, for the investigator.
+CONTEXT_METRICS = ("new_customers", "team_new_customers")
 
 
-def model_inputs(features: pd.DataFrame) -> pd.DataFrame:
+def model_input_names(settings: FeatureSettings = FeatureSettings()) -> list[str]:
+    """Names of the model's input columns, in order: one per metric, then the summaries
+    (less what ``settings.leave_out`` names)."""
+    left_out = settings.left_out()
+    names = [f"{m}__z" for m in METRICS if m not in CONTEXT_METRICS and m not in left_out]
+    if any(m not in left_out for m in HARVEST_METRICS):
+        names += ["harvest__max", "harvest__sum"]
+    if "persistence" not in left_out:
+        names.append("persist__max")
+    return names
+
+
+def model_inputs(features: pd.DataFrame, settings: FeatureSettings = FeatureSettings()) -> pd.DataFrame:
     """The model's inputs: excesses only (a quiet day is not suspicious), missing values as
     no excess. ``persist__max`` comes from :func:`add_persistence` (zero when not added)."""
-    cols = model_input_names()
+    cols = model_input_names(settings)
     if "persist__max" not in features:
         features = features.assign(persist__max=0.0)
     return features[cols].astype(float).fillna(0.0).clip(lower=0.0)

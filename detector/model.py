@@ -78,6 +78,9 @@ class ModelSettings:
 
     train_days : trailing days of agent-days the detector is fit on each night
     max_train_rows : cap on training rows (a seeded sample beyond it), for speed
+    exclude_alerted : leave the agent-days alerted on out of the training window, so an
+        ongoing harvest does not become what the model calls normal (and a desk where many
+        harvest does not push everyone's calibrated score down)
     """
 
     name: str = "iforest"
@@ -85,6 +88,7 @@ class ModelSettings:
     seed: int = 0
     train_days: int = 28
     max_train_rows: int = 10_000
+    exclude_alerted: bool = False
 
 
 def make_detector(settings: ModelSettings):

@@ -69,7 +69,7 @@ def novelty_counts(today: Touched | None, history: list[Touched], team_of: dict 
     team_of = team_of or {}
     agents_all = [today.agents, *[t.agents for t in history]]
     code_index = pd.Index(pd.unique(np.concatenate(agents_all).astype(object)))
-    teams = pd.Series(code_index).map(team_of).fillna(UNKNOWN_TEAM).replace("", UNKNOWN_TEAM)
+    teams = pd.Series([team_of.get(a) or UNKNOWN_TEAM for a in code_index], dtype=object)
     team_code = pd.factorize(teams)[0].astype(np.int64)
 
     def codes(t: Touched) -> np.ndarray:

@@ -58,9 +58,9 @@ def score_day(
         ``flagged``) for accumulated risk and known cases
     """
     feats = ft.compute(history, today, day=day, roster=roster, settings=config.features)
-    feats = ft.add_persistence(feats, train_inputs)
-    names = ft.model_input_names()
-    X = ft.model_inputs(feats).to_numpy(float)
+    feats = ft.add_persistence(feats, train_inputs, settings=config.features)
+    names = ft.model_input_names(config.features)
+    X = ft.model_inputs(feats, config.features).to_numpy(float)
     inputs = pd.DataFrame(X, columns=names)
     inputs.insert(0, s.AGENT_ID, feats[s.AGENT_ID].to_numpy())
 

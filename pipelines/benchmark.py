@@ -15,6 +15,7 @@ command that produced them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -256,12 +257,14 @@ def speed_command(agents, events, history_days, seed, json_out):
 BUDGET_CURVE = (0.0025, 0.005, 0.01, 0.02, 0.03, 0.05)
 
 
-def run_detection(data: Path, *, cfg: Config, show_progress: bool = True, work: Path | None = None) -> dict:
+def run_detection(data: Path, *, cfg: Config, show_progress: bool = True, work: Path | None = None, ablation: bool = False) -> dict:
     """Replay a labelled dataset (events, roster.csv, labels.csv, label_days.csv) through the
     nightly logic and score insiderwatch and the hand-written baselines against the labels,
-    at the configured budget, in the same run."""
+    at the configured budget, in the same run. With ``ablation``, replay again once per
+    feature family with that family left out of the model, and measure what is lost."""
     from detector.baselines import BASELINES
-    from detector.evaluation import evaluate, flag_by_budget, recall_at_budgets
+    from detector.evaluation import evaluate, flag_by_budget, recall_at_budgets, score_histogram
+    from detector.features import FAMILIES
     from detector.sources import read_roster
     from pipelines.run import run_replay
 
@@ -273,14 +276,20 @@ def run_detection(data: Path, *, cfg: Config, show_progress: bool = True, work: 
         raise click.UsageError(f"no events.* file in {data}")
     own_work = work is None
     work = Path(tempfile.mkdtemp(prefix="insiderwatch-detect-")) if own_work else work
+
+    def replay(config: Config, name: str):
+        store = Store(f"sqlite:///{work / f'{name}.db'}")
+        try:
+            seconds, _ = _timed(lambda: run_replay(config, store, [str(p) for p in events], None, None, roster=roster, show_progress=show_progress))
+            return seconds, store.scores()[[DAY, s.AGENT_ID, "score", "rank", "flagged"]], store.agent_days("0000-00-00", "9999-99-99")
+        finally:
+            store.close()
+
     try:
-        store = Store(f"sqlite:///{work / 'detect.db'}")
-        t_replay, summary = _timed(lambda: run_replay(cfg, store, [str(p) for p in events], None, None, roster=roster, show_progress=show_progress))
-        scores = store.scores()[[DAY, s.AGENT_ID, "score", "rank", "flagged"]]
-        agent_days = store.agent_days("0000-00-00", "9999-99-99")
-        store.close()
+        t_replay, scores, agent_days = replay(cfg, "detect")
         results = {"data": str(data), "budget_fraction": cfg.alerts.budget_fraction, "replay_seconds": round(t_replay, 1), "detectors": {}}
         results["detectors"]["insiderwatch"] = evaluate(scores, labels, label_days)
+        results["score_histogram"] = score_histogram(scores, label_days)
         curves = {"insiderwatch": recall_at_budgets(scores, labels, BUDGET_CURVE)}
         for name, baseline in BASELINES.items():
             b = baseline(agent_days, seed=cfg.model.seed)
@@ -288,6 +297,13 @@ def run_detection(data: Path, *, cfg: Config, show_progress: bool = True, work: 
             results["detectors"][name] = evaluate(b, labels, label_days)
             curves[name] = recall_at_budgets(b, labels, BUDGET_CURVE)
         results["recall_at_budget"] = {"fractions": list(BUDGET_CURVE), **curves}
+        if ablation:
+            results["ablation"] = {}
+            for family in FAMILIES:
+                leave = dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, leave_out=(*cfg.features.leave_out, family)))
+                _, sc, _ = replay(leave, f"without-{family}")
+                m = evaluate(sc, labels, label_days)
+                results["ablation"][family] = {k: v for k, v in m.items() if k != "per_insider"}
         return results
     finally:
         if own_work:
@@ -315,6 +331,15 @@ def format_detection(results: dict) -> str:
         lines.append(
             f"{scenario:<24} {m['insiders']:>8} {f(m['recall'], '.0%'):>6} {f(m['delay_median'], '.1f'):>9} {f(m['delay_max'], 'd'):>9} {f(m['exposure_median'], ',.0f'):>12}"
         )
+    if results.get("ablation"):
+        lines.append("")
+        lines.append(f"{'insiderwatch without':<24} {'recall':>6} {'delay med':>9} {'delay max':>9} {'exposure med':>12} {'false/night':>11} {'precision*':>10} {'AP':>6}")
+        for family, m in results["ablation"].items():
+            lines.append(
+                f"{family:<24} {f(m['recall'], '.0%'):>6} {f(m['delay_median'], '.1f'):>9} {f(m['delay_max'], 'd'):>9} "
+                f"{f(m['exposure_median'], ',.0f'):>12} {f(m['false_alerts_per_night'], '.2f'):>11} "
+                f"{f(m['precision_harvest_nights'], '.2f'):>10} {f(m['agent_day_average_precision'], '.3f'):>6}"
+            )
     return "\n".join(lines)
 
 
@@ -346,8 +371,9 @@ def plot_recall(results: dict, path: Path) -> None:
 @click.option("--data", type=click.Path(file_okay=False, exists=True, path_type=Path), required=True, help="A labelled dataset: events.*, roster.csv, labels.csv, label_days.csv (what `insiderwatch simulate` writes).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the metrics to this JSON file.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG of recall against alert budget.")
+@click.option("--ablation", is_flag=True, help="Also replay once per feature family with that family left out of the model (one more replay each).")
 @click.pass_context
-def detection_command(ctx, data, json_out, plot):
+def detection_command(ctx, data, json_out, plot, ablation):
     """Replay a labelled dataset and measure detection against the labels.
 
     \b
@@ -356,9 +382,11 @@ def detection_command(ctx, data, json_out, plot):
     28-day median; scikit-learn IsolationForest on raw daily counts fit on the previous 28
     days): recall of insiders, delay from first harvest to first alert, records harvested
     by then (exposure), false alerts per night, precision on nights with harvesting under
-    way, and agent-day average precision; insiderwatch also per scenario.
+    way, and agent-day average precision; insiderwatch also per scenario. With --ablation,
+    the same measures for insiderwatch with each feature family left out in turn
+    (notebooks/tuning.ipynb plots them from the JSON).
     """
-    results = run_detection(data, cfg=ctx.obj["config"], show_progress=not ctx.obj["quiet"])
+    results = run_detection(data, cfg=ctx.obj["config"], show_progress=not ctx.obj["quiet"], ablation=ablation)
     click.echo(format_detection(results))
     if json_out:
         json_out.write_text(json.dumps(results, indent=2, default=str) + "\n")

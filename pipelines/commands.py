@@ -76,13 +76,30 @@ def _print_summary(summary, ctx: click.Context) -> None:
         click.echo(f"rejected rows: {top} (see: insiderwatch rejects --run {summary.run_id})", err=True)
 
 
+report_option = click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Also write the investigator report of this run's alerts into DIR (see `insiderwatch report --help`).",
+)
+
+
+def _write_report(ctx: click.Context, store: Store, run_id: int, out: Path) -> None:
+    from pipelines.report import build_report
+
+    report = build_report(store, ctx.obj["config"], out, run_id=run_id)
+    click.echo(f"report: {report.out / 'index.html'} ({report.agents} flagged agent(s), customer ids pseudonymised)", err=True)
+
+
 @click.command("nightly")
 @events_option
 @click.option("--date", "day", metavar="YYYY-MM-DD", help="The UTC day to score.  [default: yesterday, UTC]")
 @roster_option
 @click.option("--fail-on-alert", is_flag=True, help=f"Exit with code {EXIT_ALERTS} when there are alerts (for schedulers that page on failure).")
+@report_option
 @click.pass_context
-def nightly_command(ctx, events, day, roster, fail_on_alert):
+def nightly_command(ctx, events, day, roster, fail_on_alert, report_dir):
     """Score one day of access logs and print the night's alerts.
 
     \b
@@ -102,6 +119,8 @@ def nightly_command(ctx, events, day, roster, fail_on_alert):
     summary = run_nightly(cfg, store, spec, day, roster=roster_frame, show_progress=not ctx.obj["quiet"])
     _print_summary(summary, ctx)
     click.echo(format_alerts(summary.alerts))
+    if report_dir:
+        _write_report(ctx, store, summary.run_id, report_dir)
     if fail_on_alert and len(summary.alerts):
         ctx.exit(EXIT_ALERTS)
 
@@ -113,8 +132,9 @@ def nightly_command(ctx, events, day, roster, fail_on_alert):
 @roster_option
 @click.option("--fail-on-alert", is_flag=True, help=f"Exit with code {EXIT_ALERTS} when the replay raised alerts.")
 @click.option("--show", type=click.IntRange(min=0), default=20, show_default=True, help="Flagged agents and groups to list (most anomalous first); 0 lists none.")
+@report_option
 @click.pass_context
-def replay_command(ctx, events, first, last, roster, fail_on_alert, show):
+def replay_command(ctx, events, first, last, roster, fail_on_alert, show, report_dir):
     """Replay historical logs day by day, as the nightly run would have seen them.
 
     \b
@@ -137,6 +157,8 @@ def replay_command(ctx, events, first, last, roster, fail_on_alert, show):
     if show:
         click.echo(f"who was flagged from {summary.nights[0].day} to {summary.nights[-1].day}, most anomalous first:")
         click.echo(format_alert_summary(alerts, limit=show))
+    if report_dir:
+        _write_report(ctx, store, summary.run_id, report_dir)
     if fail_on_alert and len(alerts):
         ctx.exit(EXIT_ALERTS)
 
@@ -280,4 +302,49 @@ def rejects_command(ctx, run_id, fmt, out):
     click.echo(f"{n:,} rejected rows in run {run_id}", err=True)
 
 
-COMMANDS = [nightly_command, replay_command, alerts_command, explain_command, export_command, rejects_command]
+@click.command("report")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True, metavar="DIR", help="Directory to write the site into (created; its pages are replaced).")
+@click.option("--run", "run_id", type=int, help="The alerts written by one run.")
+@click.option("--date", "day", metavar="YYYY-MM-DD", help="The alerts of one day.")
+@click.option("--from", "first", metavar="YYYY-MM-DD", help="First day.")
+@click.option("--to", "last", metavar="YYYY-MM-DD", help="Last day.")
+@click.option("--reveal-customers", is_flag=True, help="Show customer ids in clear (the report then contains personal data and says so).")
+@click.pass_context
+def report_command(ctx, out, run_id, day, first, last, reveal_customers):
+    """Write the investigator report: a static site that opens from the file system.
+
+    
+    Examples:
+      insiderwatch report --date 2026-11-21 --out reports/2026-11-21
+      insiderwatch report --from 2026-11-01 --to 2026-11-30 --out reports/november
+      insiderwatch report --run 42 --out reports/run-42
+    Default: the latest scored day. DIR/index.html ranks the alerts (sortable, filterable by
+    vendor, team and day); one page per flagged agent shows their record views against
+    their own baseline and their team, their hours, what they opened, every feature with
+    its baseline, peer value and contribution, the reasons, and the records accessed on each
+    alerted day; run.html shows the manifest of the runs behind it (inputs with digests,
+    rows, settings, versions). Customer ids are pseudonymised with a keyed hash (key:
+    [report] pseudonym_key or $INSIDERWATCH_PSEUDONYM_KEY, never written to the report)
+    unless --reveal-customers. No network is needed to open it: it can be archived or
+    attached to a case.
+    """
+    from pipelines.report import build_report
+
+    if run_id is not None and (day or first or last):
+        raise UsageError("--run cannot be combined with --date, --from or --to")
+    if day and (first or last):
+        raise UsageError("--date cannot be combined with --from or --to")
+    day = parse_day(day, "--date") if day else None
+    first = parse_day(first, "--from") if first else None
+    last = parse_day(last, "--to") if last else None
+    store = _store(ctx)
+    report = build_report(store, ctx.obj["config"], out, run_id=run_id, day=day, first=first, last=last, reveal_customers=reveal_customers)
+    click.echo(f"{report.out / 'index.html'}")
+    click.echo(
+        f"report of {report.first} to {report.last}: {report.agents} flagged agent(s), {report.alerts} alert(s); customer ids "
+        + ("IN CLEAR (personal data)" if report.revealed else "pseudonymised"),
+        err=True,
+    )
+
+
+COMMANDS = [nightly_command, replay_command, alerts_command, explain_command, export_command, rejects_command, report_command]

@@ -148,6 +148,11 @@ class NightScorer:
         train_first = shift_day(day, -self.cfg.model.train_days)
         inputs = self._inputs[(self._inputs[DAY] >= train_first) & (self._inputs[DAY] < day)] if len(self._inputs) else self._inputs
         scores = self._scores[self._scores[DAY] < day]
+        if self.cfg.model.exclude_alerted and len(inputs) and len(scores):
+            alerted = scores.loc[scores["flagged"].astype(bool), [DAY, s.AGENT_ID]]
+            if len(alerted):
+                hit = pd.MultiIndex.from_frame(inputs[[DAY, s.AGENT_ID]]).isin(pd.MultiIndex.from_frame(alerted))
+                inputs = inputs[~hit]
         return hist, inputs, scores
 
     def score(self, day: str, events: pd.DataFrame) -> NightSummary:

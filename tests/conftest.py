@@ -60,3 +60,23 @@ def sim_clean_events(sim_clean_dir) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def sim_roster(sim_dir) -> pd.DataFrame:
     return pd.read_csv(sim_dir / "roster.csv", dtype=str, keep_default_na=False)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def sample_replay(tmp_path_factory):
+    """The README's first command (minus the install), run as written in a fresh directory:
+    (the directory, the finished process)."""
+    import re
+    import shlex
+    import subprocess
+
+    text = (ROOT / "README.md").read_text()
+    main = re.findall(r"```\n(.+?)\n```", text, flags=re.S)[0]
+    command = main.split("&& insiderwatch ", 1)[1]
+    args = [a.replace("sample_logs/", str(ROOT / "sample_logs") + "/") for a in shlex.split(command)]
+    cwd = tmp_path_factory.mktemp("readme")
+    proc = subprocess.run([*INSIDERWATCH, *args], capture_output=True, text=True, cwd=cwd)
+    return cwd, proc

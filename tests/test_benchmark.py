@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pandas as pd
+import pytest
 
+from detector import features as ft
 from detector.baselines import BASELINES
+from detector.config import from_dict
+from detector.errors import UsageError
 from detector.evaluation import evaluate, flag_by_budget, recall_at_budgets
 from detector.simulator import SimulationSpec
 from pipelines.simulate import run_simulation
@@ -44,14 +50,25 @@ def test_baselines_have_no_look_ahead():
         assert len(merged) == len(early) and (merged.score_early == merged.score_full).all(), name
 
 
-def test_benchmark_detection_command(tmp_path):
+def test_leaving_a_family_out_removes_its_inputs_and_names_are_checked():
+    settings = ft.FeatureSettings(leave_out=("tickets", "persistence"))
+    names = ft.model_input_names(settings)
+    assert "ticketless_views__z" not in names and "off_primary_views__z" not in names and "persist__max" not in names
+    assert "views__z" in names and "harvest__max" in names
+    assert set(ft.model_input_names()) - set(names) == {"ticketless_views__z", "off_primary_views__z", "persist__max"}
+    assert from_dict({"features": {"leave_out": ["first_seen"]}}).features.leave_out == ("first_seen",)
+    with pytest.raises(UsageError, match="unknown family or metric 'tickts'"):
+        from_dict({"features": {"leave_out": ["tickts"]}})
+
+
+def test_benchmark_detection_command_and_tuning_notebook(tmp_path):
     import subprocess
 
     data = tmp_path / "desk"
     run_simulation(SimulationSpec(agents=80, days=24, seed=9, insiders={"bulk": 1, "enumeration": 1}), data, show_progress=False)
     out = tmp_path / "det.json"
     proc = subprocess.run(
-        [*INSIDERWATCH, "-q", "benchmark", "detection", "--data", str(data), "--json", str(out), "--plot", str(tmp_path / "r.png")],
+        [*INSIDERWATCH, "-q", "benchmark", "detection", "--data", str(data), "--json", str(out), "--plot", str(tmp_path / "r.png"), "--ablation"],
         capture_output=True,
         text=True,
     )
@@ -63,4 +80,23 @@ def test_benchmark_detection_command(tmp_path):
     assert bulk["alerted"] and bulk["delay_days"] == 0  # found on its first harvesting day
     assert iw["precision_harvest_nights"] >= 0.5
     assert (tmp_path / "r.png").stat().st_size > 10_000
-    assert "insiderwatch" in proc.stdout and "by scenario" in proc.stdout
+    assert "insiderwatch" in proc.stdout and "by scenario" in proc.stdout and "insiderwatch without" in proc.stdout
+    assert set(results["ablation"]) == set(ft.FAMILIES) and all(0 <= m["recall"] <= 1 for m in results["ablation"].values())
+    h = results["score_histogram"]
+    assert 0 < sum(h["harvesting"]) < sum(h["other"])
+
+    # the tuning notebook runs on this result, top to bottom, and draws its four figures
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = nbformat.read(Path(__file__).parents[1] / "notebooks" / "tuning.ipynb", as_version=4)
+    os.environ["INSIDERWATCH_BENCHMARK"] = str(out)
+    try:
+        nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        del os.environ["INSIDERWATCH_BENCHMARK"]
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "2 insiders" in text and "harvesting agent-days above 2.0" in text
+    nbformat.write(notebook, tmp_path / "tuning.executed.ipynb")

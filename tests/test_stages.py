@@ -257,3 +257,26 @@ def test_new_subjects_take_the_budget_before_known_cases():
     assert out.flagged.tolist() == [True, True, False]
     off = al.recently_alerted(recent, scored.agent_id, day="2026-01-05", settings=al.AlertSettings(realert_days=0))
     assert not off.any()
+
+
+def test_known_cases_yield_the_budget_to_new_subjects():
+    recent = pd.DataFrame(
+        [
+            ("2026-01-10", "known", 3.0, True),
+            ("2026-01-11", "known", 0.5, False),
+            ("2026-01-11", "never", 1.9, False),
+            ("2026-01-01", "old", 3.0, True),  # outside the window
+        ],
+        columns=["day", "agent_id", "score", "flagged"],
+    )
+    agents = pd.Series(["known", "never", "old", "newcomer", "quiet"])
+    known = al.recently_alerted(recent, agents, day="2026-01-12", settings=al.AlertSettings(realert_days=7))
+    assert known.tolist() == [True, False, False, False, False]
+    # known cases keep their rank but yield the budget to new subjects above the threshold
+    scored = pd.DataFrame({"agent_id": agents, "score": [5.0, 4.0, 3.0, 2.5, 1.0], "raw_score": [0.5, 0.4, 0.3, 0.25, 0.1]})
+    out = al.rank_and_flag(scored, settings=al.AlertSettings(budget_fraction=0.01, min_budget=3), known=known).set_index("agent_id")
+    assert out.loc[["known", "never", "old", "newcomer", "quiet"], "flagged"].tolist() == [False, True, True, True, False]
+    assert out.loc["known", "rank"] == 1
+    # with budget to spare, the known case is flagged too; below the threshold nobody is
+    out = al.rank_and_flag(scored, settings=al.AlertSettings(budget_fraction=0.01, min_budget=5), known=known).set_index("agent_id")
+    assert out["flagged"].tolist() == [True, True, True, True, False]

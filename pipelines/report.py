@@ -1,0 +1,452 @@
+"""``insiderwatch report``: a static site of a period's alerts for investigators.
+
+index.html ranks the alerts; one page per flagged agent shows why (record views against the
+agent's own baseline band and the team's band, hours against their usual hours, the mix of
+what they opened, every feature with its baseline, peer value and contribution, the reasons)
+and what exactly was accessed (the evidence, customer ids pseudonymised by a keyed hash
+unless revealed); run.html shows the manifest of the run(s) behind it.
+
+The site opens from the file system with no network: plots are inline PNG images made with
+matplotlib, the small sorting and filtering script is inline, and a Content-Security-Policy
+forbids every fetch. Every value from the logs is escaped by Jinja2's autoescaping and read
+by the script only through textContent and data attributes. Files are written under
+temporary names and renamed into place, index.html last, so a failed build never leaves a
+report that looks complete.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import json
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, select_autoescape
+
+from detector import __version__
+from detector import schema as s
+from detector.aggregate import DAY, HOURS
+from detector.config import Config
+from detector.errors import UsageError
+from detector.store import Store
+from pipelines.explain import explain
+from pipelines.run import shift_day
+
+log = logging.getLogger("insiderwatch")
+
+PSEUDONYM_ENV = "INSIDERWATCH_PSEUDONYM_KEY"
+#: what an investigator compares between the flagged day and the agent's usual day
+MIX = {
+    "id_document_views": "identity documents",
+    "address_views": "addresses",
+    "financial_views": "balances and transactions",
+    "high_value_views": "high-value customers",
+    "ticketless_views": "without a ticket",
+    "off_primary_views": "unrelated to the ticket",
+}
+HISTORY_COLUMNS = ["views", "customers", "events", *MIX, *HOURS]
+BASELINE_WINDOW, BASELINE_LAG, BASELINE_MIN = 28, 7, 5
+
+
+@dataclass
+class ReportSummary:
+    out: Path
+    first: str
+    last: str
+    agents: int
+    alerts: int
+    pages: list[Path] = field(default_factory=list)
+    revealed: bool = False
+
+
+class Pseudonymiser:
+    """Customer ids to stable pseudonyms: HMAC-SHA256 under a secret key, 12 hex digits."""
+
+    def __init__(self, key: str | None) -> None:
+        self.random_key = not key
+        self._key = (key or secrets.token_hex(32)).encode("utf-8")
+
+    def __call__(self, value) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)) or value == "":
+            return ""
+        return "cust-" + hmac.new(self._key, str(value).encode("utf-8"), hashlib.sha256).hexdigest()[:12]
+
+
+def agent_page_name(agent_id: str) -> str:
+    """A file name for an agent's page that no agent id can steer (ids are attacker-controlled)."""
+    return "agent-" + hashlib.sha256(agent_id.encode("utf-8")).hexdigest()[:16] + ".html"
+
+
+def resolve_period(store: Store, *, run_id: int | None, day: str | None, first: str | None, last: str | None) -> tuple[str, str, list[dict]]:
+    """The reported days and the runs behind them."""
+    if run_id is not None:
+        run = store.run(run_id)
+        if run is None:
+            raise UsageError(f"no run {run_id} in the store (see: insiderwatch export scores)")
+        if not run.get("day_from"):
+            raise UsageError(f"run {run_id} scored no days")
+        return run["day_from"], run["day_to"], [run]
+    if day:
+        first = last = day
+    days = store.scored_days()
+    if not days:
+        raise UsageError("the store holds no scored days: run `insiderwatch replay` or `nightly` first")
+    first = first or (last if last else days[-1])
+    last = last or (days[-1] if not day else day)
+    if first > last:
+        raise UsageError(f"--from {first} is after --to {last}")
+    runs = store.runs()
+    involved = runs[(runs["day_from"] <= last) & (runs["day_to"] >= first)] if len(runs) else runs
+    return first, last, involved.to_dict("records")
+
+
+def build_report(
+    store: Store,
+    cfg: Config,
+    out: Path,
+    *,
+    run_id: int | None = None,
+    day: str | None = None,
+    first: str | None = None,
+    last: str | None = None,
+    reveal_customers: bool = False,
+) -> ReportSummary:
+    """Write the report of the alerts of a run or a period into ``out``."""
+    first, last, runs = resolve_period(store, run_id=run_id, day=day, first=first, last=last)
+    alerts = store.alerts(first, last, run_id=run_id)
+    key = cfg.report.pseudonym_key or os.environ.get(PSEUDONYM_ENV, "")
+    pseudo = Pseudonymiser(key)
+    if pseudo.random_key and not reveal_customers:
+        log.info("no pseudonym key ([report] pseudonym_key or $%s): customer pseudonyms are random for this report", PSEUDONYM_ENV)
+    history_first = shift_day(first, -cfg.report.history_days)
+    history = store.agent_days(history_first, shift_day(last, 1), columns=HISTORY_COLUMNS)
+    scores = store.scores(history_first, last)
+
+    agent_alerts = alerts[alerts["subject_type"] == "agent"].copy()
+    group_alerts = alerts[alerts["subject_type"] != "agent"].copy()
+    pages = []
+    rows = []
+    for agent_id, mine in agent_alerts.groupby("subject_id", sort=False):
+        page = _agent_page(store, cfg, str(agent_id), mine, history, scores, pseudo, reveal_customers)
+        pages.append(page)
+        rows.append(page["index_row"])
+    rows.sort(key=lambda r: (-r["score"], r["agent_id"]))
+    groups = [
+        {
+            "day": g[DAY],
+            "kind": g["subject_type"],
+            "subject": g["subject_id"],
+            "score": float(g["score"]),
+            "members": list(g["members"] or []),
+            "reason": (list(g["reasons"]) or [""])[0],
+        }
+        for g in group_alerts.to_dict("records")
+    ]
+    classification = _classification(reveal_customers)
+    context = {
+        "version": __version__,
+        "first": first,
+        "last": last,
+        "classification": classification,
+        "revealed": reveal_customers,
+        "generated": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    env = _environment()
+    files = {"index.html": env.get_template("index.html").render(**context, rows=rows, groups=groups, vendors=_distinct(rows, "vendor"), teams=_distinct(rows, "team"), days=sorted({d for r in rows for d in r["days"]}))}
+    for page in pages:
+        files[page["file"]] = env.get_template("agent.html").render(**context, **page)
+    files["run.html"] = env.get_template("run.html").render(**context, runs=[_run_view(r) for r in runs])
+    _write_atomically(out, files)
+    return ReportSummary(out, first, last, len(pages), len(alerts), [out / p["file"] for p in pages], reveal_customers)
+
+
+def _classification(revealed: bool) -> str:
+    if revealed:
+        return "RESTRICTED: CONTAINS PERSONAL DATA. Customer identifiers are shown in clear; handle under your data protection rules."
+    return "RESTRICTED: security investigation material. Customer identifiers are pseudonymised (keyed hash); agent identities and access times are shown."
+
+
+def _distinct(rows: list[dict], key: str) -> list[str]:
+    return sorted({str(r[key]) for r in rows if r[key] is not None})
+
+
+def _agent_page(store, cfg, agent_id, mine, history, scores, pseudo, reveal) -> dict:
+    mine = mine.sort_values(DAY)
+    own = history[history[s.AGENT_ID] == agent_id].sort_values(DAY)
+    own_scores = scores[scores[s.AGENT_ID] == agent_id].sort_values(DAY)
+    last_row = own_scores.iloc[-1] if len(own_scores) else None
+
+    def group(name):
+        return None if last_row is None or pd.isna(last_row[name]) else str(last_row[name])
+
+    team = group(s.TEAM)
+    flagged_days = sorted(set(mine[DAY]) | set(own_scores.loc[own_scores["flagged"].astype(bool), DAY]))
+    band = _views_bands(own, history, scores, team)
+    top = mine.sort_values("score", ascending=False).iloc[0]
+    days = []
+    for a in mine.to_dict("records"):
+        d = a[DAY]
+        e = explain(store, cfg, agent_id, d)
+        feats = e.features.copy()
+        evidence = store.evidence(a["alert_key"]).head(cfg.report.evidence_rows)
+        total_evidence = len(store.evidence(a["alert_key"]))
+        ev_rows = [
+            {
+                "time": str(r[s.TIMESTAMP])[11:19],
+                "customer": _text(r[s.CUSTOMER_ID]) if reveal else pseudo(_text(r[s.CUSTOMER_ID])),
+                "action": _text(r[s.ACTION]),
+                "resource": _text(r[s.RESOURCE]),
+                "ticket": _text(r[s.TICKET_ID]) or "(none)",
+                "tier": _text(r[s.CUSTOMER_TIER]),
+            }
+            for r in evidence.to_dict("records")
+        ]
+        today = own[own[DAY] == d]
+        before = own[(own[DAY] < d) & (own[DAY] >= shift_day(d, -BASELINE_WINDOW))]
+        days.append(
+            {
+                "day": d,
+                "score": float(a["score"]),
+                "rank": None if pd.isna(a["rank"]) else int(a["rank"]),
+                "reasons": list(a["reasons"]),
+                "features": [_feature_view(r) for r in feats.to_dict("records")],
+                "contributions_source": e.contributions_source,
+                "evidence": ev_rows,
+                "evidence_total": total_evidence,
+                "evidence_shown": len(ev_rows),
+                "hours_png": _hours_plot(today, before),
+                "mix_png": _mix_plot(today, before),
+            }
+        )
+    spark = own.set_index(DAY)["views"] if len(own) else pd.Series(dtype=float)
+    return {
+        "file": agent_page_name(agent_id),
+        "agent_id": agent_id,
+        "team": team,
+        "role": group(s.ROLE),
+        "site": group(s.SITE),
+        "vendor": group(s.VENDOR),
+        "flagged_days": flagged_days,
+        "views_png": _views_plot(band, flagged_days),
+        "days": days,
+        "index_row": {
+            "agent_id": agent_id,
+            "file": agent_page_name(agent_id),
+            "vendor": group(s.VENDOR),
+            "team": team,
+            "role": group(s.ROLE),
+            "site": group(s.SITE),
+            "score": float(top["score"]),
+            "top_day": top[DAY],
+            "days": sorted(mine[DAY]),
+            "days_flagged": int(len(mine)),
+            "reason": (list(top["reasons"]) or [""])[0],
+            "sparkline": _sparkline(spark.to_numpy(float), [i for i, d in enumerate(spark.index) if d in set(mine[DAY])]),
+        },
+    }
+
+
+def _text(value) -> str:
+    """A stored text value for display: missing (NULL, NaN) as empty."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value)
+
+
+def _feature_view(r: dict) -> dict:
+    def num(v, digits=1):
+        return "" if v is None or pd.isna(v) else (f"{v:,.0f}" if digits == 0 else f"{v:,.{digits}f}")
+
+    return {
+        "metric": r["metric"],
+        "meaning": r["meaning"],
+        "value": num(r["value"], 0),
+        "baseline": num(r["baseline_median"]),
+        "baseline_p90": num(r["baseline_p90"]),
+        "team": num(r["team_median"]),
+        "team_p95": num(r["team_p95"]),
+        "role": num(r["role_median"]),
+        "own_z": num(r["own_z"]),
+        "peer_z": num(r["peer_z"]),
+        "contribution": num(r["contribution"], 3),
+        "strong": bool(not pd.isna(r["contribution"]) and r["contribution"] > 0),
+    }
+
+
+def _views_bands(own: pd.DataFrame, history: pd.DataFrame, scores: pd.DataFrame, team: str | None) -> pd.DataFrame:
+    """Per day of the agent's history: views, the agent's own lagged baseline band (median
+    and 90th percentile of the 28 active days' window ending 7 days before) and the team's
+    band that day (median and 95th percentile of the members' views)."""
+    if own.empty:
+        return pd.DataFrame(columns=[DAY, "views", "own_med", "own_hi", "team_med", "team_hi"])
+    days = own[DAY].tolist()
+    views = own["views"].to_numpy(float)
+    own_med, own_hi = [], []
+    for d in days:
+        w = own[(own[DAY] >= shift_day(d, -(BASELINE_WINDOW + BASELINE_LAG))) & (own[DAY] < shift_day(d, -BASELINE_LAG))]["views"]
+        ok = len(w) >= BASELINE_MIN
+        own_med.append(float(w.median()) if ok else np.nan)
+        own_hi.append(float(w.quantile(0.9)) if ok else np.nan)
+    if team is not None:
+        members = scores[scores[s.TEAM] == team][[DAY, s.AGENT_ID]]
+        peers = history.merge(members, on=[DAY, s.AGENT_ID])
+        stats = peers.groupby(DAY)["views"].agg(team_med="median", team_hi=lambda v: v.quantile(0.95))
+    else:
+        stats = pd.DataFrame(columns=["team_med", "team_hi"])
+    frame = pd.DataFrame({DAY: days, "views": views, "own_med": own_med, "own_hi": own_hi})
+    return frame.merge(stats, left_on=DAY, right_index=True, how="left")
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _views_plot(band: pd.DataFrame, flagged_days: list[str]) -> str | None:
+    if band.empty:
+        return None
+    plt = _plt()
+    x = pd.to_datetime(band[DAY])
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    ax.fill_between(x, band["team_med"].astype(float), band["team_hi"].astype(float), color="tab:green", alpha=0.18, step="mid", label="team: median to 95th percentile that day")
+    ax.fill_between(x, band["own_med"].astype(float), band["own_hi"].astype(float), color="tab:blue", alpha=0.25, step="mid", label="own baseline: median to 90th percentile")
+    ax.plot(x, band["views"], color="black", marker="o", markersize=3, linewidth=1.2, label="record views")
+    flagged = band[band[DAY].isin(flagged_days)]
+    ax.scatter(pd.to_datetime(flagged[DAY]), flagged["views"], s=90, facecolors="none", edgecolors="red", linewidths=2, label="alerted", zorder=5)
+    ax.set_ylabel("customer record views per day")
+    ax.set_xlabel("day (UTC)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _hours_plot(today: pd.DataFrame, before: pd.DataFrame) -> str | None:
+    if today.empty:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    hours = np.arange(24)
+    ax.bar(hours, today[HOURS].to_numpy(float)[0], color="tab:red", alpha=0.7, label="this day")
+    if len(before):
+        ax.plot(hours, before[HOURS].to_numpy(float).mean(axis=0), color="black", marker=".", label=f"usual (mean of {len(before)} earlier days)")
+    ax.set_xticks(range(0, 24, 3))
+    ax.set_xlabel("local hour of day")
+    ax.set_ylabel("accesses per hour")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _mix_plot(today: pd.DataFrame, before: pd.DataFrame) -> str | None:
+    if today.empty:
+        return None
+    plt = _plt()
+    labels = list(MIX.values())
+    t = today[list(MIX)].to_numpy(float)[0] / max(float(today["views"].iloc[0]), 1.0)
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    y = np.arange(len(labels))
+    ax.barh(y + 0.2, 100 * t, height=0.4, color="tab:red", alpha=0.7, label="this day")
+    if len(before):
+        usual = (before[list(MIX)].to_numpy(float) / np.maximum(before["views"].to_numpy(float)[:, None], 1.0)).mean(axis=0)
+        ax.barh(y - 0.2, 100 * usual, height=0.4, color="grey", label="usual")
+    ax.set_yticks(y, labels)
+    ax.set_xlabel("% of the day's record views")
+    ax.invert_yaxis()
+    ax.legend(fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _sparkline(values: np.ndarray, marks: list[int], width: int = 120, height: int = 24) -> dict:
+    """Points of a small inline SVG line (numbers only: nothing from the logs)."""
+    if len(values) == 0:
+        return {"points": "", "marks": [], "width": width, "height": height}
+    top = max(float(np.nanmax(values)), 1.0)
+    xs = np.linspace(1, width - 1, len(values)) if len(values) > 1 else np.array([width / 2])
+    ys = height - 1 - (height - 2) * np.nan_to_num(values) / top
+    return {
+        "points": " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys)),
+        "marks": [{"x": round(float(xs[i]), 1), "y": round(float(ys[i]), 1)} for i in marks if i < len(xs)],
+        "width": width,
+        "height": height,
+    }
+
+
+def _run_view(run: dict) -> dict:
+    manifest = json.loads(run["manifest"]) if isinstance(run.get("manifest"), str) and run["manifest"] else {}
+    config = json.loads(run["config"]) if isinstance(run.get("config"), str) else {}
+    if isinstance(config.get("report"), dict) and config["report"].get("pseudonym_key"):
+        config["report"]["pseudonym_key"] = "(set, redacted)"
+    return {
+        "run_id": run["run_id"],
+        "kind": run["kind"],
+        "status": run["status"],
+        "started_at": run["started_at"],
+        "finished_at": run.get("finished_at"),
+        "days": f"{run.get('day_from')} to {run.get('day_to')}",
+        "detector_version": run["detector_version"],
+        "message": run.get("message"),
+        "inputs": manifest.get("inputs", []),
+        "rows": manifest.get("rows", {}),
+        "versions": manifest.get("versions", {}),
+        "model": manifest.get("model", {}),
+        "python": manifest.get("python"),
+        "seconds": manifest.get("seconds"),
+        "config": json.dumps(config, indent=2, sort_keys=True),
+    }
+
+
+def _write_atomically(out: Path, files: dict[str, str]) -> None:
+    """Write every file under a temporary name in ``out``, then rename into place, index.html
+    last: a reader never sees a half-written page, a failure never a complete-looking site."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".insiderwatch-report-", dir=out))
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {out}: {exc.strerror or exc}") from exc
+    try:
+        for name, text in files.items():
+            (staging / name).write_text(text, encoding="utf-8")
+        for name in sorted(files, key=lambda n: n == "index.html"):
+            os.replace(staging / name, out / name)
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {out}: {exc.strerror or exc}; the previous report, if any, is left as it was") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _environment() -> Environment:
+    from jinja2 import DictLoader
+
+    from pipelines.report_templates import TEMPLATES
+
+    env = Environment(loader=DictLoader(TEMPLATES), autoescape=select_autoescape(default=True, default_for_string=True))
+    env.filters["pct"] = lambda v: f"{100 * v:.0f}%"
+    return env

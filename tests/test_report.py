@@ -1,0 +1,182 @@
+"""The investigator report, from a real replay: its content (top alert, reasons, evidence,
+pseudonymised customers, hostile values escaped) and, in a real headless Chromium (Debian's
+chromium and chromium-driver, driven by Selenium; no browser download), that it loads with
+no console errors, runs no injected script, sorts, filters and opens an agent page."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from detector.simulator import SimulationSpec
+from pipelines.report import agent_page_name
+from pipelines.simulate import run_simulation
+from tests.conftest import INSIDERWATCH
+
+HOSTILE_AGENT = "A<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">&'"
+HOSTILE_CUSTOMER = "C<b onmouseover=alert(1)>=HYPERLINK(\"http://x\")"
+KEY = "test-pseudonym-key"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+def iw(*args, env=None):
+    proc = subprocess.run([*INSIDERWATCH, *map(str, args)], capture_output=True, text=True, env={**os.environ, **(env or {})})
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory):
+    """A small desk whose bulk harvester carries a hostile agent id and touches a customer
+    with a hostile id, replayed with --report."""
+    work = tmp_path_factory.mktemp("report")
+    data = work / "desk"
+    run_simulation(SimulationSpec(agents=60, days=21, seed=5, insiders={"bulk": 1}), data, show_progress=False)
+    labels = pd.read_csv(data / "labels.csv", dtype=str)
+    insider = labels.agent_id[0]
+    events = pd.read_csv(data / "events.csv.gz", dtype=str, keep_default_na=False)
+    mine = events.index[events.agent_id == insider]
+    events.loc[mine, "agent_id"] = HOSTILE_AGENT
+    start = labels.start_day[0]
+    harvest = events.index[(events.agent_id == HOSTILE_AGENT) & events.timestamp.str.startswith(start) & (events.ticket_id == "")]
+    events.loc[harvest[:3], "customer_id"] = HOSTILE_CUSTOMER
+    events.to_csv(work / "events.csv.gz", index=False)
+    roster = pd.read_csv(data / "roster.csv", dtype=str, keep_default_na=False)
+    roster.loc[roster.agent_id == insider, "agent_id"] = HOSTILE_AGENT
+    roster.to_csv(work / "roster.csv", index=False)
+    db = f"sqlite:///{work / 'iw.db'}"
+    out = work / "site"
+    proc = iw("-q", "--db", db, "replay", "--events", work / "events.csv.gz", "--roster", work / "roster.csv", "--report", out, env={"INSIDERWATCH_PSEUDONYM_KEY": KEY})
+    return {"work": work, "db": db, "out": out, "start": start, "proc": proc}
+
+
+def alerts_of(db: str) -> pd.DataFrame:
+    import io
+
+    return pd.read_csv(io.StringIO(iw("-q", "--db", db, "export", "alerts", "--format", "csv").stdout), dtype=str, keep_default_na=False)
+
+
+def pseudonym(value: str) -> str:
+    return "cust-" + hmac.new(KEY.encode(), value.encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def test_report_content_from_a_real_run(reported):
+    out = reported["out"]
+    index = (out / "index.html").read_text()
+    assert "RESTRICTED" in index and "pseudonymised" in index
+    # the top row is the bulk harvester, its hostile id shown as text, never as markup
+    first_row = index.split("<tbody>")[1].split("</tr>")[0]
+    assert "A&lt;script&gt;window.__pwned=1&lt;/script&gt;&lt;img src=x onerror=&#34;window.__pwned=2&#34;&gt;&amp;&#39;" in first_row
+    assert HOSTILE_AGENT not in index and "<img src=x" not in index
+    page = (out / agent_page_name(HOSTILE_AGENT)).read_text()
+    alerts = alerts_of(reported["db"])
+    mine = alerts[alerts.subject_id == HOSTILE_AGENT]
+    assert reported["start"] in set(mine.day), "the harvester is alerted on its first harvesting day"
+    from html import escape
+
+    for reasons in mine.reasons:
+        for sentence in reasons.split(" | "):
+            assert escape(sentence) in page
+    # evidence: the harvesting day's accesses, customers pseudonymised with the keyed hash
+    section = page.split(f'id="day-{reported["start"]}"')[1].split("</section>")[0]
+    evidence = section.split('class="evidence"')[1]
+    customers = re.findall(r'<td class="id">(cust-[0-9a-f]{12})</td>', evidence)
+    assert len(customers) > 100
+    assert pseudonym(HOSTILE_CUSTOMER) in customers
+    assert "HYPERLINK" not in page and "onmouseover" not in page
+    run = (out / "run.html").read_text()
+    digest = hashlib.sha256((reported["work"] / "events.csv.gz").read_bytes()).hexdigest()
+    assert digest in run and "test-pseudonym-key" not in run + page + index
+
+
+def test_revealed_report_shows_customers_and_says_so(reported, tmp_path):
+    out = tmp_path / "revealed"
+    proc = iw("-q", "--db", reported["db"], "report", "--date", reported["start"], "--out", out, "--reveal-customers")
+    assert proc.stdout.strip().endswith("index.html")
+    page = (out / agent_page_name(HOSTILE_AGENT)).read_text()
+    assert "CONTAINS PERSONAL DATA" in page
+    assert "C&lt;b onmouseover=alert(1)&gt;=HYPERLINK(&#34;http://x&#34;)" in page and "cust-" not in page
+
+
+def test_report_of_an_unknown_run_is_a_usage_error(reported, tmp_path):
+    proc = subprocess.run([*INSIDERWATCH, "-q", "--db", reported["db"], "report", "--run", "999", "--out", tmp_path / "x"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "no run 999" in proc.stderr and not (tmp_path / "x" / "index.html").exists()
+
+
+def _chromium():
+    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if browser and driver:
+        return browser, driver
+    if os.environ.get("CI"):
+        pytest.fail("CI must install Debian's chromium and chromium-driver (.ci/run does)")
+    pytest.skip("install Debian's chromium and chromium-driver to run the browser tests")
+
+
+def test_report_in_headless_chromium(reported):
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    browser, driver_path = _chromium()
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        driver.get((reported["out"] / "index.html").as_uri())
+        assert driver.title.startswith("Alerts")
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+        assert driver.execute_script("return window.__pwned === undefined")
+        rows = lambda: [r for r in driver.find_elements(By.CSS_SELECTOR, "#alerts tbody tr") if r.is_displayed()]  # noqa: E731
+        agent_texts = lambda: [r.find_element(By.CSS_SELECTOR, "a.agent-link").text for r in rows()]  # noqa: E731
+        assert agent_texts()[0] == HOSTILE_AGENT  # shown literally, ranked first
+        n = len(rows())
+        assert n >= 2
+
+        # sorting by score: ascending, then descending
+        score_header = driver.find_elements(By.CSS_SELECTOR, "#alerts thead th")[6]
+        score_header.click()
+        scores = [float(r.find_elements(By.TAG_NAME, "td")[6].text) for r in rows()]
+        assert scores == sorted(scores) and agent_texts()[-1] == HOSTILE_AGENT
+        score_header.click()
+        scores = [float(r.find_elements(By.TAG_NAME, "td")[6].text) for r in rows()]
+        assert scores == sorted(scores, reverse=True)
+
+        # filtering by team and by day
+        team_select = Select(driver.find_element(By.ID, "filter-team"))
+        team = team_select.options[1].get_attribute("value")
+        team_select.select_by_value(team)
+        assert rows() and all(r.find_elements(By.TAG_NAME, "td")[3].text == team for r in rows())
+        assert driver.find_element(By.ID, "shown").text == str(len(rows()))
+        team_select.select_by_value("")
+        day_select = Select(driver.find_element(By.ID, "filter-day"))
+        day_select.select_by_value(reported["start"])
+        assert HOSTILE_AGENT in agent_texts() and len(rows()) <= n
+        day_select.select_by_value("")
+        assert len(rows()) == n
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "report-index.png"))
+        # the harvester's page opens from its link, with the id as text and the plots drawn
+        driver.find_element(By.LINK_TEXT, HOSTILE_AGENT).click()
+        assert driver.find_element(By.ID, "agent-id").text == HOSTILE_AGENT
+        assert driver.execute_script("return window.__pwned === undefined")
+        images = driver.find_elements(By.TAG_NAME, "img")
+        assert len(images) >= 3 and all(driver.execute_script("return arguments[0].naturalWidth", i) > 100 for i in images)
+        assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        driver.save_screenshot(str(ARTIFACTS / "report-agent.png"))
+        assert (ARTIFACTS / "report-agent.png").stat().st_size > 20_000
+    finally:
+        driver.quit()
