@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import datetime, timezone
 
 import numpy as np
@@ -38,14 +39,14 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
 from detector import schema as s
 from detector.aggregate import AGENT_DAY_COLUMNS, DAY, Touched
 from detector.errors import InsiderwatchError, UsageError
 from detector.novelty import NOVELTY_COUNTS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: the stored counts of an agent-day: the aggregate's, then the first-time-seen counts
 #: (computed when the day is scored; NULL when they were not)
 STORED_COUNTS = [*AGENT_DAY_COLUMNS[2:], *NOVELTY_COUNTS]
@@ -171,9 +172,68 @@ days = Table(
     Column("completed_at", String(40), nullable=False),
 )
 
+# one run at a time scores a day: a row per day being scored, removed when the run ends
+day_locks = Table(
+    "day_locks",
+    metadata,
+    Column(DAY, String(10), primary_key=True),
+    Column("run_id", Integer, nullable=False),
+    Column("host", String(256), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("acquired_at", String(40), nullable=False),
+)
+
 meta = Table("store_meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text))
 
 Index("ix_agent_days_agent", agent_days.c.agent_id, agent_days.c.day)
+
+
+#: schema_version in store_meta -> the Alembic revision with that layout (stores made before
+#: the migrations existed carry only the former)
+REVISIONS = {"1": "0001", "2": "0002", "3": "0003"}
+
+
+def alembic_config(conn):
+    """Alembic settings that run the project's migrations on ``conn``."""
+    import logging
+
+    from alembic.config import Config as AlembicConfig
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # not a line per command on stderr
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def migrate(conn) -> None:
+    """Bring the store on ``conn`` to the current schema with the Alembic migrations in
+    detector/migrations: an empty database is created, an older store upgraded in place
+    with its data, a newer one refused."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import inspect
+
+    cfg = alembic_config(conn)
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    tables = set(inspect(conn).get_table_names())
+    current = MigrationContext.configure(conn).get_current_revision()
+    if current is None and "store_meta" in tables:
+        have = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+        if have not in REVISIONS:
+            raise UsageError(f"the store holds schema version {have}, which this insiderwatch does not know (it writes version {SCHEMA_VERSION})")
+        command.stamp(cfg, REVISIONS[have])
+        current = REVISIONS[have]
+    if current is not None and current not in {REVISIONS[v] for v in REVISIONS}:
+        raise UsageError(f"the store is at schema revision {current}, newer than this insiderwatch knows ({head}): upgrade insiderwatch")
+    if current != head:
+        command.upgrade(cfg, "head")
+    have = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+    if have is None:
+        conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+    elif have != str(SCHEMA_VERSION):
+        conn.execute(update(meta).where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
 
 def now() -> str:
@@ -184,6 +244,14 @@ class StoreError(InsiderwatchError):
     """The store cannot be opened, read or written."""
 
     exit_code = 1
+
+
+class StoreBusy(StoreError):
+    """Another run is scoring the same day(s)."""
+
+
+#: a lock older than this is taken over even when its holder cannot be checked (another host)
+LOCK_STALE_HOURS = 12
 
 
 @dataclass
@@ -210,17 +278,8 @@ class Store:
             self.engine: Engine = create_engine(url, future=True)
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
-            metadata.create_all(self.engine)
             with self.engine.begin() as conn:
-                have = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
-                if have is None:
-                    conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
-                elif have != str(SCHEMA_VERSION):
-                    raise UsageError(
-                        f"the store holds schema version {have}, this insiderwatch writes version {SCHEMA_VERSION} and cannot "
-                        "upgrade it in place yet: point --db at a new store and replay the history into it",
-                        store=_safe_url(url),
-                    )
+                migrate(conn)
         except (ArgumentError, NoSuchModuleError) as exc:
             raise UsageError(f"--db is not a usable database URL: {_first_line(exc)}", store=_safe_url(url)) from exc
         except SQLAlchemyError as exc:
@@ -245,8 +304,67 @@ class Store:
             )
             return int(result.inserted_primary_key[0])
 
+    def lock_days(self, run_id: int, day_list: list[str]) -> None:
+        """Take the days for ``run_id``, or raise StoreBusy naming the run that holds one.
+
+        A lock whose run is no longer running (finished, failed, or killed: its process is
+        gone from this host, or it is older than LOCK_STALE_HOURS) is taken over, with a
+        warning. Released by :meth:`finish_run`."""
+        import logging
+        import os
+        import socket
+
+        host, pid = socket.gethostname()[:256], os.getpid()
+        rows = [{DAY: d, "run_id": run_id, "host": host, "pid": pid, "acquired_at": now()} for d in day_list]
+        for attempt in range(2):
+            try:
+                with self.engine.begin() as conn:
+                    _insert(conn, day_locks, rows)
+                return
+            except IntegrityError:
+                if attempt:
+                    raise
+            held = self._lock_holders(day_list)
+            live = [h for h in held if not self._stale(h, host)]
+            if live:
+                h = live[0]
+                raise StoreBusy(
+                    f"{h[DAY]} is being scored by run {h['run_id']} (pid {h['pid']} on {h['host']}, since {h['acquired_at']}): "
+                    "wait for it to finish, then run again (a rerun replaces the day)",
+                    day=h[DAY],
+                )
+            stale_runs = sorted({h["run_id"] for h in held})
+            logging.getLogger("insiderwatch").warning("taking over day locks left by run(s) %s, which no longer run", ", ".join(map(str, stale_runs)))
+            with self.engine.begin() as conn:
+                conn.execute(delete(day_locks).where(day_locks.c.run_id.in_(stale_runs)))
+                conn.execute(update(runs).where(runs.c.run_id.in_(stale_runs), runs.c.status == "running").values(status="abandoned", finished_at=now()))
+
+    def _lock_holders(self, day_list: list[str]) -> list[dict]:
+        with self.engine.connect() as conn:
+            q = select(day_locks, runs.c.status).join(runs, runs.c.run_id == day_locks.c.run_id, isouter=True).where(day_locks.c.day.in_(day_list))
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    @staticmethod
+    def _stale(holder: dict, host: str) -> bool:
+        if holder.get("status") not in (None, "running"):
+            return True
+        age = datetime.now(timezone.utc) - datetime.fromisoformat(holder["acquired_at"])
+        if age.total_seconds() > LOCK_STALE_HOURS * 3600:
+            return True
+        if holder["host"] == host:
+            import os
+
+            try:
+                os.kill(int(holder["pid"]), 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                return False
+        return False
+
     def finish_run(self, run_id: int, *, status: str, manifest: dict, message: str | None = None) -> None:
         with self.engine.begin() as conn:
+            conn.execute(delete(day_locks).where(day_locks.c.run_id == run_id))
             conn.execute(
                 update(runs)
                 .where(runs.c.run_id == run_id)

@@ -27,7 +27,7 @@ from detector.errors import UsageError
 from detector.features import METRICS
 from detector.novelty import novelty_counts
 from detector.scoring import ScoredDay, score_day
-from detector.store import DayResults, Store
+from detector.store import DayResults, Store, StoreBusy
 from pipelines.ingest import IngestSummary, file_dict, read_inputs
 from pipelines.progress import progress_bar
 
@@ -230,6 +230,16 @@ class NightScorer:
         self._loaded_before = shift_day(day, 1)
 
 
+def _lock(store: Store, run_id: int, day_list: list[str], cfg: Config, ingest: IngestSummary) -> None:
+    """Take the days for this run; if another run is scoring one, record this run as
+    refused (nothing else written) and raise."""
+    try:
+        store.lock_days(run_id, day_list)
+    except StoreBusy as exc:
+        store.finish_run(run_id, status="refused", manifest=_manifest(cfg, ingest, {}), message=str(exc))
+        raise
+
+
 def run_nightly(
     cfg: Config,
     store: Store,
@@ -256,6 +266,7 @@ def run_nightly(
     ingest.duplicates += duplicates
     run_id = store.start_run("nightly", config=cfg.to_dict(), detector_version=cfg.detector_version, day_from=day, day_to=day)
     summary = RunSummary(run_id, "nightly", ingest)
+    _lock(store, run_id, [day], cfg, ingest)
     try:
         store.add_rejects(run_id, ingest.rejects)
         night = NightScorer(store, cfg, roster, run_id)
@@ -309,6 +320,7 @@ def run_replay(
         day_list = _days_between(first or min(parts), last or max(parts))
         run_id = store.start_run("replay", config=cfg.to_dict(), detector_version=cfg.detector_version, day_from=day_list[0], day_to=day_list[-1])
         summary = RunSummary(run_id, "replay", ingest)
+        _lock(store, run_id, day_list, cfg, ingest)
         try:
             store.add_rejects(run_id, ingest.rejects)
             night = NightScorer(store, cfg, roster, run_id)

@@ -155,14 +155,68 @@ def test_rejects_round_trip(store):
     assert back[["line", "reason", "raw"]].values.tolist() == [[3, "empty agent_id", '{"a": 1}'], [9, "unparseable timestamp", HOSTILE]]
 
 
-def test_store_of_another_schema_version_is_refused_not_changed(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+def _url(store: Store) -> str:
+    return store.engine.url.render_as_string(hide_password=False)
+
+
+def test_a_store_made_by_the_previous_version_is_upgraded_with_its_data(store):
+    """Schema 1 (insiderwatch 0.1: no migrations table, no first-time-seen counts) is
+    brought to the current schema in place, its rows intact."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from detector.store import SCHEMA_VERSION, alembic_config, metadata
+
+    engine = create_engine(_url(store))
+    with engine.begin() as conn:  # empty the fixture's store, then build schema 1 as 0.1 did
+        for table in (*metadata.tables, "alembic_version"):
+            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+        command.upgrade(alembic_config(conn), "0001")
+        conn.execute(text("DROP TABLE alembic_version"))
+        conn.execute(text("INSERT INTO store_meta (key, value) VALUES ('schema_version', '1')"))
+        conn.execute(text("INSERT INTO runs (kind, status, started_at, detector_version, config) VALUES ('replay', 'complete', '2026-01-01', 'v0.1', '{}')"))
+        counts = dict.fromkeys(AGENT_DAY_COLUMNS[2:], 3)
+        cols = ", ".join(["day", "agent_id", "run_id", *counts])
+        marks = ", ".join([":day", ":agent_id", ":run_id", *[f":{c}" for c in counts]])
+        conn.execute(text(f"INSERT INTO agent_days ({cols}) VALUES ({marks})"), {"day": "2026-01-05", "agent_id": HOSTILE, "run_id": 1, **counts})
+    engine.dispose()
+    upgraded = Store(_url(store))
+    try:
+        ad = upgraded.agent_days("2026-01-01", "2026-01-06")
+        assert ad.agent_id.tolist() == [HOSTILE] and ad.views.tolist() == [3] and ad.new_customers.isna().all()
+        assert upgraded.runs().detector_version.tolist() == ["v0.1"]
+        with upgraded.engine.connect() as conn:
+            assert conn.execute(text("SELECT value FROM store_meta WHERE key = 'schema_version'")).scalar() == str(SCHEMA_VERSION)
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == f"{SCHEMA_VERSION:04d}"
+            assert "touched" in inspect(conn).get_table_names()
+        # and it takes the new rows
+        run = upgraded.start_run("nightly", config={}, detector_version="v", day_from=None, day_to=None)
+        upgraded.write_day(run, _results("2026-01-06", ["A1"]))
+        assert len(upgraded.touched("2026-01-06", "2026-01-07")) == 1
+    finally:
+        upgraded.close()
+
+
+def test_migrations_build_exactly_the_schema_the_code_reads(store):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from detector.store import metadata
+
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_a_store_of_an_unknown_schema_version_is_refused_not_changed(tmp_path):
+    url = f"sqlite:///{tmp_path / 'odd.db'}"
     Store(url).close()
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE store_meta SET value = '1' WHERE key = 'schema_version'"))
+        conn.execute(text("DROP TABLE alembic_version"))
+        conn.execute(text("UPDATE store_meta SET value = '9' WHERE key = 'schema_version'"))
     engine.dispose()
-    with pytest.raises(UsageError, match="schema version 1"):
+    with pytest.raises(UsageError, match="schema version 9"):
         Store(url)
 
 
