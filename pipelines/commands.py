@@ -313,7 +313,7 @@ def rejects_command(ctx, run_id, fmt, out):
 def report_command(ctx, out, run_id, day, first, last, reveal_customers):
     """Write the investigator report: a static site that opens from the file system.
 
-    
+    \b
     Examples:
       insiderwatch report --date 2026-11-21 --out reports/2026-11-21
       insiderwatch report --from 2026-11-01 --to 2026-11-30 --out reports/november
@@ -347,4 +347,25 @@ def report_command(ctx, out, run_id, day, first, last, reveal_customers):
     )
 
 
-COMMANDS = [nightly_command, replay_command, alerts_command, explain_command, export_command, rejects_command, report_command]
+RUN_COLUMNS = ["run_id", "kind", "status", "started_at", "finished_at", "day_from", "day_to", "detector_version", "rows_read", "rows_accepted", "rows_rejected", "seconds", "message"]
+
+
+@click.command("runs")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--out", metavar="FILE", help="Write here instead of stdout.")
+@click.pass_context
+def runs_command(ctx, fmt, out):
+    """Every run recorded in the store, oldest first: kind (nightly, replay), status
+    (running, complete, failed, refused, abandoned), when, which days, the detector, rows
+    read, accepted and rejected, seconds, and the message of a run that did not complete."""
+    store = _store(ctx)
+    rows = []
+    for r in store.runs().to_dict("records"):
+        manifest = json.loads(r["manifest"]) if isinstance(r.get("manifest"), str) and r["manifest"] else {}
+        counts = manifest.get("rows", {})
+        rows.append({**r, "rows_read": counts.get("read"), "rows_accepted": counts.get("accepted"), "rows_rejected": counts.get("rejected"), "seconds": manifest.get("seconds")})
+    n = write_table(rows, RUN_COLUMNS, fmt, out)
+    click.echo(f"{n:,} run(s)", err=True)
+
+
+COMMANDS = [nightly_command, replay_command, alerts_command, explain_command, export_command, rejects_command, report_command, runs_command]
