@@ -99,12 +99,18 @@ def recently_alerted(recent: pd.DataFrame | None, agents: pd.Series, *, day: str
 
 
 def rank_and_flag(
-    scored: pd.DataFrame, *, settings: AlertSettings, risk: np.ndarray | None = None, known: np.ndarray | None = None
+    scored: pd.DataFrame,
+    *,
+    settings: AlertSettings,
+    risk: np.ndarray | None = None,
+    known: np.ndarray | None = None,
+    suppressed: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Add ``risk``, ``rank_score``, ``rank`` (1 = most anomalous) and ``flagged`` to the
     night's scored agents (columns ``agent_id``, ``score``, ``raw_score``).
 
-    Flagged = at or above the threshold and within the night's budget, new subjects first
+    Flagged = at or above the threshold and within the night's budget, new subjects first,
+    suppressed agents never (``suppressed_alert`` marks those above the threshold)
     (``known``: agents alerted in the last few nights, see :func:`recently_alerted`). A model that learned
     from few agent-days cannot call anything rarer than about 1 in n: on a small desk's
     first nights (fit on the night itself) the threshold may be out of reach, which is the
@@ -112,6 +118,7 @@ def rank_and_flag(
     """
     out = scored.copy()
     out["risk"] = 0.0 if risk is None else risk
+    suppressed = np.zeros(len(out), bool) if suppressed is None else np.asarray(suppressed, bool)
     out["rank_score"] = out["score"] + settings.accumulate_weight * out["risk"]
     # Agent-days beyond everything the model learned from share the top calibrated score;
     # among them the larger summed harvesting deviation ranks first, then the raw score.
@@ -125,11 +132,14 @@ def rank_and_flag(
     known = np.zeros(len(out), bool) if known is None else np.asarray(known, bool)
     # new subjects first, in rank order; known cases fill the budget that is left
     priority = np.lexsort((out["rank"].to_numpy(), known))
-    chosen = [i for i in priority if eligible[i]][:budget]
+    chosen = [i for i in priority if eligible[i] and not suppressed[i]][:budget]
     flagged = np.zeros(len(out), bool)
     flagged[chosen] = True
     out["flagged"] = flagged
     out["known_case"] = known
+    # covered by a suppression: never raised nor counted in the budget, but an agent-day
+    # above the threshold is still stored as a (suppressed) alert
+    out["suppressed_alert"] = suppressed & eligible
     return out
 
 

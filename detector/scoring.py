@@ -45,6 +45,7 @@ def score_day(
     config: Config,
     roster: pd.DataFrame | None = None,
     recent_scores: pd.DataFrame | None = None,
+    suppressed: dict[str, int] | None = None,
 ) -> ScoredDay:
     """Score every agent active on ``day``.
 
@@ -56,6 +57,7 @@ def score_day(
         columns ``day``, ``agent_id`` and the model inputs
     recent_scores : stored scores of recent days (``day``, ``agent_id``, ``score``,
         ``flagged``) for accumulated risk and known cases
+    suppressed : agent_id -> id of the suppression covering them that day
     """
     feats = ft.compute(history, today, day=day, roster=roster, settings=config.features)
     feats = ft.add_persistence(feats, train_inputs, settings=config.features)
@@ -83,11 +85,12 @@ def score_day(
     scored["severity"] = feats["harvest__sum"].to_numpy(float)
     risk = al.accumulated_risk(recent_scores, scored[s.AGENT_ID], day=day, settings=config.alerts)
     known = al.recently_alerted(recent_scores, scored[s.AGENT_ID], day=day, settings=config.alerts)
-    scored = al.rank_and_flag(scored, settings=config.alerts, risk=risk, known=known)
+    suppression = scored[s.AGENT_ID].map(suppressed or {})
+    scored = al.rank_and_flag(scored, settings=config.alerts, risk=risk, known=known, suppressed=suppression.notna().to_numpy())
 
     # attribution for the night's top agents (all flagged ones among them)
     budget = config.alerts.budget(len(scored))
-    top = np.flatnonzero(scored["rank"].to_numpy() <= max(3 * budget, 10))
+    top = np.flatnonzero((scored["rank"].to_numpy() <= max(3 * budget, 10)) | scored["suppressed_alert"].to_numpy())
     contributions = [None] * len(scored)
     if fitted is not None and len(top):
         contrib = fitted.attribute(X[top])
@@ -96,7 +99,7 @@ def score_day(
     scored["contributions"] = contributions
 
     alerts = []
-    for i in np.flatnonzero(scored["flagged"].to_numpy()):
+    for i in np.flatnonzero(scored["flagged"].to_numpy() | scored["suppressed_alert"].to_numpy()):
         row = feats.iloc[i]
         contrib = json.loads(contributions[i]) if contributions[i] else {}
         reasons = al.reason_sentences(row, metric_contributions(contrib, row))
@@ -112,6 +115,7 @@ def score_day(
                 "reasons": reasons,
                 "members": None,
                 "detector_version": config.detector_version,
+                "suppressed_by": None if pd.isna(suppression.iloc[i]) else int(suppression.iloc[i]),
             }
         )
     groups = al.group_alerts(feats, day=day, settings=config.alerts)
@@ -126,6 +130,7 @@ def score_day(
                 "reasons": g["reasons"],
                 "members": g["members"],
                 "detector_version": config.detector_version,
+                "suppressed_by": None,
             }
         )
     return ScoredDay(

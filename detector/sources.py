@@ -1167,4 +1167,7 @@ def read_roster(path: str | Path) -> pd.DataFrame:
                 line=int(lines[i]),
                 agent=agents.iloc[i],
             ) from exc
-    return roster.reset_index(drop=True)
+    roster = roster.reset_index(drop=True)
+    # where it came from, for run manifests (an auditor re-reads and checks this file)
+    roster.attrs["source"] = {"path": str(path.resolve()), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "size_bytes": path.stat().st_size}
+    return roster

@@ -35,6 +35,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    literal,
     select,
     update,
 )
@@ -46,7 +47,7 @@ from detector.aggregate import AGENT_DAY_COLUMNS, DAY, Touched
 from detector.errors import InsiderwatchError, UsageError
 from detector.novelty import NOVELTY_COUNTS
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 #: the stored counts of an agent-day: the aggregate's, then the first-time-seen counts
 #: (computed when the day is scored; NULL when they were not)
 STORED_COUNTS = [*AGENT_DAY_COLUMNS[2:], *NOVELTY_COUNTS]
@@ -137,6 +138,7 @@ alerts = Table(
     Column("members", Text),  # JSON list of agent ids for group alerts
     Column("detector_version", String(64), nullable=False),
     Column("created_at", String(40), nullable=False),
+    Column("suppressed_by", Integer),  # the suppression that covered it: stored, not raised
 )
 
 evidence = Table(
@@ -172,6 +174,48 @@ days = Table(
     Column("completed_at", String(40), nullable=False),
 )
 
+def _archive_of(table: Table, name: str) -> Table:
+    """The archive of ``table``: its columns (no keys), an id, and who superseded the row."""
+    cols = [Column("id", Integer, primary_key=True, autoincrement=True)]
+    for c in table.columns:
+        if c.name == "id":
+            continue
+        cols.append(Column(c.name, c.type, nullable=c.nullable if not c.primary_key else False, index=c.name == "run_id"))
+    cols += [Column("superseded_by", Integer, nullable=False), Column("superseded_at", String(40), nullable=False)]
+    return Table(name, metadata, *cols)
+
+
+# results are append-only: a rescored day's previous scores and alerts are kept here
+scores_archive = _archive_of(scores, "scores_archive")
+alerts_archive = _archive_of(alerts, "alerts_archive")
+
+# investigators' decisions on alerts: never overwritten, a new decision supersedes the last
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_key", String(64), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("author", ID, nullable=False),
+    Column("decided_at", String(40), nullable=False),
+    Column("supersedes", Integer),
+)
+
+# scoped suppressions: the agent is still scored and alerts are stored, marked, not raised
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(s.AGENT_ID, ID, nullable=False, index=True),
+    Column("until", String(10), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("ticket", ID, nullable=False),
+    Column("owner", ID, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("from_alert", String(64)),
+)
+
 # one run at a time scores a day: a row per day being scored, removed when the run ends
 day_locks = Table(
     "day_locks",
@@ -190,7 +234,7 @@ Index("ix_agent_days_agent", agent_days.c.agent_id, agent_days.c.day)
 
 #: schema_version in store_meta -> the Alembic revision with that layout (stores made before
 #: the migrations existed carry only the former)
-REVISIONS = {"1": "0001", "2": "0002", "3": "0003"}
+REVISIONS = {"1": "0001", "2": "0002", "3": "0003", "4": "0004", "5": "0005"}
 
 
 def alembic_config(conn):
@@ -405,6 +449,15 @@ class Store:
     def _write_day(self, run_id: int, results: DayResults) -> None:
         day = results.day
         with self.engine.begin() as conn:
+            stamp = now()
+            for live, archive in ((scores, scores_archive), (alerts, alerts_archive)):
+                names = [c.name for c in live.columns]
+                conn.execute(
+                    insert(archive).from_select(
+                        [*names, "superseded_by", "superseded_at"],
+                        select(*live.columns, literal(run_id).label("superseded_by"), literal(stamp).label("superseded_at")).where(live.c.day == day),
+                    )
+                )
             for table in (agent_days, touched, model_inputs, scores, alerts, evidence, days):
                 conn.execute(delete(table).where(table.c.day == day))
             ad = results.agent_days.assign(run_id=run_id)
@@ -493,6 +546,29 @@ class Store:
             )
 
     # --- reading ---------------------------------------------------------------------------
+    def day_runs(self, first: str, before: str) -> list[tuple[str, int]]:
+        """(day, run_id) of the scored days with ``first <= day < before``: which run's
+        results each day holds now."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(days.c.day, days.c.run_id).where(days.c.day >= first, days.c.day < before).order_by(days.c.day))
+            return [(r[0], int(r[1])) for r in rows]
+
+    def copy_days(self, other: Store, day_list: list[str]) -> None:
+        """Copy everything stored for ``day_list`` (agent-days, touched sets, model inputs,
+        scores, alerts, evidence, day records) into ``other``: the history a rerun needs."""
+        if not day_list:
+            return
+        with self.engine.connect() as src, other.engine.begin() as dst:
+            ids = [r[0] for r in src.execute(select(days.c.run_id).where(days.c.day.in_(day_list)).distinct())]
+            # the runs that wrote them too, so the other store's next run ids come after theirs
+            _insert(dst, runs, [dict(r) for r in src.execute(select(runs).where(runs.c.run_id.in_(ids))).mappings()])
+            for table in (agent_days, touched, model_inputs, scores, alerts, evidence, days):
+                rows = [dict(r) for r in src.execute(select(table).where(table.c.day.in_(day_list))).mappings()]
+                if table is evidence:
+                    for r in rows:
+                        r.pop("id", None)
+                _insert(dst, table, rows)
+
     def scored_days(self) -> list[str]:
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(select(days.c.day).order_by(days.c.day))]
@@ -561,6 +637,61 @@ class Store:
         with self.engine.connect() as conn:
             return pd.read_sql(q.order_by(scores.c.day, scores.c.rank), conn)
 
+    def run_results(self, run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Every score and alert a run wrote, whether its days still hold them or later runs
+        superseded them (then from the archives, with ``superseded_by``)."""
+        with self.engine.connect() as conn:
+            sc = pd.read_sql(select(scores).where(scores.c.run_id == run_id), conn)
+            sc_old = pd.read_sql(select(scores_archive).where(scores_archive.c.run_id == run_id), conn)
+            al = pd.read_sql(select(alerts).where(alerts.c.run_id == run_id), conn)
+            al_old = pd.read_sql(select(alerts_archive).where(alerts_archive.c.run_id == run_id), conn)
+        sc = pd.concat([sc.assign(superseded_by=None), sc_old.drop(columns=["id", "superseded_at"])], ignore_index=True) if len(sc_old) else sc.assign(superseded_by=None)
+        al = pd.concat([al.assign(superseded_by=None), al_old.drop(columns=["id", "superseded_at"])], ignore_index=True) if len(al_old) else al.assign(superseded_by=None)
+        al["reasons"] = al["reasons"].map(json.loads)
+        al["members"] = al["members"].map(lambda v: json.loads(v) if isinstance(v, str) else None)
+        al["suppressed_by"] = al["suppressed_by"].astype("Int64")
+        return sc.sort_values([DAY, "rank"], kind="stable").reset_index(drop=True), al.sort_values([DAY, "subject_type", "rank"], kind="stable").reset_index(drop=True)
+
+    # --- triage ------------------------------------------------------------------------------
+    def find_alert(self, key_or_prefix: str) -> dict:
+        """The alert whose key is or starts with ``key_or_prefix`` (unique)."""
+        prefix = key_or_prefix.strip().lower()
+        if len(prefix) < 6:
+            raise UsageError("give at least 6 characters of the alert key (see: insiderwatch alerts, or export alerts)")
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(alerts).where(alerts.c.alert_key.startswith(prefix, autoescape=True)).limit(2)).mappings().all()
+        if not rows:
+            raise UsageError(f"no current alert with key {key_or_prefix!r}")
+        if len(rows) > 1:
+            raise UsageError(f"alert key {key_or_prefix!r} is ambiguous: give more characters")
+        return dict(rows[0])
+
+    def add_decision(self, alert_key: str, *, status: str, note: str, author: str) -> dict:
+        """Record a decision; the alert's previous decision, if any, is superseded, not changed."""
+        with self.engine.begin() as conn:
+            last = conn.execute(select(func.max(decisions.c.id)).where(decisions.c.alert_key == alert_key)).scalar()
+            row = {"alert_key": alert_key, "status": status, "note": note, "author": author, "decided_at": now(), "supersedes": last}
+            row["id"] = int(conn.execute(insert(decisions).values(**row)).inserted_primary_key[0])
+        return row
+
+    def decisions(self, alert_key: str | None = None) -> pd.DataFrame:
+        q = select(decisions).order_by(decisions.c.id)
+        if alert_key:
+            q = q.where(decisions.c.alert_key == alert_key)
+        with self.engine.connect() as conn:
+            return pd.read_sql(q, conn)
+
+    def add_suppression(self, agent_id: str, *, until: str, reason: str, ticket: str, owner: str, from_alert: str | None = None) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(suppressions).values(agent_id=agent_id, until=until, reason=reason, ticket=ticket, owner=owner, created_at=now(), from_alert=from_alert)
+            )
+            return int(result.inserted_primary_key[0])
+
+    def suppressions(self) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            return pd.read_sql(select(suppressions).order_by(suppressions.c.id), conn)
+
     def alerts(self, first: str | None = None, last: str | None = None, run_id: int | None = None) -> pd.DataFrame:
         q = select(alerts)
         if first:
@@ -573,6 +704,7 @@ class Store:
             frame = pd.read_sql(q.order_by(alerts.c.day, alerts.c.subject_type, alerts.c.rank, alerts.c.subject_id), conn)
         frame["reasons"] = frame["reasons"].map(json.loads)
         frame["members"] = frame["members"].map(lambda v: json.loads(v) if isinstance(v, str) else None)
+        frame["suppressed_by"] = frame["suppressed_by"].astype("Int64")
         return frame
 
     def evidence(self, alert_key: str) -> pd.DataFrame:

@@ -71,6 +71,9 @@ def _print_summary(summary, ctx: click.Context) -> None:
         f"{ing.duplicates:,} duplicates dropped; {len(summary.nights)} day(s) scored in {summary.seconds:.1f}s",
         err=True,
     )
+    if len(summary.suppressed):
+        ids = sorted({int(i) for i in summary.suppressed["suppressed_by"]})
+        click.echo(f"{len(summary.suppressed)} alert(s) stored but not raised: covered by suppression(s) {', '.join(map(str, ids))} (see: insiderwatch suppress --list)", err=True)
     if ing.rows_rejected:
         top = ", ".join(f"{n:,} {r}" for r, n in list(ing.reasons.items())[:3])
         click.echo(f"rejected rows: {top} (see: insiderwatch rejects --run {summary.run_id})", err=True)
@@ -132,9 +135,16 @@ def nightly_command(ctx, events, day, roster, fail_on_alert, report_dir):
 @roster_option
 @click.option("--fail-on-alert", is_flag=True, help=f"Exit with code {EXIT_ALERTS} when the replay raised alerts.")
 @click.option("--show", type=click.IntRange(min=0), default=20, show_default=True, help="Flagged agents and groups to list (most anomalous first); 0 lists none.")
+@click.option(
+    "--suppressions",
+    type=click.Choice(["as-of", "current"]),
+    default="as-of",
+    show_default=True,
+    help="Apply the suppressions that existed on each replayed day (an honest replay), or every suppression not expired by then, including later ones.",
+)
 @report_option
 @click.pass_context
-def replay_command(ctx, events, first, last, roster, fail_on_alert, show, report_dir):
+def replay_command(ctx, events, first, last, roster, fail_on_alert, show, suppressions, report_dir):
     """Replay historical logs day by day, as the nightly run would have seen them.
 
     \b
@@ -151,7 +161,7 @@ def replay_command(ctx, events, first, last, roster, fail_on_alert, show, report
     spec = _events(ctx, events)
     roster_frame = _roster(ctx, roster)
     store = _store(ctx)
-    summary = run_replay(cfg, store, spec, first, last, roster=roster_frame, show_progress=not ctx.obj["quiet"])
+    summary = run_replay(cfg, store, spec, first, last, roster=roster_frame, show_progress=not ctx.obj["quiet"], suppressions=suppressions)
     _print_summary(summary, ctx)
     alerts = summary.alerts
     if show:
@@ -188,7 +198,11 @@ def alerts_command(ctx, day, first, last, run_id, reasons):
             raise UsageError("the store holds no scored days yet: run `insiderwatch nightly` or `insiderwatch replay` first")
         first = last = latest
     frame = store.alerts(first, last, run_id)
+    suppressed = frame[frame["suppressed_by"].notna()] if len(frame) else frame
+    frame = frame[frame["suppressed_by"].isna()] if len(frame) else frame
     scope = f"run {run_id}" if run_id is not None else (first if first == last else f"{first or 'the start'} to {last or 'the end'}")
+    if len(suppressed):
+        click.echo(f"{len(suppressed)} suppressed alert(s) stored, not shown (export alerts lists them with suppressed_by)", err=True)
     if frame.empty:
         note = " (a later run of the same days replaced its results: see the newer run)" if run_id is not None and store.run(run_id)["status"] == "complete" else ""
         click.echo(f"no alerts for {scope}{note}")
@@ -247,7 +261,7 @@ def explain_command(ctx, agent, day, as_json):
 
 
 SCORE_COLUMNS = ["day", "agent_id", "score", "rank", "flagged", "run_id", "raw_score", "history_days", "peer_mode", "team", "role", "site", "vendor"]
-ALERT_COLUMNS = ["alert_key", "day", "subject_type", "subject_id", "score", "rank", "reasons", "members", "run_id", "detector_version", "created_at"]
+ALERT_COLUMNS = ["alert_key", "day", "subject_type", "subject_id", "score", "rank", "reasons", "members", "run_id", "detector_version", "created_at", "suppressed_by"]
 
 
 @click.command("export")
@@ -368,4 +382,150 @@ def runs_command(ctx, fmt, out):
     click.echo(f"{n:,} run(s)", err=True)
 
 
-COMMANDS = [nightly_command, replay_command, alerts_command, explain_command, export_command, rejects_command, report_command, runs_command]
+def _author(by: str | None) -> str:
+    import getpass
+
+    if by:
+        return by
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name on this system
+        return "unknown"
+
+
+@click.command("triage")
+@click.argument("alert")
+@click.option("--status", type=click.Choice(["confirmed", "benign", "escalated"]), help="The decision.")
+@click.option("--note", help="Why: what was checked, what was found.")
+@click.option("--by", "by", metavar="NAME", help="Who decided.  [default: the login name]")
+@click.option("--suppress-until", metavar="YYYY-MM-DD", help="With --status benign: also suppress the alert's agent until this day (needs --ticket).")
+@click.option("--ticket", metavar="REF", help="Case or change ticket for the suppression.")
+@click.option("--history", is_flag=True, help="Only list the alert's decisions, oldest first.")
+@click.pass_context
+def triage_command(ctx, alert, status, note, by, suppress_until, ticket, history):
+    """Record an investigator's decision on an alert (ALERT: its key, or its first 6+
+    characters, from `insiderwatch alerts` or `export alerts`).
+
+    \b
+    Example:
+      insiderwatch triage 3fa9c1 --status benign --note "KYC backlog, checked with the lead" \\
+          --suppress-until 2026-12-15 --ticket SEC-1042
+    Decisions are never overwritten: a new one supersedes the last, and --history shows
+    them all with time and author. A benign decision can suppress the agent in the same step
+    (the suppression names the alert it came from); a suppression never changes the model:
+    the agent is still scored and their alerts are stored, marked, not raised.
+    """
+    store = _store(ctx)
+    found = store.find_alert(alert)
+    if history:
+        frame = store.decisions(found["alert_key"])
+        n = write_table(frame.to_dict("records"), ["id", "alert_key", "status", "note", "author", "decided_at", "supersedes"], "csv", None)
+        click.echo(f"{n} decision(s) on alert {found['alert_key']} ({found['subject_type']} {terminal_safe(found['subject_id'])}, {found['day']})", err=True)
+        return
+    if not status or not note:
+        raise UsageError("give --status and --note (or --history)")
+    if suppress_until and (status != "benign" or not ticket or found["subject_type"] != "agent"):
+        raise UsageError("--suppress-until goes with --status benign, --ticket and an agent alert")
+    author = _author(by)
+    decision = store.add_decision(found["alert_key"], status=status, note=note, author=author)
+    click.echo(
+        f"decision {decision['id']}: alert {found['alert_key']} ({found['subject_type']} {terminal_safe(found['subject_id'])}, {found['day']}) "
+        f"{status} by {terminal_safe(author)}" + (f", superseding decision {decision['supersedes']}" if decision["supersedes"] else "")
+    )
+    if suppress_until:
+        until = parse_day(suppress_until, "--suppress-until")
+        sid = store.add_suppression(found["subject_id"], until=until, reason=note, ticket=ticket, owner=author, from_alert=found["alert_key"])
+        click.echo(f"suppression {sid}: agent {terminal_safe(found['subject_id'])} until {until} (ticket {terminal_safe(ticket)}), from this decision")
+
+
+@click.command("suppress")
+@click.argument("agent", required=False)
+@click.option("--until", metavar="YYYY-MM-DD", help="Last day the suppression applies.")
+@click.option("--reason", help="Why this agent's alerts are expected.")
+@click.option("--ticket", metavar="REF", help="Case or change ticket that approves it.")
+@click.option("--by", "by", metavar="NAME", help="Owner.  [default: the login name]")
+@click.option("--list", "listing", is_flag=True, help="List every suppression (active or expired) instead.")
+@click.pass_context
+def suppress_command(ctx, agent, until, reason, ticket, by, listing):
+    """Suppress an agent's alerts until a day, with an owner, a reason and a ticket.
+
+    \b
+    Example:
+      insiderwatch suppress A00123 --until 2026-12-31 --reason "fraud-team secondment" --ticket SEC-1043
+    The agent is still scored every night and an alert of theirs is stored, marked with the
+    suppression, and never takes the night's budget or reaches the alert list. Expired
+    suppressions stop applying. Replays apply the suppressions that existed on each day
+    unless told otherwise (replay --suppressions current).
+    """
+    store = _store(ctx)
+    if listing:
+        frame = store.suppressions()
+        n = write_table(frame.to_dict("records"), ["id", "agent_id", "until", "reason", "ticket", "owner", "created_at", "from_alert"], "csv", None)
+        click.echo(f"{n} suppression(s)", err=True)
+        return
+    if not (agent and until and reason and ticket):
+        raise UsageError("give AGENT, --until, --reason and --ticket (or --list)")
+    until = parse_day(until, "--until")
+    sid = store.add_suppression(agent, until=until, reason=reason, ticket=ticket, owner=_author(by))
+    click.echo(f"suppression {sid}: agent {terminal_safe(agent)} until {until} (ticket {terminal_safe(ticket)})")
+
+
+@click.command("verify")
+@click.argument("run_id", type=int)
+@click.option("--show", type=click.IntRange(min=1), default=50, show_default=True, help="Differences listed at most.")
+@click.pass_context
+def verify_command(ctx, run_id, show):
+    """Recompute a run from its recorded inputs and settings and compare, row by row.
+
+    \b
+    Example: insiderwatch verify 42
+    Checks every input file and the roster against the SHA-256 the run recorded, checks
+    that the stored history days the run read still hold the same runs' results, replays
+    the run in a scratch store with the recorded settings, and compares every score, rank,
+    flag and alert with what the store holds for the run.
+    Exit 0: identical. Exit 4: different (each difference listed). Exit 2: an input file
+    is missing or has changed (named).
+    """
+    from pipelines.audit import EXIT_DIFFERENT, format_verification, verify_run
+
+    store = _store(ctx)
+    result = verify_run(store, run_id, show_progress=not ctx.obj["quiet"])
+    click.echo(format_verification(result, limit=show))
+    if not result.identical:
+        ctx.exit(EXIT_DIFFERENT)
+
+
+@click.command("diff")
+@click.argument("run_a", type=int)
+@click.argument("run_b", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def diff_command(ctx, run_a, run_b, as_json):
+    """What changed between two runs: settings, inputs, and alerts on the days both scored.
+
+    \b
+    Example, after raising the threshold and replaying the same month:
+      insiderwatch diff 41 42
+    lists the settings that differ (alerts.threshold: 2.0 -> 2.5), the input files whose
+    digests differ, and each alert that is new in B, gone from B, or moved (rank or score).
+    """
+    from pipelines.audit import diff_runs, format_diff
+
+    result = diff_runs(_store(ctx), run_a, run_b)
+    click.echo(json.dumps(result, indent=2, default=str) if as_json else format_diff(result))
+
+
+COMMANDS = [
+    nightly_command,
+    replay_command,
+    alerts_command,
+    explain_command,
+    export_command,
+    rejects_command,
+    report_command,
+    runs_command,
+    verify_command,
+    diff_command,
+    triage_command,
+    suppress_command,
+]

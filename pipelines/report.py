@@ -124,6 +124,8 @@ def build_report(
     """Write the report of the alerts of a run or a period into ``out``."""
     first, last, runs = resolve_period(store, run_id=run_id, day=day, first=first, last=last)
     alerts = store.alerts(first, last, run_id=run_id)
+    suppressed = int(alerts["suppressed_by"].notna().sum()) if len(alerts) else 0
+    alerts = alerts[alerts["suppressed_by"].isna()] if len(alerts) else alerts
     key = cfg.report.pseudonym_key or os.environ.get(PSEUDONYM_ENV, "")
     pseudo = Pseudonymiser(key)
     if pseudo.random_key and not reveal_customers:
@@ -160,6 +162,7 @@ def build_report(
         "classification": classification,
         "revealed": reveal_customers,
         "generated": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC"),
+        "suppressed": suppressed,
     }
     env = _environment()
     files = {"index.html": env.get_template("index.html").render(**context, rows=rows, groups=groups, vendors=_distinct(rows, "vendor"), teams=_distinct(rows, "team"), days=sorted({d for r in rows for d in r["days"]}))}

@@ -47,7 +47,7 @@ _INDEX = """{% extends "base.html" %}
 {% block body %}
 <header>
 <h1>Alerts {{ first }}{% if last != first %} to {{ last }}{% endif %}</h1>
-<div class="meta"><span id="agent-count">{{ rows|length }}</span> flagged agent(s), {{ groups|length }} group alert(s). <a href="run.html">Run manifest</a></div>
+<div class="meta"><span id="agent-count">{{ rows|length }}</span> flagged agent(s), {{ groups|length }} group alert(s){% if suppressed %}; {{ suppressed }} alert(s) covered by suppressions not shown (insiderwatch suppress --list){% endif %}. <a href="run.html">Run manifest</a></div>
 </header>
 <main>
 <div class="filters">

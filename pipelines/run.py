@@ -55,10 +55,23 @@ class RunSummary:
     nights: list = field(default_factory=list)
     seconds: float = 0.0
 
-    @property
-    def alerts(self) -> pd.DataFrame:
+    def _all_alerts(self) -> pd.DataFrame:
         frames = [n.alerts for n in self.nights if len(n.alerts)]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    @property
+    def alerts(self) -> pd.DataFrame:
+        """The alerts raised (not those a suppression covered)."""
+        frame = self._all_alerts()
+        if len(frame) and "suppressed_by" in frame:
+            frame = frame[frame["suppressed_by"].isna()].reset_index(drop=True)
+        return frame
+
+    @property
+    def suppressed(self) -> pd.DataFrame:
+        """Alerts stored but not raised, because a suppression covered the agent."""
+        frame = self._all_alerts()
+        return frame[frame["suppressed_by"].notna()].reset_index(drop=True) if len(frame) and "suppressed_by" in frame else pd.DataFrame()
 
 
 def day_bounds(day: str) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -93,7 +106,7 @@ def dedupe(events: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return out, len(events) - len(out)
 
 
-def _manifest(cfg: Config, ingest: IngestSummary, extra: dict) -> dict:
+def _manifest(cfg: Config, ingest: IngestSummary, extra: dict, roster: pd.DataFrame | None = None, history: list | None = None) -> dict:
     import numpy
     import pyod
     import sklearn
@@ -106,6 +119,9 @@ def _manifest(cfg: Config, ingest: IngestSummary, extra: dict) -> dict:
         "inputs": [file_dict(f) for f in ingest.files],
         "rows": ingest.as_dict(),
         "model": {"name": cfg.model.name, "params": cfg.model.params, "seed": cfg.model.seed},
+        "roster": roster.attrs.get("source") if roster is not None else None,
+        # the stored days (and the runs that wrote them) this run read as history
+        "history": history or [],
         **extra,
     }
 
@@ -114,8 +130,10 @@ class NightScorer:
     """Scores one day after another against the store, keeping the history it needs in
     memory (loaded once, then extended by each day it scores)."""
 
-    def __init__(self, store: Store, cfg: Config, roster: pd.DataFrame | None, run_id: int) -> None:
+    def __init__(self, store: Store, cfg: Config, roster: pd.DataFrame | None, run_id: int, *, suppressions: str = "as-of") -> None:
         self.store = store
+        self.suppression_mode = suppressions
+        self._suppressions = store.suppressions()
         self.cfg = cfg
         self.roster = roster
         self.run_id = run_id
@@ -124,6 +142,7 @@ class NightScorer:
         self._inputs: pd.DataFrame | None = None
         self._scores: pd.DataFrame | None = None
         self._touched: list[Touched] = []
+        self.history_read: list = []  # (day, run_id) of the stored days read as history
         self.team_of = dict(zip(roster[s.AGENT_ID], roster[s.TEAM])) if roster is not None and s.TEAM in roster else {}
         self._loaded_before: str | None = None
         self._told_short_history = False
@@ -138,6 +157,8 @@ class NightScorer:
         _, self._inputs = self.store.model_inputs(shift_day(day, -self.cfg.model.train_days), day)
         self._scores = self.store.scores(first, shift_day(day, -1))[[DAY, s.AGENT_ID, "score", "flagged"]]
         self._touched = self.store.touched(shift_day(day, -self.cfg.features.novelty_window), day)
+        span_first = min(first, shift_day(day, -self.cfg.model.train_days), shift_day(day, -self.cfg.features.novelty_window))
+        self.history_read = sorted(set(map(tuple, self.history_read)) | set(self.store.day_runs(span_first, day)))
         self._loaded_before = day
 
     def _window(self, day: str):
@@ -184,7 +205,7 @@ class NightScorer:
                 needed,
                 self.cfg.features.min_history,
             )
-        result = score_day(day, agent_days, history, inputs, config=self.cfg, roster=self.roster, recent_scores=recent)
+        result = score_day(day, agent_days, history, inputs, config=self.cfg, roster=self.roster, recent_scores=recent, suppressed=self.suppressed_on(day))
         if result.peer_mode:
             log.info("%s: too little stored history to train on (%d rows): the model was fit on this day's agents (peer comparison)", day, len(inputs))
         evidence = self._evidence(result, events)
@@ -207,6 +228,20 @@ class NightScorer:
         if len(alerts):
             alerts.insert(0, DAY, day)
         return NightSummary(day, len(agent_days), len(events), alerts, result.peer_mode, history_days)
+
+    def suppressed_on(self, day: str) -> dict[str, int]:
+        """agent_id -> suppression id of the suppressions covering ``day``: those created by
+        the end of that day ("as-of", what the nightly run knew then: an honest replay) or
+        every one that has not expired by then ("current": today's decisions applied to the
+        past)."""
+        sup = self._suppressions
+        if sup.empty:
+            return {}
+        active = sup["until"] >= day
+        if self.suppression_mode == "as-of":
+            active &= sup["created_at"].str[:10] <= day
+        chosen = sup[active].sort_values("id")
+        return dict(zip(chosen[s.AGENT_ID], chosen["id"].astype(int)))
 
     def _evidence(self, result: ScoredDay, events: pd.DataFrame) -> pd.DataFrame:
         parts = []
@@ -275,7 +310,7 @@ def run_nightly(
         store.finish_run(run_id, status="failed", manifest=_manifest(cfg, ingest, {}), message=f"{type(exc).__name__}: {exc}")
         raise
     summary.seconds = time.monotonic() - started
-    store.finish_run(run_id, status="complete", manifest=_manifest(cfg, ingest, {"seconds": round(summary.seconds, 3), "days": [day]}))
+    store.finish_run(run_id, status="complete", manifest=_manifest(cfg, ingest, {"seconds": round(summary.seconds, 3), "days": [day]}, roster, night.history_read))
     return summary
 
 
@@ -288,6 +323,7 @@ def run_replay(
     *,
     roster: pd.DataFrame | None,
     show_progress: bool = True,
+    suppressions: str = "as-of",
 ) -> RunSummary:
     """The nightly logic for each day from ``first`` to ``last`` in turn (default: every day
     in the files), each day seeing only what came before it."""
@@ -323,7 +359,7 @@ def run_replay(
         _lock(store, run_id, day_list, cfg, ingest)
         try:
             store.add_rejects(run_id, ingest.rejects)
-            night = NightScorer(store, cfg, roster, run_id)
+            night = NightScorer(store, cfg, roster, run_id, suppressions=suppressions)
             with progress_bar("replaying", total=len(day_list), unit="days", disable=not show_progress) as bar:
                 for d in day_list:
                     frames = [pd.read_parquet(p) for p in parts.get(d, [])]
@@ -336,7 +372,7 @@ def run_replay(
             store.finish_run(run_id, status="failed", manifest=_manifest(cfg, ingest, {}), message=f"{type(exc).__name__}: {exc}")
             raise
         summary.seconds = time.monotonic() - started
-        store.finish_run(run_id, status="complete", manifest=_manifest(cfg, ingest, {"seconds": round(summary.seconds, 3), "days": day_list}))
+        store.finish_run(run_id, status="complete", manifest=_manifest(cfg, ingest, {"seconds": round(summary.seconds, 3), "days": day_list}, roster, night.history_read))
         return summary
     finally:
         shutil.rmtree(spill, ignore_errors=True)

@@ -135,6 +135,12 @@ def test_rescoring_a_day_replaces_it(store):
     assert sorted(zip(al.day, al.subject_id)) == [("2026-01-05", "A3"), ("2026-01-06", "A2")]
     assert len(store.evidence("k-A1-2026-01-05")) == 0
     assert store.scored_days() == ["2026-01-05", "2026-01-06"]
+    # append-only: the first run's results of the rescored day are kept, marked superseded
+    old_scores, old_alerts = store.run_results(run1)
+    day5 = old_scores[old_scores.day == "2026-01-05"]
+    assert sorted(day5.agent_id) == ["A1", "A2"] and set(day5.superseded_by) == {run2}
+    assert old_scores[old_scores.day == "2026-01-06"].superseded_by.isna().all()
+    assert sorted(zip(old_alerts.day, old_alerts.subject_id)) == [("2026-01-05", "A1"), ("2026-01-06", "A2")]
 
 
 def test_failed_write_leaves_the_day_as_it_was(store):

@@ -1,0 +1,196 @@
+"""Auditing runs through the real command: verify recomputes a run and names what differs,
+an altered input stops it, a changed history is reported; the same replay twice gives the
+same scores (SQLite and PostgreSQL); diff reports a threshold change."""
+
+from __future__ import annotations
+
+import io
+import os
+import sqlite3
+import subprocess
+
+import pandas as pd
+import pytest
+
+from detector.simulator import SimulationSpec
+from pipelines.simulate import run_simulation
+from tests.conftest import INSIDERWATCH
+
+PG_URL = os.environ.get("INSIDERWATCH_TEST_PG")
+
+
+def iw(db: str, *args, config=None):
+    cmd = [*INSIDERWATCH, "-q", "--db", db] + (["--config", str(config)] if config else [])
+    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory):
+    out = tmp_path_factory.mktemp("audit-desk")
+    run_simulation(SimulationSpec(agents=60, days=16, seed=21, insiders={"bulk": 1, "enumeration": 1}), out, show_progress=False)
+    return out
+
+
+def replay(db: str, desk, *extra, config=None):
+    proc = iw(db, "replay", "--events", desk / "events.csv.gz", "--roster", desk / "roster.csv", "--show", "0", *extra, config=config)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def scores(db: str) -> pd.DataFrame:
+    out = iw(db, "export", "scores").stdout
+    return pd.read_csv(io.StringIO(out)).sort_values(["day", "agent_id"]).reset_index(drop=True)
+
+
+def test_verify_passes_then_names_a_tampered_score(desk, tmp_path):
+    path = tmp_path / "iw.db"
+    db = f"sqlite:///{path}"
+    replay(db, desk)
+    ok = iw(db, "verify", "1")
+    assert ok.returncode == 0, ok.stderr
+    assert "IDENTICAL when recomputed" in ok.stdout
+    with sqlite3.connect(path) as conn:
+        day, agent = conn.execute("SELECT day, agent_id FROM scores WHERE rank = 1 ORDER BY day DESC LIMIT 1").fetchone()
+        conn.execute("UPDATE scores SET score = score + 0.5 WHERE day = ? AND agent_id = ?", (day, agent))
+    bad = iw(db, "verify", "1")
+    assert bad.returncode == 4
+    assert "1 DIFFERENCE(S)" in bad.stdout and f"score {day} '{agent}'" in bad.stdout and "stored" in bad.stdout
+
+
+def test_verify_stops_on_a_changed_input_naming_it(desk, tmp_path):
+    data = tmp_path / "events.csv.gz"
+    data.write_bytes((desk / "events.csv.gz").read_bytes())
+    db = f"sqlite:///{tmp_path / 'iw.db'}"
+    proc = iw(db, "replay", "--events", data, "--roster", desk / "roster.csv", "--show", "0")
+    assert proc.returncode == 0, proc.stderr
+    with open(data, "ab") as fh:
+        fh.write(b"\x00")
+    bad = iw(db, "verify", "1")
+    assert bad.returncode == 2 and "has changed since the run" in bad.stderr and str(data) in bad.stderr
+    data.unlink()
+    gone = iw(db, "verify", "1")
+    assert gone.returncode == 2 and "missing" in gone.stderr
+
+
+def test_verify_a_nightly_run_against_its_history(desk, tmp_path):
+    db = f"sqlite:///{tmp_path / 'iw.db'}"
+    days = sorted(pd.read_csv(desk / "label_days.csv").day)  # any days of the desk
+    calendar = sorted(set(pd.read_csv(desk / "events.csv.gz", usecols=["timestamp"]).timestamp.str[:10]))
+    last, before = calendar[-2], calendar[-3]
+    assert days
+    replay(db, desk, "--to", before)
+    night = iw(db, "nightly", "--events", desk / "events.csv.gz", "--roster", desk / "roster.csv", "--date", last)
+    assert night.returncode == 0, night.stderr
+    ok = iw(db, "verify", "2")
+    assert ok.returncode == 0 and "IDENTICAL" in ok.stdout, ok.stdout + ok.stderr
+    # rescoring a day the nightly run read as history changes what verify can prove
+    again = iw(db, "nightly", "--events", desk / "events.csv.gz", "--roster", desk / "roster.csv", "--date", before)
+    assert again.returncode == 0, again.stderr
+    changed = iw(db, "verify", "2")
+    assert changed.returncode == 4 and f"history {before}: the run read the results of run 1; the store now holds run 3's" in changed.stdout
+
+
+def test_the_same_replay_twice_gives_identical_scores(desk, tmp_path):
+    first = scores(replay(f"sqlite:///{tmp_path / 'a.db'}", desk) and f"sqlite:///{tmp_path / 'a.db'}")
+    second = scores(replay(f"sqlite:///{tmp_path / 'b.db'}", desk) and f"sqlite:///{tmp_path / 'b.db'}")
+    cols = ["day", "agent_id", "score", "rank", "flagged"]
+    pd.testing.assert_frame_equal(first[cols], second[cols])
+    if not PG_URL:
+        pytest.skip("set INSIDERWATCH_TEST_PG to compare with PostgreSQL too")
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = f"iw_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{name}"'))
+    try:
+        sep = "&" if "?" in PG_URL else "?"
+        pg = f"{PG_URL}{sep}options=-csearch_path%3D{name}"
+        on_pg = scores(replay(pg, desk) and pg)
+        pd.testing.assert_frame_equal(first[cols], on_pg[cols])
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        engine.dispose()
+
+
+def test_diff_reports_a_threshold_change(desk, tmp_path):
+    db = f"sqlite:///{tmp_path / 'iw.db'}"
+    replay(db, desk)
+    stricter = tmp_path / "strict.toml"
+    stricter.write_text("[alerts]\nthreshold = 2.6\n")
+    replay(db, desk, config=stricter)
+    proc = iw(db, "diff", "1", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "alerts.threshold: 2.0 -> 2.6" in proc.stdout
+    assert "inputs: the same files, the same digests" in proc.stdout
+    as_json = iw(db, "diff", "1", "2", "--json")
+    import json
+
+    d = json.loads(as_json.stdout)
+    gone = [a for a in d["alerts"] if a["change"] == "gone"]
+    assert gone and all(a["a"] < 2.6 for a in gone)
+    assert all(a["b"] >= 2.6 for a in d["alerts"] if a["change"] == "new")
+    # and the first run's alerts are still there to compare: results are append-only
+    runs = iw(db, "runs").stdout
+    assert runs.count("replay") == 2
+
+
+def test_triage_history_and_a_benign_decision_that_suppresses(desk, tmp_path):
+    db = f"sqlite:///{tmp_path / 'iw.db'}"
+    roomy = tmp_path / "roomy.toml"  # room for the harvester on every harvesting night
+    roomy.write_text("[alerts]\nbudget_fraction = 0.1\n")
+    replay(db, desk, config=roomy)
+    alerts = pd.read_csv(io.StringIO(iw(db, "export", "alerts").stdout), dtype=str, keep_default_na=False)
+    agent_alerts = alerts[alerts.subject_type == "agent"].sort_values("day")
+    counts = agent_alerts.subject_id.value_counts()
+    agent = counts.index[0]
+    assert counts.iloc[0] >= 2, "the bulk harvester is alerted on more than one day"
+    first_key = agent_alerts[agent_alerts.subject_id == agent].alert_key.iloc[0]
+    later_days = set(agent_alerts[agent_alerts.subject_id == agent].day.iloc[1:])
+
+    one = iw(db, "triage", first_key[:8], "--status", "escalated", "--note", "looks like bulk", "--by", "ana")
+    assert one.returncode == 0 and "escalated by ana" in one.stdout
+    two = iw(db, "triage", first_key[:8], "--status", "benign", "--note", "approved export test", "--by", "bo", "--suppress-until", "2030-01-01", "--ticket", "SEC-1")
+    assert two.returncode == 0, two.stderr
+    assert "superseding decision 1" in two.stdout and "suppression 1: agent" in two.stdout
+    history = pd.read_csv(io.StringIO(iw(db, "triage", first_key, "--history").stdout))
+    assert history.status.tolist() == ["escalated", "benign"] and history.author.tolist() == ["ana", "bo"]
+    assert history.supersedes.isna().tolist() == [True, False]  # the first decision is kept, superseded
+
+    # an honest replay (suppressions as they were on each day) raises the same alerts
+    replay(db, desk, config=roomy)
+    again = pd.read_csv(io.StringIO(iw(db, "export", "alerts").stdout), dtype=str, keep_default_na=False)
+    assert set(again[again.subject_id == agent].day) >= later_days and (again.suppressed_by == "").all()
+    # applying today's suppressions: the agent is still scored, the alerts stored, marked, not raised
+    proc = replay(db, desk, "--suppressions", "current", config=roomy)
+    assert "stored but not raised: covered by suppression(s) 1" in proc.stderr
+    now = pd.read_csv(io.StringIO(iw(db, "export", "alerts").stdout), dtype=str, keep_default_na=False)
+    mine = now[now.subject_id == agent]
+    assert len(mine) and (mine.suppressed_by == "1").all()
+    flagged = scores(db)
+    assert not flagged[(flagged.agent_id == agent)].flagged.any() and len(flagged[flagged.agent_id == agent]) > 5
+    listing = iw(db, "alerts", "--from", "2026-01-01", "--to", "2026-12-31")
+    assert agent not in listing.stdout and "suppressed alert(s) stored, not shown" in listing.stderr
+
+
+def test_expired_suppressions_stop_applying(desk, tmp_path):
+    db = f"sqlite:///{tmp_path / 'iw.db'}"
+    roomy = tmp_path / "roomy.toml"  # room for the harvester on every harvesting night
+    roomy.write_text("[alerts]\nbudget_fraction = 0.1\n")
+    replay(db, desk, config=roomy)
+    alerts = pd.read_csv(io.StringIO(iw(db, "export", "alerts").stdout), dtype=str, keep_default_na=False)
+    agent_alerts = alerts[alerts.subject_type == "agent"]
+    agent = agent_alerts.subject_id.value_counts().index[0]
+    days = sorted(agent_alerts[agent_alerts.subject_id == agent].day)
+    made = iw(db, "suppress", agent, "--until", days[0], "--reason", "training week", "--ticket", "SEC-2")
+    assert made.returncode == 0 and "suppression 1" in made.stdout
+    replay(db, desk, "--suppressions", "current", config=roomy)
+    now = pd.read_csv(io.StringIO(iw(db, "export", "alerts").stdout), dtype=str, keep_default_na=False)
+    mine = now[(now.subject_id == agent) & (now.day > days[0])]
+    assert len(mine) and (mine.suppressed_by == "").all()  # expired after days[0]
+    assert (now[(now.subject_id == agent) & (now.day == days[0])].suppressed_by == "1").all()
+    listed = iw(db, "suppress", "--list").stdout
+    assert "training week" in listed and "SEC-2" in listed
