@@ -57,7 +57,9 @@ def score_day(
         columns ``day``, ``agent_id`` and the model inputs
     recent_scores : stored scores of recent days (``day``, ``agent_id``, ``score``,
         ``flagged``) for accumulated risk and known cases
-    suppressed : agent_id -> id of the suppression covering them that day
+    suppressed : agent_id -> [(suppression id, pattern or None)] of the suppressions
+        covering them that day; one with a pattern (a feature family) covers an agent-day
+        only when that family drives the score most
     """
     feats = ft.compute(history, today, day=day, roster=roster, settings=config.features)
     feats = ft.add_persistence(feats, train_inputs, settings=config.features)
@@ -85,7 +87,7 @@ def score_day(
     scored["severity"] = feats["harvest__sum"].to_numpy(float)
     risk = al.accumulated_risk(recent_scores, scored[s.AGENT_ID], day=day, settings=config.alerts)
     known = al.recently_alerted(recent_scores, scored[s.AGENT_ID], day=day, settings=config.alerts)
-    suppression = scored[s.AGENT_ID].map(suppressed or {})
+    suppression = _covering_suppressions(scored, feats, X, names, fitted, suppressed or {}, risk, config)
     scored = al.rank_and_flag(scored, settings=config.alerts, risk=risk, known=known, suppressed=suppression.notna().to_numpy())
 
     # attribution for the night's top agents (all flagged ones among them)
@@ -143,6 +145,31 @@ def score_day(
         n_train=len(X_train),
         train_days=train_days,
     )
+
+
+def _covering_suppressions(scored, feats, X, names, fitted, suppressed: dict, risk, config: Config) -> pd.Series:
+    """Per agent, the id of the suppression that covers them tonight (NaN: none). A
+    suppression without a pattern covers any alert; one with a pattern only an agent-day
+    above the threshold whose strongest contribution comes from that feature family."""
+    out = pd.Series(np.nan, index=scored.index, dtype=float)
+    if not suppressed:
+        return out
+    rank_score = scored["score"].to_numpy(float) + config.alerts.accumulate_weight * np.asarray(risk, float)
+    for i, agent in enumerate(scored[s.AGENT_ID]):
+        for sid, pattern in suppressed.get(agent, []):
+            if pattern is None:
+                out.iloc[i] = sid
+                break
+            if fitted is None or rank_score[i] < config.alerts.threshold:
+                continue
+            contrib = dict(zip(names, fitted.attribute(X[i : i + 1])[0]))
+            per_metric = metric_contributions(contrib, feats.iloc[i])
+            if per_metric:
+                top = max(per_metric, key=per_metric.get).split("__")[0]
+                if top in ft.FAMILIES.get(pattern, ()):
+                    out.iloc[i] = sid
+                    break
+    return out
 
 
 def metric_contributions(contrib: dict, row: pd.Series) -> dict:

@@ -214,6 +214,8 @@ suppressions = Table(
     Column("owner", ID, nullable=False),
     Column("created_at", String(40), nullable=False),
     Column("from_alert", String(64)),
+    # a feature family (features.FAMILIES): only alerts driven mostly by it are suppressed
+    Column("pattern", String(64)),
 )
 
 # one run at a time scores a day: a row per day being scored, removed when the run ends
@@ -681,10 +683,14 @@ class Store:
         with self.engine.connect() as conn:
             return pd.read_sql(q, conn)
 
-    def add_suppression(self, agent_id: str, *, until: str, reason: str, ticket: str, owner: str, from_alert: str | None = None) -> int:
+    def add_suppression(
+        self, agent_id: str, *, until: str, reason: str, ticket: str, owner: str, from_alert: str | None = None, pattern: str | None = None
+    ) -> int:
         with self.engine.begin() as conn:
             result = conn.execute(
-                insert(suppressions).values(agent_id=agent_id, until=until, reason=reason, ticket=ticket, owner=owner, created_at=now(), from_alert=from_alert)
+                insert(suppressions).values(
+                    agent_id=agent_id, until=until, reason=reason, ticket=ticket, owner=owner, created_at=now(), from_alert=from_alert, pattern=pattern
+                )
             )
             return int(result.inserted_primary_key[0])
 

@@ -382,6 +382,10 @@ def runs_command(ctx, fmt, out):
     click.echo(f"{n:,} run(s)", err=True)
 
 
+#: feature families a suppression can be scoped to (features.FAMILIES, less persistence)
+PATTERNS = ["volume", "tickets", "record_kinds", "enumeration", "hours", "exports", "first_seen"]
+
+
 def _author(by: str | None) -> str:
     import getpass
 
@@ -400,9 +404,10 @@ def _author(by: str | None) -> str:
 @click.option("--by", "by", metavar="NAME", help="Who decided.  [default: the login name]")
 @click.option("--suppress-until", metavar="YYYY-MM-DD", help="With --status benign: also suppress the alert's agent until this day (needs --ticket).")
 @click.option("--ticket", metavar="REF", help="Case or change ticket for the suppression.")
+@click.option("--pattern", type=click.Choice(PATTERNS), help="Scope the suppression to alerts driven mostly by this feature family.")
 @click.option("--history", is_flag=True, help="Only list the alert's decisions, oldest first.")
 @click.pass_context
-def triage_command(ctx, alert, status, note, by, suppress_until, ticket, history):
+def triage_command(ctx, alert, status, note, by, suppress_until, ticket, pattern, history):
     """Record an investigator's decision on an alert (ALERT: its key, or its first 6+
     characters, from `insiderwatch alerts` or `export alerts`).
 
@@ -434,8 +439,9 @@ def triage_command(ctx, alert, status, note, by, suppress_until, ticket, history
     )
     if suppress_until:
         until = parse_day(suppress_until, "--suppress-until")
-        sid = store.add_suppression(found["subject_id"], until=until, reason=note, ticket=ticket, owner=author, from_alert=found["alert_key"])
-        click.echo(f"suppression {sid}: agent {terminal_safe(found['subject_id'])} until {until} (ticket {terminal_safe(ticket)}), from this decision")
+        sid = store.add_suppression(found["subject_id"], until=until, reason=note, ticket=ticket, owner=author, from_alert=found["alert_key"], pattern=pattern)
+        scope = f", only alerts driven by {pattern}" if pattern else ""
+        click.echo(f"suppression {sid}: agent {terminal_safe(found['subject_id'])} until {until}{scope} (ticket {terminal_safe(ticket)}), from this decision")
 
 
 @click.command("suppress")
@@ -444,9 +450,10 @@ def triage_command(ctx, alert, status, note, by, suppress_until, ticket, history
 @click.option("--reason", help="Why this agent's alerts are expected.")
 @click.option("--ticket", metavar="REF", help="Case or change ticket that approves it.")
 @click.option("--by", "by", metavar="NAME", help="Owner.  [default: the login name]")
+@click.option("--pattern", type=click.Choice(PATTERNS), help="Only alerts driven mostly by this feature family (e.g. record_kinds for a KYC secondment).")
 @click.option("--list", "listing", is_flag=True, help="List every suppression (active or expired) instead.")
 @click.pass_context
-def suppress_command(ctx, agent, until, reason, ticket, by, listing):
+def suppress_command(ctx, agent, until, reason, ticket, by, pattern, listing):
     """Suppress an agent's alerts until a day, with an owner, a reason and a ticket.
 
     \b
@@ -460,14 +467,15 @@ def suppress_command(ctx, agent, until, reason, ticket, by, listing):
     store = _store(ctx)
     if listing:
         frame = store.suppressions()
-        n = write_table(frame.to_dict("records"), ["id", "agent_id", "until", "reason", "ticket", "owner", "created_at", "from_alert"], "csv", None)
+        n = write_table(frame.to_dict("records"), ["id", "agent_id", "until", "pattern", "reason", "ticket", "owner", "created_at", "from_alert"], "csv", None)
         click.echo(f"{n} suppression(s)", err=True)
         return
     if not (agent and until and reason and ticket):
         raise UsageError("give AGENT, --until, --reason and --ticket (or --list)")
     until = parse_day(until, "--until")
-    sid = store.add_suppression(agent, until=until, reason=reason, ticket=ticket, owner=_author(by))
-    click.echo(f"suppression {sid}: agent {terminal_safe(agent)} until {until} (ticket {terminal_safe(ticket)})")
+    sid = store.add_suppression(agent, until=until, reason=reason, ticket=ticket, owner=_author(by), pattern=pattern)
+    scope = f", only alerts driven by {pattern}" if pattern else ""
+    click.echo(f"suppression {sid}: agent {terminal_safe(agent)} until {until}{scope} (ticket {terminal_safe(ticket)})")
 
 
 @click.command("verify")

@@ -229,19 +229,22 @@ class NightScorer:
             alerts.insert(0, DAY, day)
         return NightSummary(day, len(agent_days), len(events), alerts, result.peer_mode, history_days)
 
-    def suppressed_on(self, day: str) -> dict[str, int]:
-        """agent_id -> suppression id of the suppressions covering ``day``: those created by
-        the end of that day ("as-of", what the nightly run knew then: an honest replay) or
-        every one that has not expired by then ("current": today's decisions applied to the
-        past)."""
+    def suppressed_on(self, day: str) -> dict[str, list[tuple[int, str | None]]]:
+        """agent_id -> [(suppression id, pattern or None)] of the suppressions covering
+        ``day``: those created by the end of that day ("as-of", what the nightly run knew
+        then: an honest replay) or every one not expired by then ("current": today's
+        decisions applied to the past)."""
         sup = self._suppressions
         if sup.empty:
             return {}
         active = sup["until"] >= day
         if self.suppression_mode == "as-of":
             active &= sup["created_at"].str[:10] <= day
-        chosen = sup[active].sort_values("id")
-        return dict(zip(chosen[s.AGENT_ID], chosen["id"].astype(int)))
+        out: dict[str, list] = {}
+        for r in sup[active].sort_values("id").to_dict("records"):
+            pattern = r.get("pattern")
+            out.setdefault(r[s.AGENT_ID], []).append((int(r["id"]), pattern if isinstance(pattern, str) and pattern else None))
+        return out
 
     def _evidence(self, result: ScoredDay, events: pd.DataFrame) -> pd.DataFrame:
         parts = []

@@ -194,3 +194,29 @@ def test_expired_suppressions_stop_applying(desk, tmp_path):
     assert (now[(now.subject_id == agent) & (now.day == days[0])].suppressed_by == "1").all()
     listed = iw(db, "suppress", "--list").stdout
     assert "training week" in listed and "SEC-2" in listed
+
+
+def test_a_suppression_scoped_to_a_pattern_covers_only_alerts_it_drives(desk, tmp_path):
+    db = f"sqlite:///{tmp_path / 'iw.db'}"
+    roomy = tmp_path / "roomy.toml"
+    roomy.write_text("[alerts]\nbudget_fraction = 0.1\n")
+    replay(db, desk, config=roomy)
+    alerts = pd.read_csv(io.StringIO(iw(db, "export", "alerts").stdout), dtype=str, keep_default_na=False)
+    agent_alerts = alerts[alerts.subject_type == "agent"]
+    agent = agent_alerts.subject_id.value_counts().index[0]
+    before = set(agent_alerts[agent_alerts.subject_id == agent].day)
+    # the harvester never exports: a suppression of export-driven alerts leaves theirs alone
+    assert iw(db, "suppress", agent, "--until", "2030-01-01", "--reason", "export project", "--ticket", "T-1", "--pattern", "exports").returncode == 0
+    replay(db, desk, "--suppressions", "current", config=roomy)
+    now = pd.read_csv(io.StringIO(iw(db, "export", "alerts").stdout), dtype=str, keep_default_na=False)
+    mine = now[now.subject_id == agent]
+    assert set(mine.day) >= before and (mine.suppressed_by == "").all()
+    # what drives them (views without a ticket, identity documents) is covered by these
+    for family in ("tickets", "record_kinds"):
+        assert iw(db, "suppress", agent, "--until", "2030-01-01", "--reason", "approved", "--ticket", "T-2", "--pattern", family).returncode == 0
+    replay(db, desk, "--suppressions", "current", config=roomy)
+    now = pd.read_csv(io.StringIO(iw(db, "export", "alerts").stdout), dtype=str, keep_default_na=False)
+    mine = now[now.subject_id == agent]
+    # covered where those families drive the score; any alert driven by something else stays raised
+    assert len(mine) and (mine.suppressed_by != "").any() and set(mine.suppressed_by) - {""} <= {"2", "3"}
+    assert "exports" in iw(db, "suppress", "--list").stdout

@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("owner", sa.String(256), nullable=False),
         sa.Column("created_at", sa.String(40), nullable=False),
         sa.Column("from_alert", sa.String(64)),
+        sa.Column("pattern", sa.String(64)),
     )
 
 
