@@ -186,6 +186,11 @@ def run_speed(*, agents: int, events: int, history_days: int, seed: int, work: P
         night = NightScorer(store, cfg, roster, run_id)
         history = synthetic_history(agent_days, day_touched, history_days, seed)
         t_hist, _ = _timed(lambda: [night.score_agent_days(d, frame, s.empty_events(), t) for d, frame, t in history])
+        store.finish_run(
+            run_id,
+            status="complete",
+            manifest={"benchmark": "speed: synthetic history", "days": [d for d, _, _ in history], "seconds": round(t_hist, 3), "model": cfg.model.name, "seed": seed},
+        )
         figures["replay_agent_day_stages"] = {
             "days": history_days,
             "agents": len(agent_days),
