@@ -128,6 +128,26 @@ def nightly_command(ctx, events, day, roster, fail_on_alert, report_dir):
         ctx.exit(EXIT_ALERTS)
 
 
+@click.command("rescore")
+@events_option
+@click.option("--date", "day", metavar="YYYY-MM-DD", required=True, help="The UTC day to score again.")
+@roster_option
+@report_option
+@click.pass_context
+def rescore_command(ctx, events, day, roster, report_dir):
+    """Score a day again, from all of its files, after late events arrived.
+
+    \b
+    Example, when last night's run said "late events of 2026-11-20 were set aside":
+      insiderwatch rescore --date 2026-11-20 --events 'logs/2026-11-2[01]*.csv.gz'
+    The nightly logic for that day, as a new run: its results replace the day's (the
+    previous ones stay in the archive, for `verify` and `diff`), alerts keep their identity.
+    Later days keep the scores they had; rescore them too, or replay the period, if the
+    change matters for their baselines.
+    """
+    ctx.invoke(nightly_command, events=events, day=day, roster=roster, fail_on_alert=False, report_dir=report_dir)
+
+
 @click.command("replay")
 @events_option
 @click.option("--from", "first", metavar="YYYY-MM-DD", help="First day to score.  [default: the first day in the logs]")
@@ -536,4 +556,5 @@ COMMANDS = [
     diff_command,
     triage_command,
     suppress_command,
+    rescore_command,
 ]

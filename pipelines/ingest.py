@@ -29,6 +29,7 @@ class IngestSummary:
     rows_accepted: int = 0
     rows_rejected: int = 0
     rows_set_aside: int = 0
+    set_aside_days: Counter = field(default_factory=Counter)  # UTC day -> events set aside
     duplicates: int = 0
     reasons: Counter = field(default_factory=Counter)
     rejects: pd.DataFrame = field(default_factory=s.empty_rejects)
@@ -39,6 +40,7 @@ class IngestSummary:
             "accepted": self.rows_accepted,
             "rejected": self.rows_rejected,
             "set_aside": self.rows_set_aside,
+            "set_aside_days": dict(sorted(self.set_aside_days.items())),
             "duplicates": self.duplicates,
             "reject_reasons": dict(self.reasons.most_common()),
         }
@@ -83,6 +85,8 @@ def read_inputs(
             if len(batch.accepted):
                 aside = route(batch.accepted)
                 summary.rows_set_aside += len(aside)
+                if len(aside):
+                    summary.set_aside_days.update(aside[s.TIMESTAMP].dt.strftime("%Y-%m-%d").value_counts().to_dict())
             bar.update(batch.rows_read)
     summary.files = list(report.files)
     if kept_rejects:

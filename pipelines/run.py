@@ -278,6 +278,25 @@ def _lock(store: Store, run_id: int, day_list: list[str], cfg: Config, ingest: I
         raise
 
 
+def _tell_set_aside(store: Store, ingest: IngestSummary, day: str) -> None:
+    """Say what the night's files held for other days: late events of days already scored
+    (to rescore), events dated after the night (clock skew or future timestamps)."""
+    scored = set(store.scored_days())
+    for other, n in sorted(ingest.set_aside_days.items()):
+        if other > day:
+            log.warning("%d event(s) dated %s, after the night scored (%s), were set aside: future timestamps or a clock out of step", n, other, day)
+        elif other in scored:
+            log.warning(
+                "%d late event(s) of %s, a day already scored, were set aside: to include them run "
+                "`insiderwatch rescore --date %s --events ...` with all of that day's files",
+                n,
+                other,
+                other,
+            )
+        else:
+            log.info("%d event(s) of %s (not scored) were set aside", n, other)
+
+
 def run_nightly(
     cfg: Config,
     store: Store,
@@ -314,6 +333,7 @@ def run_nightly(
         raise
     summary.seconds = time.monotonic() - started
     store.finish_run(run_id, status="complete", manifest=_manifest(cfg, ingest, {"seconds": round(summary.seconds, 3), "days": [day]}, roster, night.history_read))
+    _tell_set_aside(store, ingest, day)
     return summary
 
 
