@@ -179,7 +179,8 @@ def reason_sentences(row: pd.Series, contributions: dict[str, float], *, top: in
         if has_base and value > float(base):
             parts.append(f"{_against(value, float(base), 'their own median')} ({int(row['history_days'])} days)")
         if value > role_med:
-            parts.append(f"{_against(value, role_med, f'the median of their role ({row[s.ROLE]}) today')}")
+            peers = "the desk" if row[s.ROLE] == "(none)" else f"their role ({row[s.ROLE]})"
+            parts.append(f"{_against(value, role_med, f'the median of {peers} today')}")
         if value > team_p95 and row[s.TEAM] != "(none)":
             parts.append(f"{_against(value, team_p95, f'the 95th percentile of team {row[s.TEAM]}')}")
         if not parts:

@@ -285,3 +285,35 @@ def test_lookups_that_cannot_be_answered_are_usage_errors(small_sim, tmp_path):
         assert proc.returncode == 2, args
     out = iw("alerts", db=db).stdout
     assert "2026-01-12" in out  # the default names the day it looked at
+
+
+def test_terminal_escapes_and_path_traversal_in_ids_stay_data(tmp_path):
+    hostile = "../../outside\x1b[31mRED\x07;DROP TABLE runs;--"
+    path = tmp_path / "hostile.csv"
+    frame = pd.DataFrame(
+        [(f"2026-01-05T09:{i // 60:02d}:{i % 60:02d}Z", hostile, f"C{i}", "view", "") for i in range(300)]
+        + [(f"2026-01-05T{10 + j % 8:02d}:{i:02d}:00Z", f"a{i}", f"C{i}{j}", "view", f"T{i}{j // 3}") for i in range(200) for j in range(40)],
+        columns=["timestamp", "agent_id", "customer_id", "action", "ticket_id"],
+    )
+    frame.to_csv(path, index=False)
+    db = tmp_path / "iw.db"
+    out = tmp_path / "site"
+    config = tmp_path / "any.toml"  # a first night (no history): alert the top agent whatever its score
+    config.write_text("[alerts]\nthreshold = 0.0\n")
+    proc = iw("nightly", "--events", path, "--date", "2026-01-05", "--report", out, db=db, config=config)
+    assert "\x1b" not in proc.stdout + proc.stderr and "\x07" not in proc.stdout + proc.stderr
+    assert "outside\\x1b[31mRE" in proc.stdout  # shown, escaped
+    shown = iw("alerts", db=db).stdout
+    assert "\x1b" not in shown and "outside" in shown
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith("agent-")) == ["index.html", "run.html"]
+    assert len(list(out.glob("agent-*.html"))) == 1
+    assert not (tmp_path / "outside").exists() and not list(tmp_path.parent.glob("outside*"))
+    exported = iw("export", "scores", "--format", "jsonl", db=db).stdout
+    assert json.dumps(hostile)[1:-1] in exported  # JSON keeps the exact id, escaped
+    runs = iw("runs", db=db).stdout
+    assert runs.count("\n") == 2  # the runs table is still there
+
+
+def test_a_store_that_is_down_is_a_clear_error():
+    proc = subprocess.run([*INSIDERWATCH, "--db", "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=3", "alerts"], capture_output=True, text=True)
+    assert proc.returncode == 1 and "cannot open the store" in proc.stderr and "Traceback" not in proc.stderr
