@@ -18,6 +18,8 @@ from typing import Iterable
 
 import pandas as pd
 
+from detector.errors import UsageError
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -61,8 +63,13 @@ def write_table(rows: Iterable[dict], columns: list[str], fmt: str, out: str | N
     if handle is None:
         path = Path(out)
         tmp = path.with_name(path.name + ".partial")
-        tmp.write_text(buffer.getvalue(), encoding="utf-8")
-        tmp.replace(path)
+        try:
+            tmp.write_text(buffer.getvalue(), encoding="utf-8")
+            tmp.replace(path)
+        except OSError as exc:
+            if tmp.parent.is_dir():
+                tmp.unlink(missing_ok=True)
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}; nothing was written there") from exc
     return count
 
 
