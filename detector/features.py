@@ -297,10 +297,8 @@ def compute(
     # isolation forest splits one feature at a time, so a single extreme sign among many
     # quiet features is found faster along these
     left_out = settings.left_out()
-    harvesting = [m for m in HARVEST_METRICS if m not in left_out] or ["views"]
-    harvest = np.nan_to_num(np.column_stack([np.clip(cols[f"{m}__z"], 0, None) for m in harvesting]), nan=0.0)
-    if harvesting == ["views"] and "views" in left_out:
-        harvest = np.zeros_like(harvest)
+    harvesting = [np.clip(cols[f"{m}__z"], 0, None) for m in HARVEST_METRICS if m not in left_out]
+    harvest = np.nan_to_num(np.column_stack(harvesting), nan=0.0) if harvesting else np.zeros((len(out), 1))
     cols["harvest__max"] = harvest.max(axis=1) if len(harvest) else np.zeros(0)
     cols["harvest__sum"] = harvest.sum(axis=1) if len(harvest) else np.zeros(0)
     return pd.concat([out, pd.DataFrame(cols, index=out.index)], axis=1)

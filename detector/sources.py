@@ -512,6 +512,11 @@ def _sha256_of(path: Path) -> "hashlib._Hash":
     return hasher
 
 
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes as stored, read in blocks (the digest run manifests record)."""
+    return _sha256_of(Path(path)).hexdigest()
+
+
 # --- byte streams ----------------------------------------------------------------------
 class _HashingReader(io.RawIOBase):
     """A read-only file that feeds every byte it hands out to a hash."""
@@ -1169,5 +1174,5 @@ def read_roster(path: str | Path) -> pd.DataFrame:
             ) from exc
     roster = roster.reset_index(drop=True)
     # where it came from, for run manifests (an auditor re-reads and checks this file)
-    roster.attrs["source"] = {"path": str(path.resolve()), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "size_bytes": path.stat().st_size}
+    roster.attrs["source"] = {"path": str(path.resolve()), "sha256": file_sha256(path), "size_bytes": path.stat().st_size}
     return roster

@@ -642,16 +642,14 @@ class Store:
     def run_results(self, run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Every score and alert a run wrote, whether its days still hold them or later runs
         superseded them (then from the archives, with ``superseded_by``)."""
+        def live_and_archived(live: Table, archive: Table, conn) -> pd.DataFrame:
+            now_held = pd.read_sql(select(live).where(live.c.run_id == run_id), conn).assign(superseded_by=None)
+            old = pd.read_sql(select(archive).where(archive.c.run_id == run_id), conn).drop(columns=["id", "superseded_at"])
+            return pd.concat([now_held, old], ignore_index=True) if len(old) else now_held
+
         with self.engine.connect() as conn:
-            sc = pd.read_sql(select(scores).where(scores.c.run_id == run_id), conn)
-            sc_old = pd.read_sql(select(scores_archive).where(scores_archive.c.run_id == run_id), conn)
-            al = pd.read_sql(select(alerts).where(alerts.c.run_id == run_id), conn)
-            al_old = pd.read_sql(select(alerts_archive).where(alerts_archive.c.run_id == run_id), conn)
-        sc = pd.concat([sc.assign(superseded_by=None), sc_old.drop(columns=["id", "superseded_at"])], ignore_index=True) if len(sc_old) else sc.assign(superseded_by=None)
-        al = pd.concat([al.assign(superseded_by=None), al_old.drop(columns=["id", "superseded_at"])], ignore_index=True) if len(al_old) else al.assign(superseded_by=None)
-        al["reasons"] = al["reasons"].map(json.loads)
-        al["members"] = al["members"].map(lambda v: json.loads(v) if isinstance(v, str) else None)
-        al["suppressed_by"] = al["suppressed_by"].astype("Int64")
+            sc = live_and_archived(scores, scores_archive, conn)
+            al = _decoded_alerts(live_and_archived(alerts, alerts_archive, conn))
         return sc.sort_values([DAY, "rank"], kind="stable").reset_index(drop=True), al.sort_values([DAY, "subject_type", "rank"], kind="stable").reset_index(drop=True)
 
     # --- triage ------------------------------------------------------------------------------
@@ -707,11 +705,7 @@ class Store:
         if run_id is not None:
             q = q.where(alerts.c.run_id == run_id)
         with self.engine.connect() as conn:
-            frame = pd.read_sql(q.order_by(alerts.c.day, alerts.c.subject_type, alerts.c.rank, alerts.c.subject_id), conn)
-        frame["reasons"] = frame["reasons"].map(json.loads)
-        frame["members"] = frame["members"].map(lambda v: json.loads(v) if isinstance(v, str) else None)
-        frame["suppressed_by"] = frame["suppressed_by"].astype("Int64")
-        return frame
+            return _decoded_alerts(pd.read_sql(q.order_by(alerts.c.day, alerts.c.subject_type, alerts.c.rank, alerts.c.subject_id), conn))
 
     def evidence(self, alert_key: str) -> pd.DataFrame:
         with self.engine.connect() as conn:
@@ -726,6 +720,14 @@ def _insert(conn, table: Table, rows: list[dict]) -> None:
     """Insert many rows; nothing for none (an empty executemany would insert one empty row)."""
     if rows:
         conn.execute(insert(table), rows)
+
+
+def _decoded_alerts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Alert rows as read: reasons and members from JSON, the covering suppression as an integer."""
+    frame["reasons"] = frame["reasons"].map(json.loads)
+    frame["members"] = frame["members"].map(lambda v: json.loads(v) if isinstance(v, str) else None)
+    frame["suppressed_by"] = frame["suppressed_by"].astype("Int64")
+    return frame
 
 
 def _typed_agent_days(frame: pd.DataFrame) -> pd.DataFrame:

@@ -9,7 +9,6 @@ flag and alert with what the store holds for that run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -24,6 +23,7 @@ from detector import schema as s
 from detector.aggregate import DAY
 from detector.config import Config, from_dict
 from detector.errors import InputError, UsageError
+from detector.sources import file_sha256
 from detector.store import Store
 
 log = logging.getLogger("insiderwatch")
@@ -57,19 +57,11 @@ def config_from_record(record: dict) -> Config:
     return from_dict(data, origin="the run's recorded settings")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _check_file(entry: dict, what: str) -> Path:
     path = Path(entry["path"])
     if not path.is_file():
         raise InputError(f"{what} recorded by the run is missing", file=str(path))
-    if _sha256(path) != entry["sha256"]:
+    if file_sha256(path) != entry["sha256"]:
         raise InputError(f"{what} has changed since the run (SHA-256 differs from the recorded {entry['sha256'][:16]}...)", file=str(path))
     return path
 
@@ -78,7 +70,7 @@ def verify_run(store: Store, run_id: int, *, show_progress: bool = False) -> Ver
     """Recompute ``run_id`` and compare. Raises InputError (exit 2) when a recorded input is
     missing or changed, UsageError when the run cannot be verified."""
     from detector.sources import read_roster
-    from pipelines.run import run_nightly, run_replay
+    from pipelines.run import library_versions, run_nightly, run_replay
 
     run = store.run(run_id)
     if run is None:
@@ -91,11 +83,7 @@ def verify_run(store: Store, run_id: int, *, show_progress: bool = False) -> Ver
     roster = read_roster(_check_file(manifest["roster"], "roster")) if manifest.get("roster") else None
     result = Verification(run_id, run["kind"], manifest.get("days", []))
     recorded = manifest.get("versions", {})
-    import numpy
-    import pyod
-    import sklearn
-
-    now = {"pandas": pd.__version__, "numpy": numpy.__version__, "scikit-learn": sklearn.__version__, "pyod": pyod.__version__}
+    now = library_versions()
     changed = [f"{k} {recorded[k]} -> {v}" for k, v in now.items() if k in recorded and recorded[k] != v]
     if manifest.get("insiderwatch") and manifest["insiderwatch"] != __version__:
         changed.insert(0, f"insiderwatch {manifest['insiderwatch']} -> {__version__}")

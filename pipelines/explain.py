@@ -30,8 +30,32 @@ class Explanation:
     contributions_source: str
 
 
-def explain(store: Store, cfg: Config, agent_id: str, day: str) -> Explanation:
+@dataclass
+class ScoredNight:
+    """What explaining any agent of one day needs, read and computed once."""
+
+    scores: pd.DataFrame
+    features: pd.DataFrame
+    alerts: pd.DataFrame
+
+
+def scored_night(store: Store, cfg: Config, day: str) -> ScoredNight:
+    """The day's stored scores and alerts, and every active agent's features rebuilt from
+    the stored agent-days, with the peers as they were that night (the stored groups)."""
     scores = store.scores(day, day)
+    roster = scores[[s.AGENT_ID, s.TEAM, s.ROLE, s.SITE, s.VENDOR]].copy()
+    span = cfg.features.window + cfg.features.lag + 1
+    history = store.agent_days(shift_day(day, -span), day)
+    today = store.agent_days(day, shift_day(day, 1))
+    feats = ft.compute(history, today, day=day, roster=roster, settings=cfg.features) if len(today) else pd.DataFrame()
+    return ScoredNight(scores, feats, store.alerts(day, day))
+
+
+def explain(store: Store, cfg: Config, agent_id: str, day: str, night: ScoredNight | None = None) -> Explanation:
+    """Every feature of one agent-day (``night``: the day's :func:`scored_night`, when
+    explaining several agents of the same day)."""
+    night = night or scored_night(store, cfg, day)
+    scores = night.scores
     mine = scores[scores[s.AGENT_ID] == agent_id]
     if mine.empty:
         known = store.scored_days()
@@ -39,12 +63,7 @@ def explain(store: Store, cfg: Config, agent_id: str, day: str) -> Explanation:
             raise UsageError(f"no scored day {day} in the store" + (f" (it holds {known[0]} to {known[-1]})" if known else " (it is empty)"))
         raise UsageError(f"agent {agent_id!r} was not active on {day} (no agent-day scored)")
     row = mine.iloc[0].to_dict()
-    # the peers as they were that night, from the stored groups
-    roster = scores[[s.AGENT_ID, s.TEAM, s.ROLE, s.SITE, s.VENDOR]].copy()
-    span = cfg.features.window + cfg.features.lag + 1
-    history = store.agent_days(shift_day(day, -span), day)
-    today = store.agent_days(day, shift_day(day, 1))
-    feats = ft.compute(history, today, day=day, roster=roster, settings=cfg.features)
+    feats = night.features
     f = feats[feats[s.AGENT_ID] == agent_id].iloc[0]
     contributions = json.loads(row["contributions"]) if isinstance(row.get("contributions"), str) else {}
     source = "as measured on the night's model" if contributions else "not kept (the agent was outside the night's top ranks)"
@@ -68,7 +87,7 @@ def explain(store: Store, cfg: Config, agent_id: str, day: str) -> Explanation:
             }
         )
     table = pd.DataFrame(rows)
-    alerts = store.alerts(day, day)
+    alerts = night.alerts
     mine_alert = alerts[(alerts["subject_type"] == "agent") & (alerts["subject_id"] == agent_id)]
     if len(mine_alert):
         reasons = list(mine_alert.iloc[0]["reasons"])

@@ -39,7 +39,7 @@ from detector.aggregate import DAY, HOURS
 from detector.config import Config
 from detector.errors import UsageError
 from detector.store import Store
-from pipelines.explain import explain
+from pipelines.explain import explain, scored_night
 from pipelines.run import shift_day
 
 log = logging.getLogger("insiderwatch")
@@ -138,8 +138,9 @@ def build_report(
     group_alerts = alerts[alerts["subject_type"] != "agent"].copy()
     pages = []
     rows = []
+    nights: dict = {}  # day -> explain.ScoredNight, shared by the agents alerted that day
     for agent_id, mine in agent_alerts.groupby("subject_id", sort=False):
-        page = _agent_page(store, cfg, str(agent_id), mine, history, scores, pseudo, reveal_customers)
+        page = _agent_page(store, cfg, str(agent_id), mine, history, scores, pseudo, reveal_customers, nights)
         pages.append(page)
         rows.append(page["index_row"])
     rows.sort(key=lambda r: (-r["score"], r["agent_id"]))
@@ -183,7 +184,7 @@ def _distinct(rows: list[dict], key: str) -> list[str]:
     return sorted({str(r[key]) for r in rows if r[key] is not None})
 
 
-def _agent_page(store, cfg, agent_id, mine, history, scores, pseudo, reveal) -> dict:
+def _agent_page(store, cfg, agent_id, mine, history, scores, pseudo, reveal, nights: dict) -> dict:
     mine = mine.sort_values(DAY)
     own = history[history[s.AGENT_ID] == agent_id].sort_values(DAY)
     own_scores = scores[scores[s.AGENT_ID] == agent_id].sort_values(DAY)
@@ -199,10 +200,13 @@ def _agent_page(store, cfg, agent_id, mine, history, scores, pseudo, reveal) -> 
     days = []
     for a in mine.to_dict("records"):
         d = a[DAY]
-        e = explain(store, cfg, agent_id, d)
-        feats = e.features.copy()
-        evidence = store.evidence(a["alert_key"]).head(cfg.report.evidence_rows)
-        total_evidence = len(store.evidence(a["alert_key"]))
+        if d not in nights:
+            nights[d] = scored_night(store, cfg, d)
+        e = explain(store, cfg, agent_id, d, nights[d])
+        feats = e.features
+        stored = store.evidence(a["alert_key"])
+        evidence = stored.head(cfg.report.evidence_rows)
+        total_evidence = len(stored)
         ev_rows = [
             {
                 "time": str(r[s.TIMESTAMP])[11:19],

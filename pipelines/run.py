@@ -106,16 +106,21 @@ def dedupe(events: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return out, len(events) - len(out)
 
 
-def _manifest(cfg: Config, ingest: IngestSummary, extra: dict, roster: pd.DataFrame | None = None, history: list | None = None) -> dict:
+def library_versions() -> dict[str, str]:
+    """The versions of the libraries that decide the scores, as run manifests record them."""
     import numpy
     import pyod
     import sklearn
 
+    return {"pandas": pd.__version__, "numpy": numpy.__version__, "scikit-learn": sklearn.__version__, "pyod": pyod.__version__, "pyarrow": pa.__version__}
+
+
+def _manifest(cfg: Config, ingest: IngestSummary, extra: dict, roster: pd.DataFrame | None = None, history: list | None = None) -> dict:
     return {
         "insiderwatch": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "versions": {"pandas": pd.__version__, "numpy": numpy.__version__, "scikit-learn": sklearn.__version__, "pyod": pyod.__version__, "pyarrow": pa.__version__},
+        "versions": library_versions(),
         "inputs": [file_dict(f) for f in ingest.files],
         "rows": ingest.as_dict(),
         "model": {"name": cfg.model.name, "params": cfg.model.params, "seed": cfg.model.seed},

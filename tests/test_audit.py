@@ -37,6 +37,13 @@ def replay(db: str, desk, *extra, config=None):
     return proc
 
 
+def roomy_config(tmp_path):
+    """Settings with room for the harvester on every harvesting night (10% of the desk)."""
+    path = tmp_path / "roomy.toml"
+    path.write_text("[alerts]\nbudget_fraction = 0.1\n")
+    return path
+
+
 def scores(db: str) -> pd.DataFrame:
     out = iw(db, "export", "scores").stdout
     return pd.read_csv(io.StringIO(out)).sort_values(["day", "agent_id"]).reset_index(drop=True)
@@ -140,8 +147,7 @@ def test_diff_reports_a_threshold_change(desk, tmp_path):
 
 def test_triage_history_and_a_benign_decision_that_suppresses(desk, tmp_path):
     db = f"sqlite:///{tmp_path / 'iw.db'}"
-    roomy = tmp_path / "roomy.toml"  # room for the harvester on every harvesting night
-    roomy.write_text("[alerts]\nbudget_fraction = 0.1\n")
+    roomy = roomy_config(tmp_path)
     replay(db, desk, config=roomy)
     alerts = pd.read_csv(io.StringIO(iw(db, "export", "alerts").stdout), dtype=str, keep_default_na=False)
     agent_alerts = alerts[alerts.subject_type == "agent"].sort_values("day")
@@ -178,8 +184,7 @@ def test_triage_history_and_a_benign_decision_that_suppresses(desk, tmp_path):
 
 def test_expired_suppressions_stop_applying(desk, tmp_path):
     db = f"sqlite:///{tmp_path / 'iw.db'}"
-    roomy = tmp_path / "roomy.toml"  # room for the harvester on every harvesting night
-    roomy.write_text("[alerts]\nbudget_fraction = 0.1\n")
+    roomy = roomy_config(tmp_path)
     replay(db, desk, config=roomy)
     alerts = pd.read_csv(io.StringIO(iw(db, "export", "alerts").stdout), dtype=str, keep_default_na=False)
     agent_alerts = alerts[alerts.subject_type == "agent"]
@@ -198,8 +203,7 @@ def test_expired_suppressions_stop_applying(desk, tmp_path):
 
 def test_a_suppression_scoped_to_a_pattern_covers_only_alerts_it_drives(desk, tmp_path):
     db = f"sqlite:///{tmp_path / 'iw.db'}"
-    roomy = tmp_path / "roomy.toml"
-    roomy.write_text("[alerts]\nbudget_fraction = 0.1\n")
+    roomy = roomy_config(tmp_path)
     replay(db, desk, config=roomy)
     alerts = pd.read_csv(io.StringIO(iw(db, "export", "alerts").stdout), dtype=str, keep_default_na=False)
     agent_alerts = alerts[alerts.subject_type == "agent"]
