@@ -81,71 +81,378 @@ def aggregate(events: pd.DataFrame, *, timezones: dict[str, str] | None = None) 
 
     Notes
     -----
-    Computed on integer codes with numpy (sorting and bincounts); the SQL equivalent is a
-    GROUP BY day, agent with COUNT(DISTINCT ...), a window over (day, ticket) for the
-    ticket's main customer and gaps-and-islands over sorted customer numbers.
+    The same counts as feeding each day to a :class:`DayAggregator` batch by batch (which
+    is what the pipelines do, so that a day's memory does not grow with its events).
     """
+    return aggregate_days(events, timezones=timezones)[0]
+
+
+def aggregate_days(events: pd.DataFrame, *, timezones: dict[str, str] | None = None) -> tuple[pd.DataFrame, list["Touched"]]:
+    """:func:`aggregate` and :func:`touched` of whole days in memory, in one pass."""
     if events.empty:
-        return pd.DataFrame({c: pd.Series(dtype="int64") for c in AGENT_DAY_COLUMNS}).astype(
-            {DAY: s.STRING_DTYPE, s.AGENT_ID: s.STRING_DTYPE}
+        return empty_agent_days(), []
+    days = events[s.TIMESTAMP].dt.strftime("%Y-%m-%d")
+    frames, sets = [], []
+    for day, rows in events.groupby(days, sort=True):
+        agg = DayAggregator(str(day), timezones=timezones)
+        agg.add(rows)
+        agent_days, day_touched = agg.finish()
+        frames.append(agent_days)
+        sets.append(day_touched)
+    return pd.concat(frames, ignore_index=True), sets
+
+
+def empty_agent_days() -> pd.DataFrame:
+    """No agent-days, with the columns and dtypes of :func:`aggregate`."""
+    return pd.DataFrame({c: pd.Series(dtype="int64") for c in AGENT_DAY_COLUMNS}).astype({DAY: s.STRING_DTYPE, s.AGENT_ID: s.STRING_DTYPE})
+
+
+#: the additive per-event flags counted per agent-day (the rest are distinct counts)
+_FLAG_COUNTS = ("events", "views", "ticketless_views", "id_document_views", "address_views", "financial_views", "high_value_views", "searches", "edits", "exports")
+#: odd 64-bit multiplier that spreads small agent codes over the hash space in combined keys
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+#: key of the 64-bit hashes that stand for ticket ids and id prefixes inside one aggregation
+_TICKET_HASH_KEY = "insiderwatch-t01"
+
+
+class Deduplicator:
+    """Exact duplicate events of one day counted once, batch by batch: the same
+    ``event_id`` where there is one, else the same values in every column; the first
+    occurrence is kept.
+
+    Holds one 64-bit keyed hash per distinct event seen (8 bytes an event, in sorted runs
+    merged as they grow), never the events themselves.
+    """
+
+    def __init__(self) -> None:
+        self._runs: list[np.ndarray] = []  # sorted uint64 runs, longest first
+        self.dropped = 0
+
+    def keep(self, events: pd.DataFrame) -> np.ndarray:
+        """Boolean mask of the rows of ``events`` not seen before (in this or an earlier batch)."""
+        if events.empty:
+            return np.zeros(0, bool)
+        keys = event_keys(events)
+        keep = ~pd.Series(keys).duplicated().to_numpy()
+        for run in self._runs:
+            idx = np.minimum(np.searchsorted(run, keys), len(run) - 1)
+            keep &= run[idx] != keys
+        new = np.sort(keys[keep])
+        if len(new):
+            self._runs.append(new)
+            while len(self._runs) > 1 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
+                last = self._runs.pop()
+                self._runs[-1] = np.sort(np.concatenate([self._runs[-1], last]))
+        self.dropped += int(len(keys) - keep.sum())
+        return keep
+
+
+#: key of the 64-bit hashes that identify events for de-duplication
+_EVENT_HASH_KEY = "insiderwatch-e01"
+
+
+def event_keys(events: pd.DataFrame) -> np.ndarray:
+    """A 64-bit key per event: a keyed hash of its ``event_id`` when it has one, else of
+    every column's value (rows equal in every column get the same key)."""
+    keys = np.empty(len(events), np.uint64)
+    ids = events[s.EVENT_ID]
+    has = ids.notna().to_numpy(bool)
+    if has.any():
+        keys[has] = pd.util.hash_array(ids[has].to_numpy(object), hash_key=_EVENT_HASH_KEY, categorize=False)
+    if (~has).any():
+        rows = events.loc[~has, list(s.EVENT_COLUMNS)]
+        keys[~has] = pd.util.hash_pandas_object(rows, index=False, hash_key=_EVENT_HASH_KEY).to_numpy(np.uint64) ^ np.uint64(0xA5A5A5A5A5A5A5A5)
+    return keys
+
+
+class _Partials:
+    """Rows keyed by a 64-bit key, merged by key now and then: the distinct (agent,
+    customer) pairs or (agent, ticket, customer) triples of a day so far.
+
+    New batches' rows (already distinct within their batch) wait in a list; when they
+    outgrow the merged table they are folded into it, so memory stays within about twice
+    the number of distinct keys, however many events repeat them.
+    """
+
+    def __init__(self, reduce: dict[str, str]) -> None:
+        self.reduce = reduce  # column -> "first", "min", "max" or "sum"
+        self.merged: pd.DataFrame | None = None
+        self.pending: list[pd.DataFrame] = []
+        self.pending_rows = 0
+
+    def add(self, frame: pd.DataFrame) -> None:
+        self.pending.append(frame)
+        self.pending_rows += len(frame)
+        if self.pending_rows >= max(len(self.merged) if self.merged is not None else 0, 1_000_000):
+            self._merge()
+
+    def _merge(self) -> None:
+        parts = ([self.merged] if self.merged is not None else []) + self.pending
+        self.pending, self.pending_rows = [], 0
+        if not parts:
+            return
+        frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        inverse, keys = pd.factorize(frame["key"].to_numpy())
+        if len(keys) == len(frame):
+            self.merged = frame
+            return
+        out = {"key": keys}
+        first = np.full(len(keys), len(frame), np.int64)
+        np.minimum.at(first, inverse, np.arange(len(frame)))
+        for col, how in self.reduce.items():
+            values = frame[col].to_numpy()
+            if how == "first":
+                out[col] = values[first]
+            elif how == "sum":
+                out[col] = np.bincount(inverse, weights=values, minlength=len(keys)).astype(values.dtype)
+            else:
+                acc = values[first].copy()
+                (np.minimum if how == "min" else np.maximum).at(acc, inverse, values)
+                out[col] = acc
+        self.merged = pd.DataFrame(out)
+
+    def result(self, columns: dict[str, str]) -> pd.DataFrame:
+        self._merge()
+        if self.merged is None:
+            return pd.DataFrame({"key": pd.Series(dtype="uint64"), **{c: pd.Series(dtype=d) for c, d in columns.items()}})
+        return self.merged
+
+
+class DayAggregator:
+    """The counts of :func:`aggregate` for one UTC day, fed the day's events batch by batch.
+
+    Additive counts (events, views, ... and the 24 local-hour buckets) are summed per agent
+    as batches arrive; the distinct counts keep, instead of events, the day's distinct
+    (agent, customer) pairs and (agent, ticket, customer) triples with a few numbers each,
+    merged as they grow. Memory is bounded by the day's distinct pairs and triples, not by
+    its events. Customer and ticket ids are held as 64-bit keyed hashes.
+
+    Parameters
+    ----------
+    day : str
+        The UTC day (YYYY-MM-DD) every event fed belongs to.
+    timezones : dict, optional
+        agent_id -> IANA zone for the hour buckets; agents not in it use UTC.
+
+    Notes
+    -----
+    Feed de-duplicated events (see :class:`Deduplicator`), in a stable order: a ticket's
+    main customer is the one with the most accesses under it that day, ties going to the
+    customer seen first that day, so the order of events only matters for exact ties. The
+    result does not depend on how the events are cut into batches.
+    """
+
+    def __init__(self, day: str, *, timezones: dict[str, str] | None = None) -> None:
+        self.day = day
+        self.timezones = timezones or {}
+        self._start = int(pd.Timestamp(day, tz="UTC").value)
+        self._agents: dict[str, int] = {}
+        self._counts = np.zeros((0, len(_FLAG_COUNTS)), np.int64)
+        self._hours = np.zeros((0, 24), np.int64)
+        self._first = np.zeros(0, np.int64)
+        self._last = np.zeros(0, np.int64)
+        self._pairs = _Partials({"agent": "first", "customer": "first", "pos": "min", "ticketless": "max", "number": "first", "prefix": "first"})
+        self._triples = _Partials({"agent": "first", "ticket": "first", "customer": "first", "accesses": "sum", "views": "sum"})
+        self.events = 0
+
+    @property
+    def held_rows(self) -> int:
+        """Rows of partial aggregates held now (pairs and triples, merged and waiting): what
+        the day's memory grows with, instead of its events."""
+        return sum((len(t.merged) if t.merged is not None else 0) + t.pending_rows for t in (self._pairs, self._triples))
+
+    def _agent_codes(self, ids: pd.Index) -> np.ndarray:
+        codes = np.empty(len(ids), np.int64)
+        for i, a in enumerate(ids):
+            code = self._agents.get(a)
+            if code is None:
+                code = self._agents[a] = len(self._agents)
+            codes[i] = code
+        n = len(self._agents)
+        if n > len(self._first):
+            grow = max(n, 2 * len(self._first)) - len(self._first)
+            self._counts = np.vstack([self._counts, np.zeros((grow, len(_FLAG_COUNTS)), np.int64)])
+            self._hours = np.vstack([self._hours, np.zeros((grow, 24), np.int64)])
+            self._first = np.r_[self._first, np.full(grow, np.iinfo(np.int64).max)]
+            self._last = np.r_[self._last, np.full(grow, -1)]
+        return codes
+
+    def add(self, events: pd.DataFrame) -> None:
+        """Count a batch of the day's canonical, de-duplicated events."""
+        n = len(events)
+        if n == 0:
+            return
+        ns = events[s.TIMESTAMP].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        offset = ns - self._start
+        if offset.min() < 0 or offset.max() >= _NS_PER_DAY:
+            raise ValueError(f"events outside {self.day} fed to its aggregation")
+        agent, agent_ids = _codes(events[s.AGENT_ID])
+        code = self._agent_codes(agent_ids)
+        A = len(agent_ids)
+        customer, customer_ids = _codes(events[s.CUSTOMER_ID])
+        ticket, ticket_ids = _codes(events[s.TICKET_ID])
+        action, resource = events[s.ACTION], events[s.RESOURCE]
+        view = _mask(action, "view")
+        has_ticket = ticket >= 0
+        flags = {
+            "events": np.ones(n, bool),
+            "views": view,
+            "ticketless_views": view & ~has_ticket,
+            "id_document_views": view & _mask(resource, "id_document"),
+            "address_views": view & _mask(resource, "address"),
+            "financial_views": view & _mask(resource, "balance", "transactions"),
+            "high_value_views": view & _mask(events[s.CUSTOMER_TIER], s.HIGH_VALUE_TIER),
+            "searches": _mask(action, "search"),
+            "edits": _mask(action, "note", "update"),
+            "exports": _mask(action, "export", "list", "download", "print"),
+        }
+        self._counts[code] += np.stack([np.bincount(agent, weights=flags[f], minlength=A) for f in _FLAG_COUNTS], axis=1).astype(np.int64)
+        hour = _local_hours(ns, agent, agent_ids, self.timezones)
+        self._hours[code] += np.bincount(agent * 24 + hour, minlength=A * 24).reshape(A, 24)
+        minute = offset // 60_000_000_000
+        order = np.argsort(agent, kind="stable")
+        starts = np.searchsorted(agent[order], np.arange(A))
+        self._first[code] = np.minimum(self._first[code], np.minimum.reduceat(minute[order], starts))
+        self._last[code] = np.maximum(self._last[code], np.maximum.reduceat(minute[order], starts))
+
+        # distinct (agent, customer) pairs of the batch: first position, any ticketless view
+        C = max(len(customer_ids), 1)
+        c_hash = customer_hashes(customer_ids)
+        number, prefix = customer_numbers(customer_ids)
+        p_hash = _hash(prefix.to_numpy(object))
+        pair_inv, pair_keys = pd.factorize(agent * C + customer)
+        first_row = np.full(len(pair_keys), n, np.int64)
+        np.minimum.at(first_row, pair_inv, np.arange(n))
+        tl = np.zeros(len(pair_keys), bool)
+        tl[pair_inv[flags["ticketless_views"]]] = True
+        pa_agent, pa_customer = code[pair_keys // C], pair_keys % C
+        self._pairs.add(
+            pd.DataFrame(
+                {
+                    "key": _combine(pa_agent, c_hash[pa_customer]),
+                    "agent": pa_agent,
+                    "customer": c_hash[pa_customer],
+                    "pos": self.events + first_row,
+                    "ticketless": tl,
+                    "number": number.to_numpy(float)[pa_customer],
+                    "prefix": p_hash[pa_customer],
+                }
+            )
         )
-    ns = events[s.TIMESTAMP].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    day_num = ns // _NS_PER_DAY
-    agent, agent_ids = _codes(events[s.AGENT_ID])
-    customer, customer_ids = _codes(events[s.CUSTOMER_ID])
-    ticket, _ = _codes(events[s.TICKET_ID])
-    n_agents, n_customers = len(agent_ids), max(len(customer_ids), 1)
+        # distinct (agent, ticket, customer) triples: accesses and views under the ticket
+        if has_ticket.any():
+            T = len(ticket_ids)
+            t_hash = _hash(np.asarray(ticket_ids, dtype=object))
+            at_inv, at_keys = pd.factorize(agent[has_ticket] * T + ticket[has_ticket])  # keys < n * n
+            tri_inv, tri_keys = pd.factorize(at_inv.astype(np.int64) * C + customer[has_ticket])
+            at = at_keys[tri_keys // C]
+            tr_agent = code[at // T]
+            tr_ticket = t_hash[at % T]
+            tr_customer = c_hash[tri_keys % C]
+            self._triples.add(
+                pd.DataFrame(
+                    {
+                        "key": _combine(tr_agent, _combine(tr_ticket, tr_customer)),
+                        "agent": tr_agent,
+                        "ticket": tr_ticket,
+                        "customer": tr_customer,
+                        "accesses": np.bincount(tri_inv, minlength=len(tri_keys)).astype(np.int64),
+                        "views": np.bincount(tri_inv, weights=view[has_ticket], minlength=len(tri_keys)).astype(np.int64),
+                    }
+                )
+            )
+        self.events += n
 
-    # one group per (day, agent), numbered in sorted order
-    first_day = int(day_num.min())
-    day_idx = day_num - first_day
-    group_key = day_idx * n_agents + agent
-    group, keys = pd.factorize(group_key, sort=True)
-    group = group.astype(np.int64)
-    G = len(keys)
+    def finish(self) -> tuple[pd.DataFrame, "Touched | None"]:
+        """The day's agent-days (as :func:`aggregate`) and touched sets (as :func:`touched`)."""
+        G = len(self._agents)
+        if G == 0:
+            return empty_agent_days(), None
+        ids = np.array(list(self._agents), dtype=object)
+        cols: dict[str, np.ndarray] = {f: self._counts[:G, i] for i, f in enumerate(_FLAG_COUNTS)}
+        pairs = self._pairs.result({})
+        p_agent = pairs["agent"].to_numpy(np.int64)
+        p_customer = pairs["customer"].to_numpy(np.uint64)
+        cols["customers"] = np.bincount(p_agent, minlength=G)
+        cols["ticketless_customers"] = np.bincount(p_agent, weights=pairs["ticketless"].to_numpy(bool), minlength=G).astype(np.int64)
+        cols["sequential_customers"] = _sequential(p_agent, pairs["prefix"].to_numpy(np.uint64), pairs["number"].to_numpy(float), G)
+        triples = self._triples.result({})
+        cols["tickets"] = np.zeros(G, np.int64)
+        cols["off_primary_views"] = np.zeros(G, np.int64)
+        if len(triples):
+            t_agent = triples["agent"].to_numpy(np.int64)
+            t_ticket = triples["ticket"].to_numpy(np.uint64)
+            t_customer = triples["customer"].to_numpy(np.uint64)
+            cols["tickets"] = np.bincount(t_agent[_first_of(_combine(t_agent, t_ticket))], minlength=G)
+            # the ticket's main customer: most accesses under it across the desk (ties: the
+            # customer first seen that day)
+            seen_first = pd.Series(pairs["pos"].to_numpy(np.int64)).groupby(p_customer).min()
+            tc_inv, tc_keys = pd.factorize(_combine(t_ticket, t_customer))
+            tc_n = np.bincount(tc_inv, weights=triples["accesses"].to_numpy(np.int64), minlength=len(tc_keys))
+            rep = _first_of_inverse(tc_inv, len(tc_keys))
+            tc_ticket, tc_customer = t_ticket[rep], t_customer[rep]
+            tc_pos = seen_first.reindex(tc_customer).to_numpy(np.int64)
+            order = np.lexsort((tc_pos, -tc_n, tc_ticket))
+            head = np.r_[True, tc_ticket[order][1:] != tc_ticket[order][:-1]]
+            primary = pd.Series(tc_customer[order][head], index=tc_ticket[order][head])
+            off = primary.reindex(t_ticket).to_numpy(np.uint64) != t_customer
+            cols["off_primary_views"] = np.bincount(t_agent, weights=triples["views"].to_numpy(np.int64) * off, minlength=G).astype(np.int64)
+        cols["first_seen"] = self._first[:G]
+        cols["last_seen"] = self._last[:G]
+        out = pd.DataFrame({DAY: self.day, s.AGENT_ID: ids})
+        out = pd.concat([out, pd.DataFrame(cols), pd.DataFrame(self._hours[:G], columns=HOURS)], axis=1)
+        out["outside_shift_events"] = outside_shift_events(out)
+        out[DAY] = out[DAY].astype(s.STRING_DTYPE)
+        out[s.AGENT_ID] = out[s.AGENT_ID].astype(s.STRING_DTYPE)
+        out = out.sort_values(s.AGENT_ID, kind="stable").reset_index(drop=True)
+        for col in AGENT_DAY_COLUMNS[2:]:
+            out[col] = out[col].astype("int64")
+        # touched sets: each agent's customers in one sorted run, agents by id
+        rank = np.empty(G, np.int64)
+        rank[np.argsort(ids.astype(str), kind="stable")] = np.arange(G)
+        order = np.lexsort((p_customer, rank[p_agent]))
+        present, counts = np.unique(rank[p_agent][order], return_counts=True)
+        by_rank = ids[np.argsort(rank)]
+        day_touched = Touched(self.day, by_rank[present], counts.astype(np.int64), p_customer[order].astype(np.uint64))
+        return out[AGENT_DAY_COLUMNS], day_touched
 
-    action, resource = events[s.ACTION], events[s.RESOURCE]
-    view = _mask(action, "view")
-    has_ticket = ticket >= 0
-    flags = {
-        "events": np.ones(len(ns), bool),
-        "views": view,
-        "ticketless_views": view & ~has_ticket,
-        "id_document_views": view & _mask(resource, "id_document"),
-        "address_views": view & _mask(resource, "address"),
-        "financial_views": view & _mask(resource, "balance", "transactions"),
-        "high_value_views": view & _mask(events[s.CUSTOMER_TIER], s.HIGH_VALUE_TIER),
-        "searches": _mask(action, "search"),
-        "edits": _mask(action, "note", "update"),
-        "exports": _mask(action, "export", "list", "download", "print"),
-        "off_primary_views": view & has_ticket & ~_is_primary_customer(day_idx, ticket, customer, n_customers),
-    }
-    cols: dict[str, np.ndarray] = {name: np.bincount(group, weights=f, minlength=G).astype(np.int64) for name, f in flags.items()}
-    cols["customers"] = _distinct_per_group(group, customer, n_customers, G)
-    cols["tickets"] = _distinct_per_group(group[has_ticket], ticket[has_ticket], int(ticket.max()) + 1 if has_ticket.any() else 1, G)
-    tl = flags["ticketless_views"]
-    cols["ticketless_customers"] = _distinct_per_group(group[tl], customer[tl], n_customers, G)
-    cols["sequential_customers"] = _sequential_runs(group, customer, customer_ids, G)
-    minute = (ns - day_num * _NS_PER_DAY) // 60_000_000_000
-    order = np.argsort(group, kind="stable")
-    starts = np.searchsorted(group[order], np.arange(G))
-    cols["first_seen"] = np.minimum.reduceat(minute[order], starts).astype(np.int64)
-    cols["last_seen"] = np.maximum.reduceat(minute[order], starts).astype(np.int64)
-    hour = _local_hours(ns, agent, agent_ids, timezones or {})
-    hours = np.bincount(group * 24 + hour, minlength=G * 24).reshape(G, 24)
 
-    g_day = keys // n_agents + first_day
-    g_agent = keys % n_agents
-    day_text = pd.Series(pd.to_datetime(np.unique(g_day) * _NS_PER_DAY).strftime("%Y-%m-%d"), index=np.unique(g_day))
-    out = pd.DataFrame({DAY: day_text.reindex(g_day).to_numpy(), s.AGENT_ID: np.asarray(agent_ids)[g_agent]})
-    out = pd.concat([out, pd.DataFrame(cols), pd.DataFrame(hours, columns=HOURS)], axis=1)
-    out["outside_shift_events"] = outside_shift_events(out)
-    out[DAY] = out[DAY].astype(s.STRING_DTYPE)
-    out[s.AGENT_ID] = out[s.AGENT_ID].astype(s.STRING_DTYPE)
-    out = out.sort_values([DAY, s.AGENT_ID], kind="stable").reset_index(drop=True)
-    for col in AGENT_DAY_COLUMNS[2:]:
-        out[col] = out[col].astype("int64")
-    return out[AGENT_DAY_COLUMNS]
+def _hash(values: np.ndarray) -> np.ndarray:
+    return pd.util.hash_array(np.asarray(values, dtype=object), hash_key=_TICKET_HASH_KEY, categorize=False)
+
+
+def _combine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """One 64-bit key for a pair of codes or hashes (collisions: about 1 in 2**64 per pair)."""
+    with np.errstate(over="ignore"):
+        return (a.astype(np.uint64) * _MIX + np.uint64(0x632BE59BD9B4E019)) ^ b.astype(np.uint64)
+
+
+def _first_of(keys: np.ndarray) -> np.ndarray:
+    """Index of the first row of each distinct key."""
+    inverse, uniques = pd.factorize(keys)
+    return _first_of_inverse(inverse, len(uniques))
+
+
+def _first_of_inverse(inverse: np.ndarray, n: int) -> np.ndarray:
+    first = np.full(n, len(inverse), np.int64)
+    np.minimum.at(first, inverse, np.arange(len(inverse)))
+    return first
+
+
+def _sequential(agent: np.ndarray, prefix: np.ndarray, number: np.ndarray, G: int) -> np.ndarray:
+    """Per agent, distinct customers in runs of SEQUENTIAL_RUN or more consecutive id
+    numbers (same prefix): enumeration through ids. Pairs happen by chance on a busy day;
+    runs of three almost never do. In SQL: gaps-and-islands over the sorted numbers."""
+    ok = ~np.isnan(number)
+    g, pre, num = agent[ok], prefix[ok], number[ok]
+    if len(g) == 0:
+        return np.zeros(G, np.int64)
+    order = np.lexsort((num, pre, g))
+    g, pre, num = g[order], pre[order], num[order]
+    continues = np.r_[False, (g[1:] == g[:-1]) & (pre[1:] == pre[:-1]) & (num[1:] - num[:-1] == 1)]
+    run = np.cumsum(~continues)
+    length = np.bincount(run)[run]
+    return np.bincount(g, weights=length >= SEQUENTIAL_RUN, minlength=G).astype(np.int64)
 
 
 def outside_shift_events(agent_days: pd.DataFrame, block: int = SHIFT_BLOCK_HOURS) -> pd.Series:
@@ -158,36 +465,6 @@ def outside_shift_events(agent_days: pd.DataFrame, block: int = SHIFT_BLOCK_HOUR
     return pd.Series(hours.sum(axis=1) - windows.max(axis=1), index=agent_days.index, dtype="int64")
 
 
-def _distinct_per_group(group: np.ndarray, value: np.ndarray, n_values: int, G: int) -> np.ndarray:
-    """Number of distinct ``value`` per group (missing values, coded -1, are not counted)."""
-    ok = value >= 0
-    pairs = pd.unique(group[ok].astype(np.int64) * n_values + value[ok])  # hashing: no sort needed
-    return np.bincount(pairs // n_values, minlength=G).astype(np.int64)
-
-
-def _is_primary_customer(day_idx: np.ndarray, ticket: np.ndarray, customer: np.ndarray, n_customers: int) -> np.ndarray:
-    """True where the event's customer is its ticket's main customer that day: the one with
-    the most accesses under the ticket across the whole desk (ties: the first seen)."""
-    out = np.ones(len(ticket), bool)
-    has = ticket >= 0
-    if not has.any():
-        return out
-    n_tickets = int(ticket.max()) + 1
-    dt = day_idx[has] * n_tickets + ticket[has]  # (day, ticket)
-    pair = dt * n_customers + customer[has]
-    inverse, pairs = pd.factorize(pair)
-    counts = np.bincount(inverse)
-    pair_dt = pairs // n_customers
-    pair_customer = pairs % n_customers
-    # per (day, ticket): the customer with the highest count (ties: lowest code)
-    order = np.lexsort((pair_customer, -counts, pair_dt))
-    first = np.r_[True, pair_dt[order][1:] != pair_dt[order][:-1]]
-    primary_of_dt = pd.Series(pair_customer[order][first], index=pair_dt[order][first])
-    primary = primary_of_dt.reindex(pair_dt).to_numpy()
-    out[has] = (primary == pair_customer)[inverse]
-    return out
-
-
 def customer_numbers(customers) -> tuple[pd.Series, pd.Series]:
     """The trailing number of each customer id (``C1000123`` -> 1000123; NaN when none) and
     the text before it."""
@@ -196,30 +473,6 @@ def customer_numbers(customers) -> tuple[pd.Series, pd.Series]:
     digits = pc.struct_field(parts, "digits").to_pandas()
     prefix = pc.struct_field(parts, "prefix").to_pandas()
     return pd.to_numeric(digits, errors="coerce"), prefix.fillna("")
-
-
-def _sequential_runs(group: np.ndarray, customer: np.ndarray, customer_ids: pd.Index, G: int) -> np.ndarray:
-    """Per group, distinct customers in runs of SEQUENTIAL_RUN or more consecutive id
-    numbers (same prefix): enumeration through ids. Pairs happen by chance on a busy day;
-    runs of three almost never do. In SQL: gaps-and-islands over the sorted numbers."""
-    number, prefix = customer_numbers(customer_ids)
-    number = number.to_numpy(float)
-    prefix_code, _ = pd.factorize(prefix)
-    n_c = max(len(customer_ids), 1)
-    pairs = pd.unique(group.astype(np.int64) * n_c + customer)
-    g, c = pairs // n_c, pairs % n_c
-    num = number[c]
-    ok = ~np.isnan(num)
-    g, c, num = g[ok], c[ok], num[ok]
-    if len(g) == 0:
-        return np.zeros(G, np.int64)
-    pre = prefix_code[c]
-    order = np.lexsort((num, pre, g))
-    g, pre, num = g[order], pre[order], num[order]
-    continues = np.r_[False, (g[1:] == g[:-1]) & (pre[1:] == pre[:-1]) & (num[1:] - num[:-1] == 1)]
-    run = np.cumsum(~continues)
-    length = np.bincount(run)[run]
-    return np.bincount(g, weights=length >= SEQUENTIAL_RUN, minlength=G).astype(np.int64)
 
 
 def _local_hours(ns: np.ndarray, agent: np.ndarray, agent_ids: pd.Index, timezones: dict[str, str]) -> np.ndarray:
@@ -277,25 +530,4 @@ def touched(events: pd.DataFrame) -> list[Touched]:
     The SQL equivalent is ``SELECT DISTINCT day, agent_id, hash(customer_id)``; with the
     counts of :func:`aggregate` it is all the later stages need from raw events.
     """
-    if events.empty:
-        return []
-    ns = events[s.TIMESTAMP].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    day_num = ns // _NS_PER_DAY
-    agent, agent_ids = _codes(events[s.AGENT_ID])
-    customer, customer_ids = _codes(events[s.CUSTOMER_ID])
-    n_agents, n_customers = len(agent_ids), max(len(customer_ids), 1)
-    first_day = int(day_num.min())
-    group = (day_num - first_day) * n_agents + agent
-    pairs = pd.unique(group * n_customers + customer)
-    g, c = pairs // n_customers, pairs % n_customers
-    h = customer_hashes(customer_ids)[c]
-    order = np.lexsort((h, g))
-    g, h = g[order], h[order]
-    out = []
-    for d in np.unique(g // n_agents):
-        lo, hi = np.searchsorted(g, [d * n_agents, (d + 1) * n_agents])
-        ag = g[lo:hi] % n_agents
-        present, counts = np.unique(ag, return_counts=True)
-        day = pd.Timestamp((int(d) + first_day) * _NS_PER_DAY).strftime("%Y-%m-%d")
-        out.append(Touched(day, np.asarray(agent_ids, dtype=object)[present], counts.astype(np.int64), h[lo:hi].astype(np.uint64)))
-    return out
+    return [t for t in aggregate_days(events)[1] if t is not None]

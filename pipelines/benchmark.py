@@ -35,12 +35,12 @@ import pyarrow.parquet as pq
 
 from detector import __version__
 from detector import schema as s
-from detector.aggregate import DAY, Touched, aggregate, touched
+from detector.aggregate import DAY, DayAggregator, Deduplicator, Touched
 from detector.config import Config
 from detector.simulator import SimulationSpec
 from detector.sources import read_events
 from detector.store import Store
-from pipelines.run import NightScorer, dedupe, run_nightly
+from pipelines.run import NightScorer, run_nightly
 from pipelines.simulate import run_simulation
 
 DAY_UNDER_TEST = "2026-03-04"
@@ -94,12 +94,14 @@ def _timed(fn):
 
 def ingest_and_aggregate(path: Path, timezones: dict) -> tuple[int, pd.DataFrame, Touched]:
     """Read, validate, de-duplicate, count per agent-day and collect the touched sets."""
-    frames, rows = [], 0
+    rows = 0
+    dedup, agg = Deduplicator(), DayAggregator(DAY_UNDER_TEST, timezones=timezones)
     for batch in read_events(path):
         rows += batch.rows_read
-        frames.append(batch.accepted)
-    events, _ = dedupe(pd.concat(frames, ignore_index=True))
-    return rows, aggregate(events, timezones=timezones), touched(events)[0]
+        keep = dedup.keep(batch.accepted)
+        agg.add(batch.accepted[keep])
+    agent_days, day_touched = agg.finish()
+    return rows, agent_days, day_touched
 
 
 def pyarrow_floor(path: Path) -> int:
@@ -185,7 +187,7 @@ def run_speed(*, agents: int, events: int, history_days: int, seed: int, work: P
         run_id = store.start_run("benchmark", config=cfg.to_dict(), detector_version=cfg.detector_version, day_from=None, day_to=None)
         night = NightScorer(store, cfg, roster, run_id)
         history = synthetic_history(agent_days, day_touched, history_days, seed)
-        t_hist, _ = _timed(lambda: [night.score_agent_days(d, frame, s.empty_events(), t) for d, frame, t in history])
+        t_hist, _ = _timed(lambda: [night.score_agent_days(d, frame, t) for d, frame, t in history])
         store.finish_run(
             run_id,
             status="complete",
@@ -231,6 +233,100 @@ def format_speed(f: dict) -> str:
     return "\n".join(lines)
 
 
+def scaled_day(day_parquet: Path, out: Path, *, scale: int, seed: int) -> int:
+    """A day ``scale`` times larger than ``day_parquet``, written as csv.gz one copy at a
+    time: copy k repeats the day's accesses a few minutes later (inside the day) under new
+    event ids, and for k > 0 under new customer and ticket ids (``K<k>`` prepended), so the
+    day's distinct customers, pairs and tickets grow with it, not only its rows (the hard
+    case for the aggregation's state). Returns the number of events written."""
+    table = pq.read_table(day_parquet)
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp(DAY_UNDER_TEST, tz="UTC")
+    end = start + pd.Timedelta(days=1) - pd.Timedelta(milliseconds=1)
+    written = 0
+    with pa.CompressedOutputStream(str(out), "gzip") as sink:
+        writer, schema = None, None
+        for k in range(scale):
+            frame = table.to_pandas()
+            shift = pd.to_timedelta(rng.integers(-1800, 1800, size=len(frame)), unit="s")
+            ts = (frame[s.TIMESTAMP] + shift).clip(start, end)
+            frame[s.TIMESTAMP] = ts.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
+            frame[s.EVENT_ID] = f"K{k}-" + frame[s.EVENT_ID].astype(str)
+            if k:
+                frame[s.CUSTOMER_ID] = f"K{k}" + frame[s.CUSTOMER_ID].astype(str)
+                frame[s.TICKET_ID] = (f"K{k}" + frame[s.TICKET_ID].astype(str)).where(frame[s.TICKET_ID].notna())
+            batch = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+            if writer is None:
+                schema = batch.schema
+                writer = pacsv.CSVWriter(sink, schema)
+            writer.write_table(batch.cast(schema) if batch.schema != schema else batch)
+            written += len(frame)
+        if writer is not None:
+            writer.close()
+    return written
+
+
+def child_peak(args: list[str], log_path: Path) -> dict:
+    """Run a command in a child process; its wall time, peak RSS and exit status."""
+    import subprocess
+
+    started = time.perf_counter()
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log_file)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return {"seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "exit": proc.returncode}
+
+
+def _cli(*args: str) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "pipelines.cli", "-q", *args]
+
+
+def run_memory(*, agents: int, events: int, scale: int, replay_agents: int, replay_days: int, seed: int, work: Path | None = None) -> dict:
+    """Peak memory of a nightly run on a usual day and on a day ``scale`` times larger, and of
+    a replay over ``replay_days`` and over ``scale`` times as many days, each in a child
+    process of its own."""
+    own_work = work is None
+    work = Path(tempfile.mkdtemp(prefix="insiderwatch-bench-")) if own_work else work
+    try:
+        csv, parquet, roster = make_day(work, agents=agents, events=events, seed=seed)
+        big = work / f"{DAY_UNDER_TEST}-x{scale}.csv.gz"
+        big_events = scaled_day(parquet, big, scale=scale, seed=seed)
+        figures: dict = {
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+            "insiderwatch": __version__,
+        }
+        usual_events = pq.ParquetFile(parquet).metadata.num_rows
+        for name, path, n in (("nightly_usual_day", csv, usual_events), (f"nightly_day_x{scale}", big, big_events)):
+            db = work / f"{name}.db"
+            result = child_peak(_cli("--db", f"sqlite:///{db}", "nightly", "--events", str(path), "--date", DAY_UNDER_TEST, "--roster", str(roster)), work / f"{name}.log")
+            figures[name] = {"events": n, "agents": agents, "file_bytes": path.stat().st_size, **result}
+        for name, days in (("replay_usual_days", replay_days), (f"replay_days_x{scale}", replay_days * scale)):
+            sim = work / f"sim-{days}"
+            run_simulation(SimulationSpec(agents=replay_agents, days=days, seed=seed), sim, show_progress=False)
+            db = work / f"{name}.db"
+            result = child_peak(_cli("--db", f"sqlite:///{db}", "replay", "--events", str(sim / "events.csv.gz"), "--roster", str(sim / "roster.csv")), work / f"{name}.log")
+            figures[name] = {"days": days, "agents": replay_agents, "file_bytes": (sim / "events.csv.gz").stat().st_size, **result}
+            shutil.rmtree(sim, ignore_errors=True)
+        return figures
+    finally:
+        if own_work:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def format_memory(f: dict, budget_mb: int) -> str:
+    lines = []
+    for name, x in f.items():
+        if not isinstance(x, dict) or "peak_rss_mb" not in x:
+            continue
+        size = f"{x['events']:,} events" if "events" in x else f"{x['days']} days of {x['agents']} agents"
+        verdict = "within" if x["peak_rss_mb"] <= budget_mb and x["exit"] == 0 else "OVER" if x["exit"] == 0 else f"FAILED (exit {x['exit']})"
+        lines.append(f"{name:<22} {size:<28} {x['file_bytes'] / 1e6:8.1f} MB file  {x['seconds']:7.1f}s  peak RSS {x['peak_rss_mb']:8,.0f} MB  {verdict} the {budget_mb:,} MB budget")
+    return "\n".join(lines)
+
+
 @click.group("benchmark")
 def benchmark_group():
     """Measure insiderwatch: detection against labels (`benchmark detection`) and speed at
@@ -260,6 +356,37 @@ def speed_command(agents, events, history_days, seed, json_out):
 
 # --- detection ------------------------------------------------------------------------------
 BUDGET_CURVE = (0.0025, 0.005, 0.01, 0.02, 0.03, 0.05)
+
+
+@benchmark_group.command("memory")
+@click.option("--agents", type=click.IntRange(min=10), default=5000, show_default=True, help="People on the simulated desk of the nightly runs.")
+@click.option("--events", type=click.IntRange(min=1000), default=1_500_000, show_default=True, help="Events in the usual day.")
+@click.option("--scale", type=click.IntRange(min=2), default=10, show_default=True, help="How many times larger the large day, and the long replay, are.")
+@click.option("--replay-agents", type=click.IntRange(min=10), default=200, show_default=True, help="People on the simulated desk of the replays.")
+@click.option("--replay-days", type=click.IntRange(min=2), default=35, show_default=True, help="Days in the usual replay.")
+@click.option("--budget-mb", type=click.IntRange(min=1), default=1536, show_default=True, help="The memory budget each run is held to.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the figures to this JSON file.")
+def memory_command(agents, events, scale, replay_agents, replay_days, budget_mb, seed, json_out):
+    """Peak memory against input size: a usual day and one SCALE times larger, a usual replay
+    and one over SCALE times the days.
+
+    \b
+    Each run is a real `insiderwatch nightly` or `replay` in a child process of its own,
+    into a fresh SQLite store; its peak resident memory (RSS) comes from the kernel's
+    accounting of that child. The large day repeats the usual day's work SCALE times under
+    new event, customer and ticket ids, so its distinct customers grow with it. Takes
+    several minutes and a few GB of disk at the defaults. Exit 1 when a run fails or goes
+    over the budget.
+    """
+    figures = run_memory(agents=agents, events=events, scale=scale, replay_agents=replay_agents, replay_days=replay_days, seed=seed)
+    figures["budget_mb"] = budget_mb
+    click.echo(format_memory(figures, budget_mb))
+    if json_out:
+        json_out.write_text(json.dumps(figures, indent=2) + "\n")
+    over = [k for k, x in figures.items() if isinstance(x, dict) and "peak_rss_mb" in x and (x["exit"] != 0 or x["peak_rss_mb"] > budget_mb)]
+    if over:
+        raise SystemExit(1)
 
 
 def run_detection(data: Path, *, cfg: Config, show_progress: bool = True, work: Path | None = None, ablation: bool = False) -> dict:

@@ -12,16 +12,18 @@ import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from detector import __version__, schema as s
-from detector.aggregate import DAY, Touched, aggregate, touched
+from detector.aggregate import DAY, DayAggregator, Deduplicator, Touched
 from detector.config import Config
 from detector.errors import UsageError
 from detector.features import METRICS
@@ -45,6 +47,7 @@ class NightSummary:
     alerts: pd.DataFrame
     peer_mode: bool
     history_days: int
+    duplicates: int = 0
 
 
 @dataclass
@@ -94,16 +97,44 @@ def shift_day(day: str, days: int) -> str:
     return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
 
 
-def dedupe(events: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Exact duplicate events counted once: same event_id where there is one, else the same
-    values in every column. Returns the events and the number of duplicates dropped."""
-    if events.empty:
-        return events, 0
-    has_id = events[s.EVENT_ID].notna()
-    with_id = events[has_id].drop_duplicates(subset=[s.EVENT_ID], keep="first")
-    without = events[~has_id].drop_duplicates(keep="first")
-    out = pd.concat([with_id, without]).sort_index(kind="stable")
-    return out, len(events) - len(out)
+class DayEvents:
+    """One UTC day's events as the run read them, in read order: Parquet parts spilled
+    while reading (so the day never has to be held in memory whole), or one frame.
+
+    Read once to aggregate, and again only for the flagged agents' evidence.
+    """
+
+    def __init__(self, day: str, parts: list[Path] | None = None, frame: pd.DataFrame | None = None) -> None:
+        self.day = day
+        self.parts = list(parts or [])
+        self.frame = frame
+
+    def batches(self) -> Iterator[pd.DataFrame]:
+        if self.frame is not None:
+            yield self.frame
+        for path in self.parts:
+            yield pd.read_parquet(path)
+
+
+class Spill:
+    """Accepted events written aside per UTC day as Parquet parts, while the inputs are
+    read: memory holds one input batch, whatever the size of a day or the number of days."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.parts: dict[str, list[Path]] = {}
+
+    def write(self, rows: pd.DataFrame) -> None:
+        if rows.empty:
+            return
+        days = rows[s.TIMESTAMP].dt.strftime("%Y-%m-%d")
+        for d, group in rows.groupby(days, sort=True):
+            path = self.directory / f"{d}-{len(self.parts.get(d, [])):05d}.parquet"
+            pq.write_table(pa.Table.from_pandas(group, preserve_index=False), path)
+            self.parts.setdefault(d, []).append(path)
+
+    def day(self, day: str) -> DayEvents:
+        return DayEvents(day, self.parts.get(day, []))
 
 
 def library_versions() -> dict[str, str]:
@@ -181,14 +212,45 @@ class NightScorer:
                 inputs = inputs[~hit]
         return hist, inputs, scores
 
-    def score(self, day: str, events: pd.DataFrame) -> NightSummary:
-        """Aggregate the day's events, score and store them."""
-        day_touched = [t for t in touched(events) if t.day == day]
-        return self.score_agent_days(day, aggregate(events, timezones=self.timezones), events, day_touched[0] if day_touched else None)
+    def score(self, day: str, events: "DayEvents | pd.DataFrame") -> NightSummary:
+        """De-duplicate and aggregate the day's events batch by batch, score and store them.
 
-    def score_agent_days(self, day: str, agent_days: pd.DataFrame, events: pd.DataFrame, day_touched: Touched | None = None) -> NightSummary:
-        """Score a day already aggregated (``events`` only supplies the evidence;
-        ``day_touched``, the day's touched sets, the first-time-seen counts)."""
+        Memory holds one batch of events at a time plus the day's partial aggregates; the
+        events are read a second time only for the flagged agents' evidence."""
+        source = events if isinstance(events, DayEvents) else DayEvents(day, frame=events)
+        dedup = Deduplicator()
+        agg = DayAggregator(day, timezones=self.timezones)
+        masks: list[np.ndarray] = []
+        for batch in source.batches():
+            keep = dedup.keep(batch)
+            masks.append(np.packbits(keep))
+            agg.add(batch[keep] if not keep.all() else batch)
+        agent_days, day_touched = agg.finish()
+
+        def evidence(agents: set[str]) -> pd.DataFrame:
+            parts = []
+            for batch, packed in zip(source.batches(), masks):
+                keep = np.unpackbits(packed, count=len(batch)).astype(bool)
+                rows = batch[keep]
+                parts.append(rows[rows[s.AGENT_ID].isin(agents)])
+            return pd.concat(parts, ignore_index=True) if parts else s.empty_events()
+
+        night = self.score_agent_days(day, agent_days, day_touched, events=agg.events, evidence=evidence)
+        night.duplicates = dedup.dropped
+        return night
+
+    def score_agent_days(
+        self,
+        day: str,
+        agent_days: pd.DataFrame,
+        day_touched: Touched | None = None,
+        *,
+        events: int = 0,
+        evidence: Callable[[set[str]], pd.DataFrame] | None = None,
+    ) -> NightSummary:
+        """Score a day already aggregated. ``day_touched`` (the day's touched sets) gives the
+        first-time-seen counts; ``events`` is the number of events behind the agent-days;
+        ``evidence`` returns the day's events of the given agents (the flagged ones)."""
         history, inputs, recent = self._window(day)
         novelty_first = shift_day(day, -self.cfg.features.novelty_window)
         earlier = [t for t in self._touched if novelty_first <= t.day < day]
@@ -213,7 +275,7 @@ class NightScorer:
         result = score_day(day, agent_days, history, inputs, config=self.cfg, roster=self.roster, recent_scores=recent, suppressed=self.suppressed_on(day))
         if result.peer_mode:
             log.info("%s: too little stored history to train on (%d rows): the model was fit on this day's agents (peer comparison)", day, len(inputs))
-        evidence = self._evidence(result, events)
+        evidence_rows = self._evidence(result, evidence)
         self.store.write_day(
             self.run_id,
             DayResults(
@@ -222,8 +284,8 @@ class NightScorer:
                 inputs=result.inputs,
                 scores=result.scored,
                 alerts=result.alerts,
-                evidence=evidence,
-                events=len(events),
+                evidence=evidence_rows,
+                events=events,
                 peer_mode=result.peer_mode,
                 touched=day_touched,
             ),
@@ -232,7 +294,7 @@ class NightScorer:
         alerts = pd.DataFrame(result.alerts)
         if len(alerts):
             alerts.insert(0, DAY, day)
-        return NightSummary(day, len(agent_days), len(events), alerts, result.peer_mode, history_days)
+        return NightSummary(day, len(agent_days), events, alerts, result.peer_mode, history_days)
 
     def suppressed_on(self, day: str) -> dict[str, list[tuple[int, str | None]]]:
         """agent_id -> [(suppression id, pattern or None)] of the suppressions covering
@@ -251,7 +313,10 @@ class NightScorer:
             out.setdefault(r[s.AGENT_ID], []).append((int(r["id"]), pattern if isinstance(pattern, str) and pattern else None))
         return out
 
-    def _evidence(self, result: ScoredDay, events: pd.DataFrame) -> pd.DataFrame:
+    def _evidence(self, result: ScoredDay, evidence: Callable[[set[str]], pd.DataFrame] | None) -> pd.DataFrame:
+        members_of = [[a["subject_id"]] if a["subject_type"] == "agent" else (a["members"] or []) for a in result.alerts]
+        wanted = {m for members in members_of for m in members}
+        events = evidence(wanted) if evidence is not None and wanted else s.empty_events()
         parts = []
         for alert in result.alerts:
             members = [alert["subject_id"]] if alert["subject_type"] == "agent" else (alert["members"] or [])
@@ -315,27 +380,26 @@ def run_nightly(
     and set aside. Nothing is written when an input is unusable."""
     started = time.monotonic()
     start, end = day_bounds(day)
-    kept: list[pd.DataFrame] = []
+    with tempfile.TemporaryDirectory(prefix="insiderwatch-nightly-") as tmp:
+        spill = Spill(Path(tmp))
 
-    def route(batch: pd.DataFrame) -> pd.DataFrame:
-        inside = (batch[s.TIMESTAMP] >= start) & (batch[s.TIMESTAMP] < end)
-        kept.append(batch[inside])
-        return batch[~inside]
+        def route(batch: pd.DataFrame) -> pd.DataFrame:
+            inside = (batch[s.TIMESTAMP] >= start) & (batch[s.TIMESTAMP] < end)
+            spill.write(batch[inside])
+            return batch[~inside]
 
-    ingest = read_inputs(events_spec, cfg, route=route, show_progress=show_progress)
-    events = pd.concat(kept, ignore_index=True) if kept else s.empty_events()
-    events, duplicates = dedupe(events)
-    ingest.duplicates += duplicates
-    run_id = store.start_run("nightly", config=cfg.to_dict(), detector_version=cfg.detector_version, day_from=day, day_to=day)
-    summary = RunSummary(run_id, "nightly", ingest)
-    _lock(store, run_id, [day], cfg, ingest)
-    try:
-        store.add_rejects(run_id, ingest.rejects)
-        night = NightScorer(store, cfg, roster, run_id)
-        summary.nights.append(night.score(day, events))
-    except BaseException as exc:
-        store.finish_run(run_id, status="failed", manifest=_manifest(cfg, ingest, {}), message=f"{type(exc).__name__}: {exc}")
-        raise
+        ingest = read_inputs(events_spec, cfg, route=route, show_progress=show_progress)
+        run_id = store.start_run("nightly", config=cfg.to_dict(), detector_version=cfg.detector_version, day_from=day, day_to=day)
+        summary = RunSummary(run_id, "nightly", ingest)
+        _lock(store, run_id, [day], cfg, ingest)
+        try:
+            store.add_rejects(run_id, ingest.rejects)
+            night = NightScorer(store, cfg, roster, run_id)
+            summary.nights.append(night.score(day, spill.day(day)))
+            ingest.duplicates += summary.nights[-1].duplicates
+        except BaseException as exc:
+            store.finish_run(run_id, status="failed", manifest=_manifest(cfg, ingest, {}), message=f"{type(exc).__name__}: {exc}")
+            raise
     summary.seconds = time.monotonic() - started
     store.finish_run(run_id, status="complete", manifest=_manifest(cfg, ingest, {"seconds": round(summary.seconds, 3), "days": [day]}, roster, night.history_read))
     _tell_set_aside(store, ingest, day)
@@ -358,9 +422,10 @@ def run_replay(
     started = time.monotonic()
     if first and last and first > last:
         raise UsageError(f"--from {first} is after --to {last}")
-    spill = Path(tempfile.mkdtemp(prefix="insiderwatch-replay-"))
+    spill_dir = Path(tempfile.mkdtemp(prefix="insiderwatch-replay-"))
     try:
-        parts: dict[str, list[Path]] = {}
+        spill = Spill(spill_dir)
+        parts = spill.parts
         lo = pd.Timestamp(first, tz="UTC") if first else None
         hi = pd.Timestamp(last, tz="UTC") + pd.Timedelta(days=1) if last else None
 
@@ -370,12 +435,7 @@ def run_replay(
                 inside &= batch[s.TIMESTAMP] >= lo
             if hi is not None:
                 inside &= batch[s.TIMESTAMP] < hi
-            rows = batch[inside]
-            days = rows[s.TIMESTAMP].dt.strftime("%Y-%m-%d")
-            for d, group in rows.groupby(days, sort=True):
-                path = spill / f"{d}-{len(parts.get(d, [])):05d}.parquet"
-                pq.write_table(pa.Table.from_pandas(group, preserve_index=False), path)
-                parts.setdefault(d, []).append(path)
+            spill.write(batch[inside])
             return batch[~inside]
 
         ingest = read_inputs(events_spec, cfg, route=route, show_progress=show_progress)
@@ -390,11 +450,8 @@ def run_replay(
             night = NightScorer(store, cfg, roster, run_id, suppressions=suppressions)
             with progress_bar("replaying", total=len(day_list), unit="days", disable=not show_progress) as bar:
                 for d in day_list:
-                    frames = [pd.read_parquet(p) for p in parts.get(d, [])]
-                    events = pd.concat(frames, ignore_index=True) if frames else s.empty_events()
-                    events, duplicates = dedupe(events)
-                    ingest.duplicates += duplicates
-                    summary.nights.append(night.score(d, events))
+                    summary.nights.append(night.score(d, spill.day(d)))
+                    ingest.duplicates += summary.nights[-1].duplicates
                     bar.update(1)
         except BaseException as exc:
             store.finish_run(run_id, status="failed", manifest=_manifest(cfg, ingest, {}), message=f"{type(exc).__name__}: {exc}")
@@ -403,7 +460,7 @@ def run_replay(
         store.finish_run(run_id, status="complete", manifest=_manifest(cfg, ingest, {"seconds": round(summary.seconds, 3), "days": day_list}, roster, night.history_read))
         return summary
     finally:
-        shutil.rmtree(spill, ignore_errors=True)
+        shutil.rmtree(spill_dir, ignore_errors=True)
 
 
 def _days_between(first: str, last: str) -> list[str]:
