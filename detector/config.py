@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from detector import __version__
 from detector.alerts import AlertSettings
@@ -24,11 +25,60 @@ class SourceSettings:
     """events : default input (file, directory or glob) when a command is given none
     roster : default roster CSV
     rename : raw column name -> canonical column name, applied when reading
+    mapping : a mapping file, or a built-in mapping's name (see ``insiderwatch
+        validate-logs --list-mappings``), applied when reading; not with ``rename``
+    lookup : the lookup table CSV the mapping joins (overrides its ``[lookup] path``)
+    mapping_sha256, lookup_sha256 : digests filled in when a command resolves the mapping;
+        recorded with the run so that ``verify`` reads the same mapping or says it changed
     """
 
     events: str | None = None
     roster: str | None = None
     rename: dict = field(default_factory=dict)
+    mapping: str = ""
+    lookup: str = ""
+    mapping_sha256: str = ""
+    lookup_sha256: str = ""
+
+    def resolved(self, mapping: str | None = None, lookup: str | None = None) -> "SourceSettings":
+        """These settings with --mapping / --lookup applied and the files' digests recorded.
+
+        Loads the mapping (and table) once, so a bad one fails before anything is read.
+        """
+        from detector.mapping import load_mapping, resolve_mapping
+
+        name = mapping or self.mapping
+        table = lookup or self.lookup
+        if not name:
+            if table:
+                raise UsageError("--lookup needs a mapping that joins it (--mapping)")
+            return self
+        if self.rename:
+            raise UsageError("give a mapping or [sources.rename], not both (a mapping file can rename too)")
+        recorded, _ = resolve_mapping(name)
+        table = str(Path(table).resolve()) if table else ""
+        loaded = load_mapping(recorded, lookup=table or None)
+        return dataclasses.replace(
+            self,
+            mapping=recorded,
+            lookup=table or (str(loaded.lookup.path.resolve()) if loaded.lookup is not None else ""),
+            mapping_sha256=loaded.sha256,
+            lookup_sha256=loaded.lookup.sha256 if loaded.lookup is not None else "",
+        )
+
+    def reader_mapping(self):
+        """What the sources apply: the mapping file (checked against its recorded digests),
+        else the ``rename`` dict, else None (canonical files)."""
+        if not self.mapping:
+            return self.rename or None
+        from detector.mapping import load_mapping
+
+        return load_mapping(
+            self.mapping,
+            lookup=self.lookup or None,
+            expect_sha256=self.mapping_sha256 or None,
+            expect_lookup_sha256=self.lookup_sha256 or None,
+        )
 
 
 @dataclass(frozen=True)
@@ -48,6 +98,11 @@ class ReportSettings:
 @dataclass(frozen=True)
 class Config:
     db: str | None = None
+    #: tries at opening a database server's store (PostgreSQL...) before giving up, waiting
+    #: ``connect_wait`` seconds after the first failure, doubling after each; a SQLite file
+    #: is tried once (a locked one is waited for by SQLite itself, up to 30 s)
+    connect_attempts: int = 3
+    connect_wait: float = 2.0
     sources: SourceSettings = SourceSettings()
     features: FeatureSettings = FeatureSettings()
     model: ModelSettings = ModelSettings()
@@ -78,10 +133,18 @@ def from_dict(data: dict, *, origin: str = "config") -> Config:
     data = dict(data or {})
     kwargs: dict = {}
     store = data.pop("store", {})
-    if not isinstance(store, dict) or set(store) - {"db"}:
-        raise UsageError(f"[store] takes only 'db' ({origin})")
+    if not isinstance(store, dict) or set(store) - {"db", "connect_attempts", "connect_wait"}:
+        raise UsageError(f"[store] takes only 'db', 'connect_attempts' and 'connect_wait' ({origin})")
     if "db" in store:
         kwargs["db"] = _typed(store["db"], str, "store.db", origin)
+    if "connect_attempts" in store:
+        kwargs["connect_attempts"] = _typed(store["connect_attempts"], int, "store.connect_attempts", origin)
+        if kwargs["connect_attempts"] < 1:
+            raise UsageError(f"store.connect_attempts must be at least 1 ({origin})")
+    if "connect_wait" in store:
+        kwargs["connect_wait"] = _typed(store["connect_wait"], float, "store.connect_wait", origin)
+        if kwargs["connect_wait"] < 0:
+            raise UsageError(f"store.connect_wait must not be negative ({origin})")
     if "evidence_limit" in data:
         kwargs["evidence_limit"] = _typed(data.pop("evidence_limit"), int, "evidence_limit", origin)
     for section, cls in _SECTIONS.items():

@@ -39,7 +39,8 @@ Whole-file errors
 exist or a spec that matches nothing; a required column missing from the CSV header, the
 Parquet schema or every object of the first JSON Lines batch (raised before anything of that
 file is yielded); a CSV header that is not UTF-8; a truncated or corrupt gzip stream; a
-corrupt Parquet file; a single CSV record larger than the read block. Files are streamed, so
+corrupt Parquet file, or one whose schema names a used column twice; a single CSV record
+larger than the read block. Files are streamed, so
 a truncated gzip is only noticed when its end is reached, after earlier batches of that file
 have been yielded: the caller (a pipeline) must treat the run as failed and write nothing,
 which it does by only committing after the generator is exhausted.
@@ -84,6 +85,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
@@ -126,6 +128,9 @@ class Mapping:
     """
 
     rename: dict[str, str] = field(default_factory=dict)
+
+    #: JSON values are read as strings (a rename never needs their types)
+    json_typed = False
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.rename.values()) - set(schema.EVENT_COLUMNS))
@@ -179,12 +184,29 @@ class Mapping:
         out.columns = list(selected)
         return out
 
+    def require(self, raw_columns: Sequence[str], path) -> None:
+        """InputError naming the file and the first required column no raw column supplies."""
+        _require(self.select(raw_columns), raw_columns, path)
+
+    def coverage(self, raw_columns: Iterable[str]) -> dict[str, str | None]:
+        """Canonical column -> the raw column that supplies it (None: nothing does)."""
+        selected = self.select(raw_columns)
+        return {c: selected.get(c) for c in schema.EVENT_COLUMNS}
+
+    def transform(self, frame: pd.DataFrame):
+        """Rows are already canonical after :meth:`select`: nothing to do, nothing rejected."""
+        return frame, None
+
 
 def as_mapping(mapping: Mapping | dict[str, str] | None) -> Mapping:
-    """A :class:`Mapping` from a mapping, a ``rename`` dict, or nothing (identity)."""
+    """A :class:`Mapping` from a mapping, a ``rename`` dict, or nothing (identity).
+
+    A mapping file (:class:`detector.mapping.FileMapping`) passes through as it is: it has
+    the same ``select`` / ``require`` / ``coverage`` / ``transform`` methods.
+    """
     if mapping is None:
         return Mapping()
-    if isinstance(mapping, Mapping):
+    if isinstance(mapping, Mapping) or hasattr(mapping, "transform"):
         return mapping
     return Mapping(rename=dict(mapping))
 
@@ -422,7 +444,7 @@ def read_file(
         chunks = _read_ahead(lambda: FORMATS[fmt](path, mapping, batch_rows, hasher), READ_AHEAD)
         try:
             for chunk in chunks:
-                batch = _validate_chunk(chunk, path)
+                batch = _validate_chunk(chunk, path, mapping)
                 read += batch.rows_read
                 accepted += len(batch.accepted)
                 rejected += len(batch.rejects)
@@ -486,12 +508,24 @@ def _format_of(path: Path, fmt: str | None) -> str:
     return fmt
 
 
-def _validate_chunk(chunk: _Chunk, path: Path) -> Batch:
+def _validate_chunk(chunk: _Chunk, path: Path, mapping: Mapping | None = None) -> Batch:
     source = str(path)
-    validated = schema.validate(chunk.frame, source=source, lines=chunk.lines)
+    frame, lines, early_rejects = chunk.frame, chunk.lines, chunk.rejects
+    if mapping is not None and not isinstance(mapping, Mapping):
+        # a mapping file: raw fields -> canonical columns, with its own rejects
+        frame, reasons = mapping.transform(frame.reset_index(drop=True))
+        if reasons is not None:
+            bad = reasons != None  # noqa: E711
+            raw = chunk.frame.reset_index(drop=True).loc[bad]
+            early_rejects = list(early_rejects) + [
+                (int(line), str(reason), schema.raw_row(record))
+                for line, reason, record in zip(lines[bad], reasons[bad], raw.to_dict("records"))
+            ]
+            frame, lines = frame.loc[~bad].reset_index(drop=True), lines[~bad]
+    validated = schema.validate(frame, source=source, lines=lines)
     rejects = validated.rejects
-    if chunk.rejects:
-        early = pd.DataFrame(chunk.rejects, columns=["line", "reason", "raw"])
+    if early_rejects:
+        early = pd.DataFrame(early_rejects, columns=["line", "reason", "raw"])
         early.insert(0, "source", source)
         early = early.astype(schema.empty_rejects().dtypes.to_dict())
         rejects = pd.concat([r for r in (rejects, early) if len(r)], ignore_index=True)
@@ -594,7 +628,7 @@ def _read_csv(path: Path, mapping: Mapping, batch_rows: int, hasher) -> Iterator
     header, has_rows = found if found is not None else ([], False)
     if found is not None:
         selected = mapping.select(header)
-        _require(selected, header, path)
+        mapping.require(header, path)
     if not has_rows:  # nothing, or a header alone: zero rows, but hash the bytes
         with _Stream(path, hasher) as stream:
             while stream.read(_RAW_READ_BYTES):
@@ -790,7 +824,7 @@ def _read_jsonl(path: Path, mapping: Mapping, batch_rows: int, hasher) -> Iterat
         for first_line, data, n_lines in _line_groups(stream, batch_rows):
             if selected is None:
                 selected = _jsonl_columns(path, data, mapping)
-            yield _parse_jsonl(data, first_line, n_lines, selected)
+            yield _parse_jsonl(data, first_line, n_lines, selected, typed=getattr(mapping, "json_typed", False))
         stream.finish()
 
 
@@ -845,6 +879,13 @@ _RETURN = ord("\r")
 
 def _jsonl_columns(path: Path, data: bytes, mapping: Mapping) -> dict[str, str]:
     """Canonical -> raw names, from the keys the objects of the first group use."""
+    if not isinstance(mapping, Mapping):
+        # a mapping file reads nested paths; any of them may appear in later lines
+        if data.strip():
+            heads = {f: _path_head(f) for f in mapping.fields}
+            keys = [f for f, head in heads.items() if json.dumps(f).encode() in data or json.dumps(head).encode() in data]
+            mapping.require(list(dict.fromkeys(_first_object_keys(data) + keys)), path)
+        return {f: f for f in mapping.fields}
     if not data.strip():
         return mapping.select(schema.EVENT_COLUMNS)
     # a key no object uses cannot appear in the bytes as a quoted string
@@ -863,6 +904,13 @@ def _jsonl_columns(path: Path, data: bytes, mapping: Mapping) -> dict[str, str]:
     return {c: selected[c] for c in schema.EVENT_COLUMNS if c in selected}
 
 
+def _path_head(path: str) -> str:
+    from detector.mapping import path_segments
+
+    segments = path_segments(path)
+    return str(segments[0]) if segments else path
+
+
 def _first_object_keys(data: bytes, tries: int = 20) -> list[str]:
     # only for naming the columns found in an error message
     for line in data.split(b"\n", tries)[:tries]:
@@ -875,11 +923,11 @@ def _first_object_keys(data: bytes, tries: int = 20) -> list[str]:
     return []
 
 
-def _parse_jsonl(data: bytes, first_line: int, n_lines: int, selected: dict[str, str]) -> _Chunk:
+def _parse_jsonl(data: bytes, first_line: int, n_lines: int, selected: dict[str, str], *, typed: bool = False) -> _Chunk:
     """One group of lines: Arrow's reader when the group is clean, else line by line."""
     if not (b"\n\n" in data or b"\n\r\n" in data or data.startswith((b"\n", b"\r\n")) or data == b"\r"):
         # no empty line: the common case, numbered without looking at each line
-        frame = _jsonl_fast(data, n_lines, selected)
+        frame = (_jsonl_typed if typed else _jsonl_fast)(data, n_lines, selected)
         if frame is not None:
             return _Chunk(frame=frame, lines=np.arange(first_line, first_line + n_lines, dtype=np.int64), rejects=[])
     raw = np.frombuffer(data, dtype=np.uint8)
@@ -893,12 +941,12 @@ def _parse_jsonl(data: bytes, first_line: int, n_lines: int, selected: dict[str,
     # then show as a row count mismatch and send the group down the exact path)
     blank = (lengths == 0) | ((lengths == 1) & (raw[np.minimum(starts, max(len(data) - 1, 0))] == _RETURN))
     numbers = first_line + np.flatnonzero(~blank)
-    frame = _jsonl_fast(data, len(numbers), selected)
+    frame = (_jsonl_typed if typed else _jsonl_fast)(data, len(numbers), selected)
     if frame is not None:
         return _Chunk(frame=frame, lines=numbers.astype(np.int64), rejects=[])
     lines = data.split(b"\n")
     kept = [(first_line + i, line) for i, line in enumerate(lines[: len(starts)]) if line.strip()]
-    return _jsonl_slow([line for _, line in kept], [n for n, _ in kept], selected)
+    return _jsonl_slow([line for _, line in kept], [n for n, _ in kept], selected, nested=typed)
 
 
 def _jsonl_fast(data: bytes, rows: int, selected: dict[str, str]) -> pd.DataFrame | None:
@@ -935,7 +983,124 @@ def _jsonl_fast(data: bytes, rows: int, selected: dict[str, str]) -> pd.DataFram
     return None
 
 
-def _jsonl_slow(content: list[bytes], numbers: list[int], selected: dict[str, str]) -> _Chunk:
+def _jsonl_typed(data: bytes, rows: int, selected: dict[str, str]) -> pd.DataFrame | None:
+    """Arrow's JSON reader for a mapping file's fields: nested paths, values of any type.
+
+    The schema is built from the types the first objects give each path (strings stay
+    strings, so Arrow never re-reads a timestamp); a block whose types drift, holds an
+    empty array where an element is wanted or a nested value where text is, returns None
+    and is parsed line by line, which gives the same text.
+    """
+    from detector.mapping import get_path, path_segments
+
+    if not rows:
+        return pd.DataFrame({c: pd.Series([], dtype=schema.STRING_DTYPE) for c in selected})
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    samples = []
+    for line in data.split(b"\n", 20)[:20]:
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            samples.append(obj)
+    def forms(raw: str) -> list[tuple]:
+        # a dotted path may be a literal key ("user.id") or nested objects, even line by line
+        segments = path_segments(raw)
+        return [(raw,)] + ([segments] if len(segments) > 1 else [])
+
+    tree: dict = {}
+    for raw in dict.fromkeys(selected.values()):
+        sample = next((v for obj in samples if (v := get_path(obj, raw)) is not None), None)
+        leaf = _arrow_type(sample)
+        if leaf is None:
+            return None
+        for segments in forms(raw):
+            node = tree
+            for i, segment in enumerate(segments):
+                last = i == len(segments) - 1
+                name = ("[]", segment) if isinstance(segment, int) else segment
+                if last:
+                    if name in node and node[name] != leaf:
+                        return None
+                    node[name] = leaf
+                else:
+                    node = node.setdefault(name, {})
+                    if not isinstance(node, dict):
+                        return None
+    try:
+        arrow_schema = pa.schema([(name, _tree_type(sub)) for name, sub in tree.items()])
+        table = pa_json.read_json(
+            pa.BufferReader(data),
+            read_options=pa_json.ReadOptions(block_size=max(1 << 20, len(data) // 8 + 1)),
+            parse_options=pa_json.ParseOptions(explicit_schema=arrow_schema, unexpected_field_behavior="ignore"),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
+        return None
+    if table.num_rows != rows:
+        return None
+    out = {}
+    try:
+        for key, raw in selected.items():
+            found = []
+            for segments in forms(raw):
+                column = table.column(segments[0]).combine_chunks()
+                for segment in segments[1:]:
+                    if isinstance(segment, int):
+                        column = pc.list_element(column, segment)
+                    else:
+                        column = pc.struct_field(column, segment)
+                found.append(column)
+            out[key] = _typed_text(pc.coalesce(*found) if len(found) > 1 else found[0])
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, IndexError):
+        return None
+    return pd.DataFrame(out)
+
+
+def _arrow_type(sample):
+    if sample is None or isinstance(sample, str):
+        return pa.string()
+    if isinstance(sample, bool):
+        return pa.bool_()
+    if isinstance(sample, int):
+        return pa.int64()
+    if isinstance(sample, float):
+        return pa.float64()
+    return None  # a nested value where text is wanted: the line-by-line path writes it as JSON
+
+
+def _tree_type(node) -> pa.DataType:
+    if isinstance(node, pa.DataType):
+        return node
+    items = list(node.items())
+    if items and isinstance(items[0][0], tuple):  # an array: its element type
+        (_, _), element = items[0]
+        if len(items) > 1:
+            raise TypeError("two element paths of one array")
+        return pa.list_(_tree_type(element))
+    return pa.struct([(name, _tree_type(sub)) for name, sub in items])
+
+
+def _typed_text(column: pa.Array) -> pd.Series:
+    """A leaf as the text :func:`_json_text` gives (integral floats without a fraction)."""
+    if pa.types.is_floating(column.type):
+        values = column.to_numpy(zero_copy_only=False)
+        finite = values[~np.isnan(values)]
+        if len(finite) and np.all(finite == np.round(finite)) and np.all(np.abs(finite) < 2**53):
+            column = pc.cast(column, pa.int64())
+    if pa.types.is_boolean(column.type):
+        column = pc.if_else(column, "true", "false")
+    text = pc.cast(column, pa.string())
+    return pd.Series(pd.arrays.ArrowStringArray(text))
+
+
+def _jsonl_slow(content: list[bytes], numbers: list[int], selected: dict[str, str], *, nested: bool = False) -> _Chunk:
+    if nested:
+        from detector.mapping import get_path
     rows: list[list[str | None]] = []
     kept: list[int] = []
     rejects: list[tuple[int, str, str]] = []
@@ -954,7 +1119,7 @@ def _jsonl_slow(content: list[bytes], numbers: list[int], selected: dict[str, st
         if not isinstance(obj, dict):
             rejects.append((number, "not a JSON object", _raw_text(text.strip())))
             continue
-        rows.append([_json_text(obj.get(raw)) for raw in raws])
+        rows.append([_json_text(get_path(obj, raw) if nested else obj.get(raw)) for raw in raws])
         kept.append(number)
     frame = pd.DataFrame(rows, columns=list(selected), dtype=object).astype(schema.STRING_DTYPE)
     return _Chunk(frame=frame, lines=np.asarray(kept, dtype=np.int64), rejects=rejects)
@@ -982,17 +1147,43 @@ def _read_parquet(path: Path, mapping: Mapping, batch_rows: int, hasher) -> Iter
     with parquet:
         names = parquet.schema_arrow.names
         selected = mapping.select(names)
-        schema.require_columns(list(selected), source=str(path))
+        if isinstance(mapping, Mapping):
+            schema.require_columns(list(selected), source=str(path))
+        else:
+            mapping.require(names, path)
         row = 1
+        twice = [raw for raw in dict.fromkeys(selected.values()) if names.count(raw) > 1]
+        if twice:  # Arrow cannot tell which one is meant
+            raise InputError(f"column {twice[0]!r} appears more than once", file=str(path), column=twice[0])
         try:
             for record_batch in parquet.iter_batches(batch_size=batch_rows, columns=list(selected.values())):
-                table = pa.Table.from_batches([record_batch])
+                table = _parquet_columns(pa.Table.from_batches([record_batch]), selected)
                 lines = np.arange(row, row + table.num_rows, dtype=np.int64)
                 row += table.num_rows
-                frame = pd.DataFrame({c: _to_pandas(table.column(raw)) for c, raw in selected.items()})
-                yield _Chunk(frame=frame, lines=lines, rejects=[])
+                frame, utf8_rejects, keep = _frame_from_arrow(table, {c: c for c in selected}, lines)
+                yield _Chunk(frame=frame, lines=lines[keep] if keep is not None else lines, rejects=utf8_rejects)
         except (OSError, pa.ArrowException) as exc:
             raise InputError(f"cannot read Parquet file: {exc}", file=str(path)) from exc
+
+
+def _parquet_columns(table: pa.Table, selected: dict[str, str]) -> pa.Table:
+    """The selected columns of a Parquet batch under canonical names, typed so that
+    validation reads them as written: dictionaries decoded; integers as their digits (pandas
+    turns an integer column with a missing value into floats, id ``1`` into ``"1.0"``) except
+    for the timestamp, which takes them as epoch numbers; fixed-size and view binaries as
+    binary, which :func:`_frame_from_arrow` decodes as UTF-8 (a bad value is a reject)."""
+    columns = {}
+    for canonical, raw in selected.items():
+        column = table.column(raw)
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        kind = column.type
+        if canonical != schema.TIMESTAMP and pa.types.is_integer(kind):
+            column = column.cast(pa.string())
+        elif pa.types.is_fixed_size_binary(kind) or getattr(pa.types, "is_binary_view", lambda _: False)(kind):
+            column = column.cast(pa.binary())
+        columns[canonical] = column
+    return pa.table(columns) if columns else table
 
 
 #: format name -> reader; a new format is a new entry here and in :data:`EXTENSIONS`

@@ -13,6 +13,7 @@ half-written and a rerun replaces the day instead of duplicating it.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from datetime import datetime, timezone
@@ -40,7 +41,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from detector import schema as s
 from detector.aggregate import AGENT_DAY_COLUMNS, DAY, Touched
@@ -252,6 +253,17 @@ def alembic_config(conn):
     return cfg
 
 
+def schema_is_current(conn) -> bool:
+    """True when the store on ``conn`` is at the code's schema revision (nothing to migrate)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(conn)).get_current_head()
+    if MigrationContext.configure(conn).get_current_revision() != head:
+        return False
+    return conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar() == str(SCHEMA_VERSION)
+
+
 def migrate(conn) -> None:
     """Bring the store on ``conn`` to the current schema with the Alembic migrations in
     detector/migrations: an empty database is created, an older store upgraded in place
@@ -318,25 +330,88 @@ class DayResults:
 class Store:
     """A results store at a SQLAlchemy URL (tables created on first use)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, connect_attempts: int = 1, connect_wait: float = 2.0) -> None:
+        """Open (and create or upgrade) the store.
+
+        A database server that cannot be reached (``OperationalError``: refused, timed
+        out, restarting) is tried ``connect_attempts`` times in all, waiting
+        ``connect_wait`` seconds after the first failure and twice as long after each next
+        one: opening writes nothing a retry could duplicate. A SQLite file is tried once."""
+        import logging
+        import time
+
         self.url = url
         try:
             self.engine: Engine = create_engine(url, future=True)
-            if self.engine.dialect.name == "sqlite":
-                event.listen(self.engine, "connect", _sqlite_pragmas)
-            with self.engine.begin() as conn:
-                migrate(conn)
         except (ArgumentError, NoSuchModuleError) as exc:
             raise UsageError(f"--db is not a usable database URL: {_first_line(exc)}", store=_safe_url(url)) from exc
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the store: {exc.__class__.__name__}: {_first_line(exc)}", store=_safe_url(url)) from exc
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            connect_attempts = 1
+        wait = connect_wait
+        for attempt in range(1, max(1, connect_attempts) + 1):
+            try:
+                self._migrate()
+                return
+            except OperationalError as exc:
+                if attempt >= connect_attempts:
+                    raise StoreError(
+                        f"cannot open the store: {exc.__class__.__name__}: {_first_line(exc)}{_disk_hint(url)}"
+                        + (f" (tried {attempt} times)" if attempt > 1 else ""),
+                        store=_safe_url(url),
+                    ) from exc
+                logging.getLogger("insiderwatch").warning(
+                    "cannot reach the store (%s); trying again in %.0f s (attempt %d of %d)", _first_line(exc), wait, attempt + 1, connect_attempts
+                )
+                self.engine.dispose()
+                time.sleep(wait)
+                wait *= 2
+            except (ArgumentError, NoSuchModuleError) as exc:
+                raise UsageError(f"--db is not a usable database URL: {_first_line(exc)}", store=_safe_url(url)) from exc
+            except SQLAlchemyError as exc:
+                raise StoreError(f"cannot open the store: {exc.__class__.__name__}: {_first_line(exc)}{_disk_hint(url)}", store=_safe_url(url)) from exc
+
+    def _migrate(self) -> None:
+        """Create or upgrade the schema, all or nothing: a run killed while a store is being
+        created or upgraded leaves it as it was. (pysqlite commits DDL statements one by
+        one by itself, so on SQLite the migration runs in one explicit BEGIN IMMEDIATE
+        transaction, which also keeps two first runs from creating the tables twice.)"""
+        if self.engine.dialect.name != "sqlite":
+            with self.engine.begin() as conn:
+                migrate(conn)
+            return
+        with self.engine.connect() as conn:
+            if schema_is_current(conn):
+                return
+        with self.engine.connect() as conn:
+            dbapi = conn.connection.driver_connection
+            saved = dbapi.isolation_level
+            dbapi.isolation_level = None  # no implicit BEGIN or COMMIT: the transaction is ours
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                migrate(conn)
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                dbapi.isolation_level = saved
 
     def close(self) -> None:
         self.engine.dispose()
 
+    @contextmanager
+    def _writing(self, what: str, **context):
+        """A database error while recording runs (a full disk, a lost connection) as a
+        one-line StoreError instead of an internal error."""
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot {what}: {_first_line(exc)}{_disk_hint(self.url)}", store=_safe_url(self.url), **context) from exc
+
     # --- runs ----------------------------------------------------------------------------
     def start_run(self, kind: str, *, config: dict, detector_version: str, day_from: str | None, day_to: str | None) -> int:
-        with self.engine.begin() as conn:
+        with self._writing("record a new run in the store"), self.engine.begin() as conn:
             result = conn.execute(
                 insert(runs).values(
                     kind=kind,
@@ -356,6 +431,10 @@ class Store:
         A lock whose run is no longer running (finished, failed, or killed: its process is
         gone from this host, or it is older than LOCK_STALE_HOURS) is taken over, with a
         warning. Released by :meth:`finish_run`."""
+        with self._writing(f"lock the days of run {run_id}"):
+            self._lock_days(run_id, day_list)
+
+    def _lock_days(self, run_id: int, day_list: list[str]) -> None:
         import logging
         import os
         import socket
@@ -409,13 +488,24 @@ class Store:
         return False
 
     def finish_run(self, run_id: int, *, status: str, manifest: dict, message: str | None = None) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(delete(day_locks).where(day_locks.c.run_id == run_id))
-            conn.execute(
-                update(runs)
-                .where(runs.c.run_id == run_id)
-                .values(status=status, finished_at=now(), manifest=json.dumps(manifest, sort_keys=True, default=str), message=message)
-            )
+        """Record how a run ended and release its day locks. Recording a failure is best
+        effort: when the store cannot take it (a full disk), a warning is logged and the
+        caller's own error goes on; the run then shows as running until the next run takes
+        its locks over and marks it abandoned."""
+        try:
+            with self._writing(f"record the end of run {run_id}"), self.engine.begin() as conn:
+                conn.execute(delete(day_locks).where(day_locks.c.run_id == run_id))
+                conn.execute(
+                    update(runs)
+                    .where(runs.c.run_id == run_id)
+                    .values(status=status, finished_at=now(), manifest=json.dumps(manifest, sort_keys=True, default=str), message=message)
+                )
+        except StoreError as exc:
+            if status == "complete":
+                raise
+            import logging
+
+            logging.getLogger("insiderwatch").warning("%s (run %s stays marked running)", exc, run_id)
 
     def run(self, run_id: int) -> dict | None:
         with self.engine.connect() as conn:
@@ -433,7 +523,7 @@ class Store:
             {"run_id": run_id, "source": r["source"], "line": _int(r["line"]), "reason": r["reason"], "raw": r["raw"]}
             for r in frame.to_dict("records")
         ]
-        with self.engine.begin() as conn:
+        with self._writing(f"record the rejected rows of run {run_id}"), self.engine.begin() as conn:
             conn.execute(insert(rejects), rows)
 
     def rejects(self, run_id: int) -> pd.DataFrame:
@@ -446,7 +536,7 @@ class Store:
         try:
             self._write_day(run_id, results)
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot write the results of {results.day}; the day is left as it was: {_first_line(exc)}", day=results.day) from exc
+            raise StoreError(f"cannot write the results of {results.day}; the day is left as it was: {_first_line(exc)}{_disk_hint(self.url)}", day=results.day) from exc
 
     def _write_day(self, run_id: int, results: DayResults) -> None:
         day = results.day
@@ -711,6 +801,46 @@ class Store:
         with self.engine.connect() as conn:
             return pd.read_sql(select(evidence).where(evidence.c.alert_key == alert_key).order_by(evidence.c.id), conn)
 
+    def evidence_of(self, alert_keys: list[str], *, per_agent: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The evidence of many alerts in a few queries: (rows, summary).
+
+        rows: the stored evidence rows of those alerts, in stored (time) order, at most
+        ``per_agent`` per alert and agent (all when None). summary: one row per alert_key
+        with every stored row counted: ``accesses``, ``customers`` (distinct), ``first_seen``
+        and ``last_seen`` (the earliest and latest stored timestamp)."""
+        keys = sorted({str(k) for k in alert_keys})
+        row_parts, summary_parts = [], []
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), 500):  # bound parameters stay well under any driver limit
+                chunk = keys[i : i + 500]
+                ranked = select(
+                    evidence,
+                    func.row_number().over(partition_by=[evidence.c.alert_key, evidence.c.agent_id], order_by=evidence.c.id).label("_n"),
+                ).where(evidence.c.alert_key.in_(chunk)).subquery()
+                q = select(*[ranked.c[c.name] for c in evidence.columns])
+                if per_agent is not None:
+                    q = q.where(ranked.c._n <= int(per_agent))
+                row_parts.append(pd.read_sql(q.order_by(ranked.c.id), conn))
+                summary_parts.append(
+                    pd.read_sql(
+                        select(
+                            evidence.c.alert_key,
+                            func.count().label("accesses"),
+                            func.count(evidence.c.customer_id.distinct()).label("customers"),
+                            func.min(evidence.c.timestamp).label("first_seen"),
+                            func.max(evidence.c.timestamp).label("last_seen"),
+                        )
+                        .where(evidence.c.alert_key.in_(chunk))
+                        .group_by(evidence.c.alert_key),
+                        conn,
+                    )
+                )
+        empty_rows = pd.DataFrame(columns=[c.name for c in evidence.columns])
+        empty_summary = pd.DataFrame(columns=["alert_key", "accesses", "customers", "first_seen", "last_seen"])
+        rows = pd.concat(row_parts, ignore_index=True) if row_parts else empty_rows
+        summary = pd.concat(summary_parts, ignore_index=True) if summary_parts else empty_summary
+        return rows, summary
+
     def latest_day(self) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(select(func.max(days.c.day))).scalar()
@@ -767,6 +897,23 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+
+
+def _disk_hint(url: str) -> str:
+    """For a SQLite file on a (nearly) full disk, say so: SQLite itself may only report a
+    "disk I/O error" when it cannot create its journal. Empty otherwise."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+            return ""
+        import shutil
+
+        free = shutil.disk_usage(Path(parsed.database).resolve().parent).free
+    except Exception:  # no hint is better than a wrong one
+        return ""
+    return f"; only {free:,} bytes are free on the disk holding {parsed.database}" if free < (1 << 20) else ""
 
 
 def _safe_url(url: str) -> str:

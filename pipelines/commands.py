@@ -17,6 +17,7 @@ from detector.store import Store
 from pipelines.output import format_alert_summary, format_alerts, terminal_safe, write_table
 from pipelines.run import parse_day, run_nightly, run_replay, yesterday_utc
 from pipelines.settings import database_url
+from pipelines.validate_logs import apply_mapping, lookup_option, mapping_option, validate_logs_command
 
 log = logging.getLogger("insiderwatch")
 
@@ -27,7 +28,7 @@ def _store(ctx: click.Context) -> Store:
     cfg = ctx.obj["config"]
     url = database_url(ctx.obj.get("db"), cfg)
     ctx.obj["db_url"] = url
-    return Store(url)
+    return Store(url, connect_attempts=cfg.connect_attempts, connect_wait=cfg.connect_wait)
 
 
 def _roster(ctx: click.Context, path: Path | None):
@@ -101,8 +102,10 @@ def _write_report(ctx: click.Context, store: Store, run_id: int, out: Path) -> N
 @roster_option
 @click.option("--fail-on-alert", is_flag=True, help=f"Exit with code {EXIT_ALERTS} when there are alerts (for schedulers that page on failure).")
 @report_option
+@mapping_option
+@lookup_option
 @click.pass_context
-def nightly_command(ctx, events, day, roster, fail_on_alert, report_dir):
+def nightly_command(ctx, events, day, roster, fail_on_alert, report_dir, mapping=None, lookup=None):
     """Score one day of access logs and print the night's alerts.
 
     \b
@@ -114,6 +117,7 @@ def nightly_command(ctx, events, day, roster, fail_on_alert, report_dir):
     History comes from the store: run `insiderwatch replay` over past logs first, or the
     first nights lean on peer comparisons. Exit 0 (3 with --fail-on-alert and alerts).
     """
+    apply_mapping(ctx, mapping, lookup)
     cfg = ctx.obj["config"]
     day = parse_day(day, "--date") if day else yesterday_utc()
     spec = _events(ctx, events)
@@ -133,8 +137,10 @@ def nightly_command(ctx, events, day, roster, fail_on_alert, report_dir):
 @click.option("--date", "day", metavar="YYYY-MM-DD", required=True, help="The UTC day to score again.")
 @roster_option
 @report_option
+@mapping_option
+@lookup_option
 @click.pass_context
-def rescore_command(ctx, events, day, roster, report_dir):
+def rescore_command(ctx, events, day, roster, report_dir, mapping, lookup):
     """Score a day again, from all of its files, after late events arrived.
 
     \b
@@ -145,7 +151,7 @@ def rescore_command(ctx, events, day, roster, report_dir):
     Later days keep the scores they had; rescore them too, or replay the period, if the
     change matters for their baselines.
     """
-    ctx.invoke(nightly_command, events=events, day=day, roster=roster, fail_on_alert=False, report_dir=report_dir)
+    ctx.invoke(nightly_command, events=events, day=day, roster=roster, fail_on_alert=False, report_dir=report_dir, mapping=mapping, lookup=lookup)
 
 
 @click.command("replay")
@@ -163,8 +169,10 @@ def rescore_command(ctx, events, day, roster, report_dir):
     help="Apply the suppressions that existed on each replayed day (an honest replay), or every suppression not expired by then, including later ones.",
 )
 @report_option
+@mapping_option
+@lookup_option
 @click.pass_context
-def replay_command(ctx, events, first, last, roster, fail_on_alert, show, suppressions, report_dir):
+def replay_command(ctx, events, first, last, roster, fail_on_alert, show, suppressions, report_dir, mapping, lookup):
     """Replay historical logs day by day, as the nightly run would have seen them.
 
     \b
@@ -175,6 +183,7 @@ def replay_command(ctx, events, first, last, roster, fail_on_alert, show, suppre
     store it: replaying a period also builds the history that later nightly runs use.
     Rerunning a day replaces that day's results.
     """
+    apply_mapping(ctx, mapping, lookup)
     cfg = ctx.obj["config"]
     first = parse_day(first, "--from") if first else None
     last = parse_day(last, "--to") if last else None
@@ -286,7 +295,7 @@ ALERT_COLUMNS = ["alert_key", "day", "subject_type", "subject_id", "score", "ran
 
 @click.command("export")
 @click.argument("what", type=click.Choice(["scores", "alerts"]))
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "ocsf", "ecs"]), default="csv", show_default=True, help="ocsf and ecs: alerts only.")
 @click.option("--from", "first", metavar="YYYY-MM-DD", help="First day.")
 @click.option("--to", "last", metavar="YYYY-MM-DD", help="Last day.")
 @click.option("--out", metavar="FILE", help="Write here instead of stdout ('-' = stdout).")
@@ -295,20 +304,37 @@ def export_command(ctx, what, fmt, first, last, out):
     """Export scores (one row per scored agent-day) or alerts for other tools.
 
     \b
+    Formats:
+      csv    flat rows for spreadsheets and scripts (scores or alerts)
+      jsonl  the same flat rows, one JSON object per line (scores or alerts)
+      ocsf   alerts as OCSF 1.5.0 Detection Findings (class 2004), one per line, for
+             a SIEM or security data lake that reads OCSF (JSON Schema shipped in
+             pipelines/schemas/ocsf_detection_finding.schema.json)
+      ecs    alerts as Elastic Common Schema documents (event.kind alert), one per
+             line, to index into Elasticsearch / OpenSearch
+    \b
     scores: day, agent_id, score, rank, flagged, run_id, raw_score, history_days,
             peer_mode, team, role, site, vendor
             (higher score = more anomalous; rank 1 = most anomalous of the day;
              flagged = alerted that night)
     alerts: alert_key, day, subject_type, subject_id, score, rank, reasons, members,
-            run_id, detector_version, created_at
+            run_id, detector_version, created_at, suppressed_by
     CSV cells that a spreadsheet would evaluate (= + - @) are neutralised.
     """
+    if fmt in ("ocsf", "ecs") and what != "alerts":
+        raise UsageError(f"--format {fmt} is for alerts: export scores as csv or jsonl")
     store = _store(ctx)
     first = parse_day(first, "--from") if first else None
     last = parse_day(last, "--to") if last else None
     if first and last and first > last:
         raise UsageError(f"--from {first} is after --to {last}")
-    if what == "scores":
+    if fmt in ("ocsf", "ecs"):
+        from pipelines.alert_formats import alert_facts, ecs_alert, ocsf_finding
+        from pipelines.output import write_json_lines
+
+        build = ocsf_finding if fmt == "ocsf" else ecs_alert
+        n = write_json_lines((build(f) for f in alert_facts(store, ctx.obj["config"], first, last, features=fmt == "ocsf")), out)
+    elif what == "scores":
         frame = store.scores(first, last)
         columns = SCORE_COLUMNS
     else:
@@ -318,7 +344,8 @@ def export_command(ctx, what, fmt, first, last, out):
         if fmt == "csv":
             frame["reasons"] = frame["reasons"].map(lambda r: " | ".join(r))
             frame["members"] = frame["members"].map(lambda m: " ".join(m) if m else "")
-    n = write_table(frame.to_dict("records"), columns, fmt, out)
+    if fmt in ("csv", "jsonl"):
+        n = write_table(frame.to_dict("records"), columns, fmt, out)
     click.echo(f"exported {n:,} {what}" + (f" to {terminal_safe(out)}" if out not in (None, "-") else ""), err=True)
 
 
@@ -557,4 +584,5 @@ COMMANDS = [
     triage_command,
     suppress_command,
     rescore_command,
+    validate_logs_command,
 ]

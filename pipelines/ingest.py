@@ -73,7 +73,7 @@ def read_inputs(
     kept_rejects: list[pd.DataFrame] = []
     kept = 0
     with progress_bar("reading", total=None, unit="rows", disable=not show_progress) as bar:
-        for batch in read_events(spec, mapping=cfg.sources.rename or None, report=report):
+        for batch in read_events(spec, mapping=cfg.sources.reader_mapping(), report=report):
             summary.rows_read += batch.rows_read
             summary.rows_accepted += len(batch.accepted)
             summary.rows_rejected += len(batch.rejects)

@@ -56,21 +56,52 @@ def write_table(rows: Iterable[dict], columns: list[str], fmt: str, out: str | N
             count += 1
     elif fmt == "jsonl":
         for row in rows:
-            buffer.write(json.dumps({k: _plain(row.get(k)) for k in columns}, ensure_ascii=False, default=str) + "\n")
+            buffer.write(json_line({k: _plain(row.get(k)) for k in columns}))
             count += 1
     else:
         raise ValueError(fmt)
     if handle is None:
-        path = Path(out)
-        tmp = path.with_name(path.name + ".partial")
-        try:
-            tmp.write_text(buffer.getvalue(), encoding="utf-8")
-            tmp.replace(path)
-        except OSError as exc:
-            if tmp.parent.is_dir():
-                tmp.unlink(missing_ok=True)
-            raise UsageError(f"cannot write {path}: {exc.strerror or exc}; nothing was written there") from exc
+        _replace_file(Path(out), buffer.getvalue())
     return count
+
+
+def json_line(document) -> str:
+    """One JSON Lines line: valid JSON for any content, readable UTF-8, and with every
+    control, line-separator and bidi character written as a \\uXXXX escape (the same JSON
+    value), so a line shown on a terminal or split on line breaks stays one safe line."""
+    text = json.dumps(document, ensure_ascii=False, default=str)
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+
+
+def write_json_lines(documents: Iterable[dict], out: str | None) -> int:
+    """Write one JSON document per line to ``out`` (a path, written under a temporary name
+    and renamed; or stdout for None or '-', line by line, so it composes in pipes)."""
+    count = 0
+    if out in (None, "-"):
+        for doc in documents:
+            sys.stdout.write(json_line(doc))
+            count += 1
+        sys.stdout.flush()
+        return count
+    buffer = io.StringIO()
+    for doc in documents:
+        buffer.write(json_line(doc))
+        count += 1
+    _replace_file(Path(out), buffer.getvalue())
+    return count
+
+
+def _replace_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` under a temporary name, then rename: a failed write never
+    leaves a partial file that looks complete."""
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        if tmp.parent.is_dir():
+            tmp.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}; nothing was written there") from exc
 
 
 def _plain(value):

@@ -1,0 +1,186 @@
+"""``insiderwatch validate-logs``: how a log file maps, without writing anything.
+
+Also the ``--mapping`` / ``--lookup`` options every command that reads events takes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from detector import schema as s
+from detector.errors import InputError, UsageError
+
+
+def _builtin_help() -> str:
+    from detector.mapping import builtin_mappings
+
+    return ", ".join(builtin_mappings())
+
+
+mapping_option = click.option(
+    "--mapping",
+    metavar="NAME|FILE",
+    help="How to read a non-canonical export: a built-in mapping's name or a mapping TOML file (see `insiderwatch validate-logs --help`).  [default: [sources] mapping in the config; none: canonical columns]",
+)
+lookup_option = click.option(
+    "--lookup",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Lookup table CSV the mapping joins (e.g. case id -> customer id); overrides the mapping's [lookup] path.",
+)
+
+
+def apply_mapping(ctx: click.Context, mapping: str | None, lookup: str | None) -> None:
+    """Put --mapping / --lookup (resolved, with digests) into the command's config."""
+    cfg = ctx.obj["config"]
+    if mapping or lookup or cfg.sources.mapping:
+        ctx.obj["config"] = dataclasses.replace(cfg, sources=cfg.sources.resolved(mapping, lookup))
+
+
+def _columns_of(path: Path, mapping) -> list[str]:
+    """Raw column names a file offers (CSV header, Parquet schema, JSON keys as dotted paths)."""
+    from detector import sources
+
+    fmt = sources.detect_format(path) or getattr(mapping, "fmt", None)
+    if fmt == "csv":
+        found = sources._csv_header(path)
+        return found[0] if found else []
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).schema_arrow.names
+    import gzip
+    import json
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    keys: dict[str, None] = {}
+
+    def walk(obj, prefix=""):
+        for k, v in obj.items():
+            name = f"{prefix}{k}"
+            keys[name] = None
+            if isinstance(v, dict):
+                walk(v, name + ".")
+            elif isinstance(v, list) and v and isinstance(v[0], dict):
+                walk(v[0], name + "[0].")
+
+    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+        for i, line in enumerate(handle):
+            if i >= 50:
+                break
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                walk(obj)
+    return list(keys)
+
+
+@click.command("validate-logs")
+@click.argument("files", nargs=-1, type=click.Path(), metavar="FILE...")
+@mapping_option
+@lookup_option
+@click.option("--sample", type=click.IntRange(min=0), default=5, show_default=True, help="Mapped rows and rejected rows shown.")
+@click.option("--list-mappings", is_flag=True, help="List the built-in mappings and exit.")
+@click.pass_context
+def validate_logs_command(ctx, files, mapping, lookup, sample, list_mappings):
+    """Show how log files map to insiderwatch's events, writing nothing.
+
+    \b
+    For each file: which raw column or rule supplies each canonical column (and which are
+    missing), a sample of mapped rows, the rows that would be rejected and why (counts per
+    reason and examples), and the accounting: read = accepted + rejected. No store is
+    opened. Exit 2 when a required column (timestamp, agent_id, customer_id, action)
+    cannot be supplied.
+
+    \b
+    Built-in mappings (--mapping NAME):
+      salesforce-lightning-page-view  EventLogFile Lightning Page View CSV
+      salesforce-uri-event            LightningUriEvent / UriEvent, CSV or JSON Lines
+      salesforce-report-export        EventLogFile Report Export CSV (action export)
+      zendesk-access-log              Zendesk Access Logs API records, JSON Lines
+      ocsf-web-resources              OCSF Web Resources Activity (6001), JSON Lines
+      ecs                             Elastic Common Schema, JSON Lines
+    or a mapping TOML file of your own (see README, "Log formats in").
+
+    \b
+    Example:
+      insiderwatch validate-logs LightningPageView-2026-01-12.csv \\
+          --mapping salesforce-lightning-page-view --lookup case_customers.csv
+    """
+    from detector.mapping import builtin_descriptions
+    from detector.sources import IngestReport, read_events, resolve_inputs
+    from pipelines.output import terminal_safe
+
+    if list_mappings:
+        for name, text in builtin_descriptions().items():
+            click.echo(f"{name:<34} {text}")
+        return
+    if not files:
+        raise UsageError("give one or more log files (or --list-mappings)")
+    apply_mapping(ctx, mapping, lookup)
+    cfg = ctx.obj["config"]
+    reader = cfg.sources.reader_mapping()
+    from detector.sources import as_mapping
+
+    reader = as_mapping(reader)
+    fmt = getattr(reader, "fmt", None)
+    paths = resolve_inputs(list(files), any_name=fmt is not None)
+    name = cfg.sources.mapping or ("[sources.rename]" if cfg.sources.rename else "none (canonical columns)")
+    click.echo(f"mapping: {terminal_safe(name)}" + (f" (lookup {terminal_safe(cfg.sources.lookup)})" if cfg.sources.lookup else ""))
+    unusable = False
+    for path in paths:
+        click.echo(f"\n{terminal_safe(str(path))}")
+        raw = _columns_of(path, reader)
+        cover = reader.coverage(raw)
+        click.echo("  columns:")
+        for column in s.EVENT_COLUMNS:
+            need = "required" if column in s.REQUIRED_COLUMNS else "optional"
+            what = cover.get(column)
+            click.echo(f"    {column:<14} {need:<8} " + (terminal_safe(str(what)) if what else "MISSING"))
+            unusable |= what is None and column in s.REQUIRED_COLUMNS
+        if unusable:
+            click.echo(f"  raw columns found: {terminal_safe(', '.join(raw)) or 'none'}")
+            continue
+        report = IngestReport()
+        samples, examples, reasons = [], [], Counter()
+        try:
+            for batch in read_events([path], mapping=reader, fmt=fmt, report=report):
+                if len(samples) < sample and len(batch.accepted):
+                    samples.extend(batch.accepted.head(sample - len(samples)).to_dict("records"))
+                if len(batch.rejects):
+                    reasons.update(batch.rejects["reason"].astype(str))
+                    if len(examples) < sample:
+                        examples.extend(batch.rejects.head(sample - len(examples)).to_dict("records"))
+        except InputError as exc:
+            click.echo(f"  unusable: {terminal_safe(str(exc))}")
+            unusable = True
+            continue
+        stats = report.files[-1]
+        click.echo(f"  rows: {stats.rows_read:,} read = {stats.rows_accepted:,} accepted + {stats.rows_rejected:,} rejected")
+        if samples:
+            click.echo("  mapped rows (sample):")
+            for row in samples:
+                text = ", ".join(f"{k}={v}" for k, v in row.items() if not _missing(v))
+                click.echo(f"    {terminal_safe(text)}")
+        if reasons:
+            click.echo("  rejected, by reason:")
+            for reason, count in reasons.most_common(10):
+                click.echo(f"    {count:>8,}  {terminal_safe(reason)}")
+            click.echo("  rejected rows (examples):")
+            for r in examples:
+                click.echo(f"    line {r['line']}: {terminal_safe(str(r['reason']))}: {terminal_safe(str(r['raw']))[:200]}")
+    if unusable:
+        ctx.exit(2)
+
+
+def _missing(value) -> bool:
+    try:
+        return bool(s.pd.isna(value))
+    except (TypeError, ValueError):
+        return False
