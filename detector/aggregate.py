@@ -120,12 +120,13 @@ class Deduplicator:
     ``event_id`` where there is one, else the same values in every column; the first
     occurrence is kept.
 
-    Holds one 64-bit keyed hash per distinct event seen (8 bytes an event, in sorted runs
-    merged as they grow), never the events themselves.
+    Holds one 64-bit keyed hash per distinct event seen (8 bytes an event, never the events
+    themselves), in sorted runs merged as they grow, kept apart in 16 partitions by the
+    hash's top bits so that a merge never copies more than a sixteenth of them.
     """
 
     def __init__(self) -> None:
-        self._runs: list[np.ndarray] = []  # sorted uint64 runs, longest first
+        self._runs: list[list[np.ndarray]] = [[] for _ in range(_PARTS)]  # per partition, longest first
         self.dropped = 0
 
     def keep(self, events: pd.DataFrame) -> np.ndarray:
@@ -134,17 +135,44 @@ class Deduplicator:
             return np.zeros(0, bool)
         keys = event_keys(events)
         keep = ~pd.Series(keys).duplicated().to_numpy()
-        for run in self._runs:
-            idx = np.minimum(np.searchsorted(run, keys), len(run) - 1)
-            keep &= run[idx] != keys
-        new = np.sort(keys[keep])
-        if len(new):
-            self._runs.append(new)
-            while len(self._runs) > 1 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
-                last = self._runs.pop()
-                self._runs[-1] = np.sort(np.concatenate([self._runs[-1], last]))
+        for p, idx in _partitions(keys):
+            k = keys[idx]
+            ok = keep[idx]
+            for run in self._runs[p]:
+                pos = np.minimum(np.searchsorted(run, k), len(run) - 1)
+                ok &= run[pos] != k
+            keep[idx] = ok
+            new = np.sort(k[ok])
+            if len(new):
+                runs = self._runs[p]
+                runs.append(new)
+                while len(runs) > 1 and len(runs[-2]) <= 2 * len(runs[-1]):
+                    last = runs.pop()
+                    runs[-1] = np.sort(np.concatenate([runs[-1], last]))
         self.dropped += int(len(keys) - keep.sum())
         return keep
+
+    @property
+    def held(self) -> int:
+        """Event hashes held."""
+        return sum(len(r) for runs in self._runs for r in runs)
+
+
+#: partitions of the de-duplication hashes and of the partial aggregates, by a key's top bits
+_PARTS = 16
+#: rows a partition of partial aggregates lets wait before merging them in (at least)
+MERGE_MIN_ROWS = 32_768
+_PART_SHIFT = np.uint64(60)
+
+
+def _partitions(keys: np.ndarray):
+    """(partition, row indices) for every partition that holds rows, rows in order."""
+    part = (keys >> _PART_SHIFT).astype(np.intp)
+    order = np.argsort(part, kind="stable")
+    bounds = np.searchsorted(part[order], np.arange(_PARTS + 1))
+    for p in range(_PARTS):
+        if bounds[p] < bounds[p + 1]:
+            yield p, order[bounds[p] : bounds[p + 1]]
 
 
 #: key of the 64-bit hashes that identify events for de-duplication
@@ -167,40 +195,47 @@ def event_keys(events: pd.DataFrame) -> np.ndarray:
 
 class _Partials:
     """Rows keyed by a 64-bit key, merged by key now and then: the distinct (agent,
-    customer) pairs or (agent, ticket, customer) triples of a day so far.
+    customer) pairs, customers or (agent, ticket, customer) triples of a day so far.
 
-    New batches' rows (already distinct within their batch) wait in a list; when they
-    outgrow the merged table they are folded into it, so memory stays within about twice
-    the number of distinct keys, however many events repeat them.
+    Columns are numpy arrays. Rows are kept in 16 partitions by the key's top bits; a
+    partition's new rows (already distinct within their batch) wait in a list until they
+    reach half its merged rows, then are folded in. Memory stays within about one and a
+    half times the distinct keys, however many events repeat them, and a merge copies one
+    partition at a time.
     """
 
     def __init__(self, reduce: dict[str, str]) -> None:
-        self.reduce = reduce  # column -> "first", "min", "max" or "sum"
-        self.merged: pd.DataFrame | None = None
-        self.pending: list[pd.DataFrame] = []
-        self.pending_rows = 0
+        self.reduce = reduce  # column -> "first", "min", "max" or "sum" (besides "key")
+        self.merged: list[dict | None] = [None] * _PARTS
+        self.pending: list[list[dict]] = [[] for _ in range(_PARTS)]
+        self.pending_rows = [0] * _PARTS
 
-    def add(self, frame: pd.DataFrame) -> None:
-        self.pending.append(frame)
-        self.pending_rows += len(frame)
-        if self.pending_rows >= max(len(self.merged) if self.merged is not None else 0, 1_000_000):
-            self._merge()
+    @property
+    def rows(self) -> int:
+        return sum(len(m["key"]) for m in self.merged if m is not None) + sum(self.pending_rows)
 
-    def _merge(self) -> None:
-        parts = ([self.merged] if self.merged is not None else []) + self.pending
-        self.pending, self.pending_rows = [], 0
+    def add(self, columns: dict[str, np.ndarray]) -> None:
+        for p, idx in _partitions(columns["key"]):
+            self.pending[p].append({c: v[idx] for c, v in columns.items()})
+            self.pending_rows[p] += len(idx)
+            held = len(self.merged[p]["key"]) if self.merged[p] is not None else 0
+            if self.pending_rows[p] >= max(held // 2, MERGE_MIN_ROWS):
+                self._merge(p)
+
+    def _merge(self, p: int) -> None:
+        parts = ([self.merged[p]] if self.merged[p] is not None else []) + self.pending[p]
+        self.pending[p], self.pending_rows[p] = [], 0
         if not parts:
             return
-        frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-        inverse, keys = pd.factorize(frame["key"].to_numpy())
-        if len(keys) == len(frame):
-            self.merged = frame
+        cols = {c: np.concatenate([x[c] for x in parts]) if len(parts) > 1 else parts[0][c] for c in parts[0]}
+        inverse, keys = pd.factorize(cols["key"])
+        if len(keys) == len(inverse):
+            self.merged[p] = cols
             return
-        out = {"key": keys}
-        first = np.full(len(keys), len(frame), np.int64)
-        np.minimum.at(first, inverse, np.arange(len(frame)))
+        out = {"key": keys.astype(np.uint64)}
+        first = _first_of_inverse(inverse, len(keys))
         for col, how in self.reduce.items():
-            values = frame[col].to_numpy()
+            values = cols[col]
             if how == "first":
                 out[col] = values[first]
             elif how == "sum":
@@ -209,13 +244,16 @@ class _Partials:
                 acc = values[first].copy()
                 (np.minimum if how == "min" else np.maximum).at(acc, inverse, values)
                 out[col] = acc
-        self.merged = pd.DataFrame(out)
+        self.merged[p] = out
 
-    def result(self, columns: dict[str, str]) -> pd.DataFrame:
-        self._merge()
-        if self.merged is None:
-            return pd.DataFrame({"key": pd.Series(dtype="uint64"), **{c: pd.Series(dtype=d) for c, d in columns.items()}})
-        return self.merged
+    def result(self, dtypes: dict[str, str]) -> dict[str, np.ndarray]:
+        """Every row, merged: column -> array (empty arrays of ``dtypes`` when none)."""
+        for p in range(_PARTS):
+            self._merge(p)
+        merged = [m for m in self.merged if m is not None]
+        if not merged:
+            return {"key": np.zeros(0, np.uint64), **{c: np.zeros(0, d) for c, d in dtypes.items()}}
+        return {c: np.concatenate([m[c] for m in merged]) for c in merged[0]}
 
 
 class DayAggregator:
@@ -251,15 +289,17 @@ class DayAggregator:
         self._hours = np.zeros((0, 24), np.int64)
         self._first = np.zeros(0, np.int64)
         self._last = np.zeros(0, np.int64)
-        self._pairs = _Partials({"agent": "first", "customer": "first", "pos": "min", "ticketless": "max", "number": "first", "prefix": "first"})
+        self._pairs = _Partials({"agent": "first", "customer": "first", "ticketless": "max"})
+        self._customers = _Partials({"pos": "min", "number": "first", "prefix": "first"})
         self._triples = _Partials({"agent": "first", "ticket": "first", "customer": "first", "accesses": "sum", "views": "sum"})
         self.events = 0
 
     @property
     def held_rows(self) -> int:
         """Rows of partial aggregates held now (pairs and triples, merged and waiting): what
-        the day's memory grows with, instead of its events."""
-        return sum((len(t.merged) if t.merged is not None else 0) + t.pending_rows for t in (self._pairs, self._triples))
+        the day's memory grows with, instead of its events (with the de-duplication
+        hashes: 8 bytes an event)."""
+        return self._pairs.rows + self._customers.rows + self._triples.rows
 
     def _agent_codes(self, ids: pd.Index) -> np.ndarray:
         codes = np.empty(len(ids), np.int64)
@@ -315,30 +355,24 @@ class DayAggregator:
         self._first[code] = np.minimum(self._first[code], np.minimum.reduceat(minute[order], starts))
         self._last[code] = np.maximum(self._last[code], np.maximum.reduceat(minute[order], starts))
 
-        # distinct (agent, customer) pairs of the batch: first position, any ticketless view
+        # the batch's customers: where each is first seen that day, its id number and prefix
         C = max(len(customer_ids), 1)
         c_hash = customer_hashes(customer_ids)
         number, prefix = customer_numbers(customer_ids)
-        p_hash = _hash(prefix.to_numpy(object))
+        self._customers.add(
+            {
+                "key": c_hash,
+                "pos": self.events + _first_of_inverse(customer, len(customer_ids)),
+                "number": number.to_numpy(float),
+                "prefix": _hash(prefix.to_numpy(object)),
+            }
+        )
+        # distinct (agent, customer) pairs: any view under no ticket
         pair_inv, pair_keys = pd.factorize(agent * C + customer)
-        first_row = np.full(len(pair_keys), n, np.int64)
-        np.minimum.at(first_row, pair_inv, np.arange(n))
         tl = np.zeros(len(pair_keys), bool)
         tl[pair_inv[flags["ticketless_views"]]] = True
-        pa_agent, pa_customer = code[pair_keys // C], pair_keys % C
-        self._pairs.add(
-            pd.DataFrame(
-                {
-                    "key": _combine(pa_agent, c_hash[pa_customer]),
-                    "agent": pa_agent,
-                    "customer": c_hash[pa_customer],
-                    "pos": self.events + first_row,
-                    "ticketless": tl,
-                    "number": number.to_numpy(float)[pa_customer],
-                    "prefix": p_hash[pa_customer],
-                }
-            )
-        )
+        pa_agent, pa_customer = code[pair_keys // C].astype(np.int32), c_hash[pair_keys % C]
+        self._pairs.add({"key": _combine(pa_agent, pa_customer), "agent": pa_agent, "customer": pa_customer, "ticketless": tl})
         # distinct (agent, ticket, customer) triples: accesses and views under the ticket
         if has_ticket.any():
             T = len(ticket_ids)
@@ -346,20 +380,18 @@ class DayAggregator:
             at_inv, at_keys = pd.factorize(agent[has_ticket] * T + ticket[has_ticket])  # keys < n * n
             tri_inv, tri_keys = pd.factorize(at_inv.astype(np.int64) * C + customer[has_ticket])
             at = at_keys[tri_keys // C]
-            tr_agent = code[at // T]
+            tr_agent = code[at // T].astype(np.int32)
             tr_ticket = t_hash[at % T]
             tr_customer = c_hash[tri_keys % C]
             self._triples.add(
-                pd.DataFrame(
-                    {
-                        "key": _combine(tr_agent, _combine(tr_ticket, tr_customer)),
-                        "agent": tr_agent,
-                        "ticket": tr_ticket,
-                        "customer": tr_customer,
-                        "accesses": np.bincount(tri_inv, minlength=len(tri_keys)).astype(np.int64),
-                        "views": np.bincount(tri_inv, weights=view[has_ticket], minlength=len(tri_keys)).astype(np.int64),
-                    }
-                )
+                {
+                    "key": _combine(tr_agent, _combine(tr_ticket, tr_customer)),
+                    "agent": tr_agent,
+                    "ticket": tr_ticket,
+                    "customer": tr_customer,
+                    "accesses": np.bincount(tri_inv, minlength=len(tri_keys)).astype(np.int64),
+                    "views": np.bincount(tri_inv, weights=view[has_ticket], minlength=len(tri_keys)).astype(np.int64),
+                }
             )
         self.events += n
 
@@ -370,33 +402,41 @@ class DayAggregator:
             return empty_agent_days(), None
         ids = np.array(list(self._agents), dtype=object)
         cols: dict[str, np.ndarray] = {f: self._counts[:G, i] for i, f in enumerate(_FLAG_COUNTS)}
-        pairs = self._pairs.result({})
-        p_agent = pairs["agent"].to_numpy(np.int64)
-        p_customer = pairs["customer"].to_numpy(np.uint64)
+        pairs = self._pairs.result({"agent": "int32", "customer": "uint64", "ticketless": "bool"})
+        p_agent = pairs["agent"].astype(np.int64)
+        p_customer = pairs["customer"]
+        customers = self._customers.result({"pos": "int64", "number": "float64", "prefix": "uint64"})
+        by_key = np.argsort(customers["key"], kind="stable")
+        sorted_keys = customers["key"][by_key]
+
+        def customer_row(hashes: np.ndarray) -> np.ndarray:
+            return by_key[np.searchsorted(sorted_keys, hashes)]
+
         cols["customers"] = np.bincount(p_agent, minlength=G)
-        cols["ticketless_customers"] = np.bincount(p_agent, weights=pairs["ticketless"].to_numpy(bool), minlength=G).astype(np.int64)
-        cols["sequential_customers"] = _sequential(p_agent, pairs["prefix"].to_numpy(np.uint64), pairs["number"].to_numpy(float), G)
-        triples = self._triples.result({})
+        cols["ticketless_customers"] = np.bincount(p_agent, weights=pairs["ticketless"], minlength=G).astype(np.int64)
+        c_row = customer_row(p_customer)
+        cols["sequential_customers"] = _sequential(p_agent, customers["prefix"][c_row], customers["number"][c_row], G)
+        del c_row
+        triples = self._triples.result({"agent": "int32", "ticket": "uint64", "customer": "uint64", "accesses": "int64", "views": "int64"})
         cols["tickets"] = np.zeros(G, np.int64)
         cols["off_primary_views"] = np.zeros(G, np.int64)
-        if len(triples):
-            t_agent = triples["agent"].to_numpy(np.int64)
-            t_ticket = triples["ticket"].to_numpy(np.uint64)
-            t_customer = triples["customer"].to_numpy(np.uint64)
+        if len(triples["key"]):
+            t_agent = triples["agent"].astype(np.int64)
+            t_ticket = triples["ticket"]
+            t_customer = triples["customer"]
             cols["tickets"] = np.bincount(t_agent[_first_of(_combine(t_agent, t_ticket))], minlength=G)
             # the ticket's main customer: most accesses under it across the desk (ties: the
             # customer first seen that day)
-            seen_first = pd.Series(pairs["pos"].to_numpy(np.int64)).groupby(p_customer).min()
             tc_inv, tc_keys = pd.factorize(_combine(t_ticket, t_customer))
-            tc_n = np.bincount(tc_inv, weights=triples["accesses"].to_numpy(np.int64), minlength=len(tc_keys))
+            tc_n = np.bincount(tc_inv, weights=triples["accesses"], minlength=len(tc_keys))
             rep = _first_of_inverse(tc_inv, len(tc_keys))
             tc_ticket, tc_customer = t_ticket[rep], t_customer[rep]
-            tc_pos = seen_first.reindex(tc_customer).to_numpy(np.int64)
+            tc_pos = customers["pos"][customer_row(tc_customer)]
             order = np.lexsort((tc_pos, -tc_n, tc_ticket))
             head = np.r_[True, tc_ticket[order][1:] != tc_ticket[order][:-1]]
             primary = pd.Series(tc_customer[order][head], index=tc_ticket[order][head])
             off = primary.reindex(t_ticket).to_numpy(np.uint64) != t_customer
-            cols["off_primary_views"] = np.bincount(t_agent, weights=triples["views"].to_numpy(np.int64) * off, minlength=G).astype(np.int64)
+            cols["off_primary_views"] = np.bincount(t_agent, weights=triples["views"] * off, minlength=G).astype(np.int64)
         cols["first_seen"] = self._first[:G]
         cols["last_seen"] = self._last[:G]
         out = pd.DataFrame({DAY: self.day, s.AGENT_ID: ids})

@@ -314,6 +314,8 @@ def test_terminal_escapes_and_path_traversal_in_ids_stay_data(tmp_path):
     assert runs.count("\n") == 2  # the runs table is still there
 
 
-def test_a_store_that_is_down_is_a_clear_error():
-    proc = subprocess.run([*INSIDERWATCH, "--db", "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=3", "alerts"], capture_output=True, text=True)
+def test_a_store_that_is_down_is_retried_then_a_clear_error(tmp_path):
+    (tmp_path / "insiderwatch.toml").write_text("[store]\nconnect_attempts = 2\nconnect_wait = 0.2\n")
+    proc = subprocess.run([*INSIDERWATCH, "--db", "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=3", "alerts"], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 1 and "cannot open the store" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.count("trying again in") == 1 and "(tried 2 times)" in proc.stderr

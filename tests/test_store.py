@@ -229,3 +229,27 @@ def test_a_store_of_an_unknown_schema_version_is_refused_not_changed(tmp_path):
 def test_unopenable_store_is_a_clear_error(tmp_path):
     with pytest.raises(InsiderwatchError, match="cannot open the store"):
         Store(f"sqlite:///{tmp_path}/missing-dir/x.db")
+
+
+def test_creating_a_store_is_all_or_nothing(tmp_path, monkeypatch):
+    """A run killed while it creates (or upgrades) a SQLite store leaves it as it was: the
+    migration is one transaction, not a commit per table."""
+    import sqlite3
+
+    import detector.store as store_module
+
+    real = store_module.migrate
+
+    def dies_after_the_tables(conn):
+        real(conn)
+        raise RuntimeError("killed")
+
+    path = tmp_path / "half.db"
+    monkeypatch.setattr(store_module, "migrate", dies_after_the_tables)
+    with pytest.raises(RuntimeError):
+        Store(f"sqlite:///{path}")
+    monkeypatch.undo()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == []
+    reopened = Store(f"sqlite:///{path}")
+    assert reopened.scored_days() == []

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from detector import schema
-from detector.aggregate import COUNTS, DayAggregator, Deduplicator, aggregate_days, customer_hashes
+from detector.aggregate import _PARTS, COUNTS, MERGE_MIN_ROWS, DayAggregator, Deduplicator, aggregate_days, customer_hashes
 from detector.store import Store
 from pipelines.run import run_nightly
 from detector.config import Config
@@ -130,6 +130,7 @@ def test_duplicates_across_batches_are_counted_once(sim_events):
     got = pd.concat(kept)
     assert got.index.tolist() == want.index.tolist()
     assert dedup.dropped == len(stream) - len(want)
+    assert dedup.held == len(want)  # one hash per distinct event
     assert dedup.dropped >= 600 + 20 + 7  # (the simulator writes a few duplicate rows of its own)
 
 
@@ -141,10 +142,14 @@ def test_held_state_grows_with_distinct_customers_not_events(sim_events):
     for _ in range(30):  # the same work thirty times over: 600,000 events
         agg.add(batch)
         held.append(agg.held_rows)
-    out, touched = agg.finish()
     pairs = batch.groupby(["agent_id", "customer_id"]).ngroups
     triples = batch.dropna(subset=["ticket_id"]).groupby(["agent_id", "ticket_id", "customer_id"]).ngroups
-    assert max(held) <= 2 * (pairs + triples) + 1_000_000  # merged tables plus what waits to merge
+    customers = batch["customer_id"].nunique()
+    distinct = pairs + triples + customers
+    # merged rows, plus at most half as many again, or a fixed few, waiting to be merged
+    assert max(held) <= 1.5 * distinct + 3 * _PARTS * MERGE_MIN_ROWS
+    out, touched = agg.finish()
+    assert agg.held_rows == distinct  # once merged: one row per distinct key, however many events
     assert agg.events == 30 * len(batch)
     one, _ = aggregate_days(batch)
     assert (out["events"].to_numpy() == 30 * one["events"].to_numpy()).all()
