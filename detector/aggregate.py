@@ -135,14 +135,21 @@ class Deduplicator:
             return np.zeros(0, bool)
         keys = event_keys(events)
         keep = ~pd.Series(keys).duplicated().to_numpy()
-        for p, idx in _partitions(keys):
-            k = keys[idx]
+        order = np.argsort(keys, kind="stable")  # sorted probes: cache-friendly searches, and
+        sorted_keys = keys[order]  # each partition is one contiguous range of them
+        bounds = np.r_[np.searchsorted(sorted_keys, np.arange(_PARTS, dtype=np.uint64) << _PART_SHIFT), len(keys)]
+        for p in range(_PARTS):
+            lo, hi = bounds[p], bounds[p + 1]
+            if lo == hi:
+                continue
+            idx = order[lo:hi]
+            k = sorted_keys[lo:hi]
             ok = keep[idx]
             for run in self._runs[p]:
                 pos = np.minimum(np.searchsorted(run, k), len(run) - 1)
                 ok &= run[pos] != k
             keep[idx] = ok
-            new = np.sort(k[ok])
+            new = k[ok]  # already sorted
             if len(new):
                 runs = self._runs[p]
                 runs.append(new)
@@ -251,9 +258,13 @@ class _Partials:
         for p in range(_PARTS):
             self._merge(p)
         merged = [m for m in self.merged if m is not None]
+        self.merged = [None] * _PARTS  # handed over: the caller's arrays are the only copy
         if not merged:
             return {"key": np.zeros(0, np.uint64), **{c: np.zeros(0, d) for c, d in dtypes.items()}}
-        return {c: np.concatenate([m[c] for m in merged]) for c in merged[0]}
+        out = {}
+        for c in list(merged[0]):  # a column at a time, dropping the parts as they are joined
+            out[c] = np.concatenate([m.pop(c) for m in merged])
+        return out
 
 
 class DayAggregator:

@@ -240,13 +240,21 @@ Index("ix_agent_days_agent", agent_days.c.agent_id, agent_days.c.day)
 REVISIONS = {"1": "0001", "2": "0002", "3": "0003", "4": "0004", "5": "0005"}
 
 
-def alembic_config(conn):
-    """Alembic settings that run the project's migrations on ``conn``."""
+def _quiet_alembic() -> None:
+    """Alembic logs at INFO when it is imported and for each command: not a line per store
+    opened on stderr (unless the application set the alembic logger's level itself)."""
     import logging
 
+    logger = logging.getLogger("alembic")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
+
+
+def alembic_config(conn):
+    """Alembic settings that run the project's migrations on ``conn``."""
+    _quiet_alembic()
     from alembic.config import Config as AlembicConfig
 
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # not a line per command on stderr
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
     cfg.attributes["connection"] = conn
@@ -255,6 +263,7 @@ def alembic_config(conn):
 
 def schema_is_current(conn) -> bool:
     """True when the store on ``conn`` is at the code's schema revision (nothing to migrate)."""
+    _quiet_alembic()
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
@@ -268,6 +277,7 @@ def migrate(conn) -> None:
     """Bring the store on ``conn`` to the current schema with the Alembic migrations in
     detector/migrations: an empty database is created, an older store upgraded in place
     with its data, a newer one refused."""
+    _quiet_alembic()
     from alembic import command
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory

@@ -211,14 +211,22 @@ def diff_runs(store: Store, run_a: int, run_b: int) -> dict:
     key = lambda r: (r[DAY], r["subject_type"], r["subject_id"])  # noqa: E731
     a = {key(r): r for r in al_a.to_dict("records") if r[DAY] in both}
     b = {key(r): r for r in al_b.to_dict("records") if r[DAY] in both}
+    def rank(r: dict | None) -> int | None:  # group alerts have none (NaN in the frame)
+        return None if r is None or r["rank"] is None or pd.isna(r["rank"]) else int(r["rank"])
+
+    def score(r: dict | None) -> float | None:
+        return None if r is None or pd.isna(r["score"]) else float(r["score"])
+
     alerts = []
     for k in sorted(set(a) | set(b)):
-        if k not in b:
-            alerts.append({"change": "gone", "day": k[0], "subject": f"{k[1]} {k[2]}", "a": a[k]["score"], "b": None, "rank_a": a[k]["rank"], "rank_b": None})
-        elif k not in a:
-            alerts.append({"change": "new", "day": k[0], "subject": f"{k[1]} {k[2]}", "a": None, "b": b[k]["score"], "rank_a": None, "rank_b": b[k]["rank"]})
-        elif a[k]["rank"] != b[k]["rank"] or round(a[k]["score"], 3) != round(b[k]["score"], 3):
-            alerts.append({"change": "moved", "day": k[0], "subject": f"{k[1]} {k[2]}", "a": a[k]["score"], "b": b[k]["score"], "rank_a": a[k]["rank"], "rank_b": b[k]["rank"]})
+        ra, rb = a.get(k), b.get(k)
+        row = {"day": k[0], "subject": f"{k[1]} {k[2]}", "a": score(ra), "b": score(rb), "rank_a": rank(ra), "rank_b": rank(rb)}
+        if rb is None:
+            alerts.append({"change": "gone", **row})
+        elif ra is None:
+            alerts.append({"change": "new", **row})
+        elif rank(ra) != rank(rb) or round(score(ra), 3) != round(score(rb), 3):
+            alerts.append({"change": "moved", **row})
     return {"run_a": run_a, "run_b": run_b, "days_compared": sorted(both), "settings": settings, "inputs": inputs, "alerts": alerts}
 
 

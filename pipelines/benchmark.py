@@ -250,7 +250,9 @@ def scaled_day(day_parquet: Path, out: Path, *, scale: int, seed: int) -> int:
             frame = table.to_pandas()
             shift = pd.to_timedelta(rng.integers(-1800, 1800, size=len(frame)), unit="s")
             ts = (frame[s.TIMESTAMP] + shift).clip(start, end)
-            frame[s.TIMESTAMP] = ts.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
+            ms = ts.dt.tz_convert(None).to_numpy().astype("datetime64[ms]")
+            frame[s.TIMESTAMP] = np.datetime_as_string(ms, unit="ms")
+            frame[s.TIMESTAMP] = frame[s.TIMESTAMP] + "Z"
             frame[s.EVENT_ID] = f"K{k}-" + frame[s.EVENT_ID].astype(str)
             if k:
                 frame[s.CUSTOMER_ID] = f"K{k}" + frame[s.CUSTOMER_ID].astype(str)
@@ -267,21 +269,36 @@ def scaled_day(day_parquet: Path, out: Path, *, scale: int, seed: int) -> int:
 
 
 def child_peak(args: list[str], log_path: Path) -> dict:
-    """Run a command in a child process; its wall time, peak RSS and exit status."""
-    import subprocess
+    """Run ``python -m pipelines.cli ARGS`` in a child process: its wall time, peak RSS
+    and exit status.
 
+    The peak is the child's own high-water mark (``VmHWM`` of /proc/self/status, read as it
+    exits): the kernel's rusage of a child also counts the memory of the parent it was
+    forked from, which here holds the generated files' data."""
+    import subprocess
+    import sys
+
+    hwm_path = log_path.with_suffix(".hwm")
+    hwm_path.unlink(missing_ok=True)
+    code = (
+        "import atexit, sys\n"
+        "def _hwm():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmHWM:'):\n"
+        f"            open({str(hwm_path)!r}, 'w').write(line.split()[1])\n"
+        "atexit.register(_hwm)\n"
+        "from pipelines.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
     started = time.perf_counter()
     with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log_file)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    return {"seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "exit": proc.returncode}
+        proc = subprocess.run([sys.executable, "-c", code, *args], stdout=subprocess.DEVNULL, stderr=log_file)
+    kb = int(hwm_path.read_text()) if hwm_path.exists() else 0
+    return {"seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": round(kb / 1024, 1), "exit": proc.returncode}
 
 
 def _cli(*args: str) -> list[str]:
-    import sys
-
-    return [sys.executable, "-m", "pipelines.cli", "-q", *args]
+    return ["-q", *args]
 
 
 def run_memory(*, agents: int, events: int, scale: int, replay_agents: int, replay_days: int, seed: int, work: Path | None = None) -> dict:
@@ -291,9 +308,17 @@ def run_memory(*, agents: int, events: int, scale: int, replay_agents: int, repl
     own_work = work is None
     work = Path(tempfile.mkdtemp(prefix="insiderwatch-bench-")) if own_work else work
     try:
-        csv, parquet, roster = make_day(work, agents=agents, events=events, seed=seed)
-        big = work / f"{DAY_UNDER_TEST}-x{scale}.csv.gz"
-        big_events = scaled_day(parquet, big, scale=scale, seed=seed)
+        work.mkdir(parents=True, exist_ok=True)
+        made = work / f"made-{agents}-{events}-{scale}-{seed}.json"
+        if made.exists():  # the same days generated before in this work directory
+            csv, parquet, roster = work / f"{DAY_UNDER_TEST}.csv.gz", work / f"{DAY_UNDER_TEST}.parquet", work / "roster.csv"
+            big = work / f"{DAY_UNDER_TEST}-x{scale}.csv.gz"
+            big_events = json.loads(made.read_text())["big_events"]
+        else:
+            csv, parquet, roster = make_day(work, agents=agents, events=events, seed=seed)
+            big = work / f"{DAY_UNDER_TEST}-x{scale}.csv.gz"
+            big_events = scaled_day(parquet, big, scale=scale, seed=seed)
+            made.write_text(json.dumps({"big_events": big_events}))
         figures: dict = {
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
             "insiderwatch": __version__,
@@ -304,12 +329,14 @@ def run_memory(*, agents: int, events: int, scale: int, replay_agents: int, repl
             result = child_peak(_cli("--db", f"sqlite:///{db}", "nightly", "--events", str(path), "--date", DAY_UNDER_TEST, "--roster", str(roster)), work / f"{name}.log")
             figures[name] = {"events": n, "agents": agents, "file_bytes": path.stat().st_size, **result}
         for name, days in (("replay_usual_days", replay_days), (f"replay_days_x{scale}", replay_days * scale)):
-            sim = work / f"sim-{days}"
-            run_simulation(SimulationSpec(agents=replay_agents, days=days, seed=seed), sim, show_progress=False)
+            sim = work / f"sim-{replay_agents}-{days}-{seed}"
+            if not (sim / "roster.csv").exists():
+                run_simulation(SimulationSpec(agents=replay_agents, days=days, seed=seed), sim, show_progress=False)
             db = work / f"{name}.db"
             result = child_peak(_cli("--db", f"sqlite:///{db}", "replay", "--events", str(sim / "events.csv.gz"), "--roster", str(sim / "roster.csv")), work / f"{name}.log")
             figures[name] = {"days": days, "agents": replay_agents, "file_bytes": (sim / "events.csv.gz").stat().st_size, **result}
-            shutil.rmtree(sim, ignore_errors=True)
+            if own_work:
+                shutil.rmtree(sim, ignore_errors=True)
         return figures
     finally:
         if own_work:
@@ -367,7 +394,8 @@ BUDGET_CURVE = (0.0025, 0.005, 0.01, 0.02, 0.03, 0.05)
 @click.option("--budget-mb", type=click.IntRange(min=1), default=1536, show_default=True, help="The memory budget each run is held to.")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the figures to this JSON file.")
-def memory_command(agents, events, scale, replay_agents, replay_days, budget_mb, seed, json_out):
+@click.option("--work", type=click.Path(file_okay=False, path_type=Path), help="Keep the generated files here and reuse them in the next run.  [default: a temporary directory, removed]")
+def memory_command(agents, events, scale, replay_agents, replay_days, budget_mb, seed, json_out, work):
     """Peak memory against input size: a usual day and one SCALE times larger, a usual replay
     and one over SCALE times the days.
 
@@ -379,7 +407,7 @@ def memory_command(agents, events, scale, replay_agents, replay_days, budget_mb,
     several minutes and a few GB of disk at the defaults. Exit 1 when a run fails or goes
     over the budget.
     """
-    figures = run_memory(agents=agents, events=events, scale=scale, replay_agents=replay_agents, replay_days=replay_days, seed=seed)
+    figures = run_memory(agents=agents, events=events, scale=scale, replay_agents=replay_agents, replay_days=replay_days, seed=seed, work=work)
     figures["budget_mb"] = budget_mb
     click.echo(format_memory(figures, budget_mb))
     if json_out:

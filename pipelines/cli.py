@@ -54,8 +54,9 @@ def cli(ctx: click.Context, db: str | None, config_path: str | None, debug: bool
       insiderwatch simulate --agents 200 --days 35 --seed 7 --out demo
 
     \b
-    Exit codes: 0 done; 1 internal error; 2 bad usage or unusable input (nothing
-    written); 3 alerts found with --fail-on-alert.
+    Exit codes: 0 done; 1 internal error (also: the store cannot be reached, or another
+    run is scoring the same day); 2 bad usage or unusable input (nothing written); 3 alerts
+    found with --fail-on-alert; 4 verify found differences.
     Every command has its own --help. Data goes to stdout, progress and logs to stderr.
     """
     from pipelines.settings import load_config

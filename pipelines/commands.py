@@ -259,7 +259,10 @@ def explain_command(ctx, agent, day, as_json):
     Columns: today = the count that day; own med / own p90 = the agent's own median and
     90th percentile over the baseline window (28 days ending 7 days before); team / role
     med and p95 = the same day's peers; own z / peer z = robust z-scores against the
-    agent's past and against the role today (what the model sees); contrib = how much the
+    agent's past and against the role today, as the model sees them: after what the whole
+    team shows that day is taken out and, for the kinds of views (id documents, no
+    ticket...), against what the day's own volume predicts, so they can disagree with the
+    raw count beside them (a heavy but ordinary day moves only views); contrib = how much the
     model's raw anomaly score falls when that feature is set back to normal (the raw score
     is on the model's own scale; the calibrated score, e.g. 2.0, means rarer than 1 in 100
     of the agent-days the model learned from).
@@ -344,6 +347,8 @@ def export_command(ctx, what, fmt, first, last, out):
         if fmt == "csv":
             frame["reasons"] = frame["reasons"].map(lambda r: " | ".join(r))
             frame["members"] = frame["members"].map(lambda m: " ".join(m) if m else "")
+        elif fmt == "jsonl":
+            frame["members"] = frame["members"].map(lambda m: list(m) if m else [])
     if fmt in ("csv", "jsonl"):
         n = write_table(frame.to_dict("records"), columns, fmt, out)
     click.echo(f"exported {n:,} {what}" + (f" to {terminal_safe(out)}" if out not in (None, "-") else ""), err=True)

@@ -129,11 +129,13 @@ def format_alerts(alerts: pd.DataFrame, *, reasons: int = 2, width: int = 100) -
     """A short plain-text table of alerts with their top reasons, for the terminal."""
     if alerts is None or alerts.empty:
         return "no alerts"
-    lines = [f"{'day':<10}  {'rank':>4}  {'subject':<24}  {'score':>5}  reasons"]
+    keyed = "alert_key" in alerts
+    lines = [f"{'day':<10}  {'rank':>4}  {'subject':<24}  {'score':>5}  " + (f"{'alert':<8}  " if keyed else "") + "reasons"]
     for a in alerts.to_dict("records"):
         subject = a["subject_id"] if a["subject_type"] == "agent" else f"{a['subject_type']} {a['subject_id']}"
         rank = "" if a.get("rank") is None or (isinstance(a.get("rank"), float) and math.isnan(a["rank"])) else int(a["rank"])
-        head = f"{a['day']:<10}  {rank!s:>4}  {_cell(subject, 24)}  {a['score']:>5.2f}  "
+        key = f"{str(a.get('alert_key') or '')[:8]:<8}  " if keyed else ""  # what `insiderwatch triage` takes
+        head = f"{a['day']:<10}  {rank!s:>4}  {_cell(subject, 24)}  {a['score']:>5.2f}  {key}"
         texts = list(a["reasons"])[:reasons] or [""]
         lines.append(head + terminal_safe(texts[0]))
         for t in texts[1:]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.feather as feather
 
 from detector import __version__, schema as s
 from detector.aggregate import DAY, DayAggregator, Deduplicator, Touched
@@ -98,7 +98,7 @@ def shift_day(day: str, days: int) -> str:
 
 
 class DayEvents:
-    """One UTC day's events as the run read them, in read order: Parquet parts spilled
+    """One UTC day's events as the run read them, in read order: Arrow IPC parts spilled
     while reading (so the day never has to be held in memory whole), or one frame.
 
     Read once to aggregate, and again only for the flagged agents' evidence.
@@ -113,12 +113,13 @@ class DayEvents:
         if self.frame is not None:
             yield self.frame
         for path in self.parts:
-            yield pd.read_parquet(path)
+            yield feather.read_table(path).to_pandas()
 
 
 class Spill:
-    """Accepted events written aside per UTC day as Parquet parts, while the inputs are
-    read: memory holds one input batch, whatever the size of a day or the number of days."""
+    """Accepted events written aside per UTC day, while the inputs are read: memory holds
+    one input batch, whatever the size of a day or the number of days. Parts are Arrow IPC
+    files (LZ4): temporary, so written and read back at memory speed, not archived."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -127,11 +128,14 @@ class Spill:
     def write(self, rows: pd.DataFrame) -> None:
         if rows.empty:
             return
-        days = rows[s.TIMESTAMP].dt.strftime("%Y-%m-%d")
-        for d, group in rows.groupby(days, sort=True):
-            path = self.directory / f"{d}-{len(self.parts.get(d, [])):05d}.parquet"
-            pq.write_table(pa.Table.from_pandas(group, preserve_index=False), path)
-            self.parts.setdefault(d, []).append(path)
+        day_num = rows[s.TIMESTAMP].to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+        days = np.unique(day_num)
+        for d in days:
+            group = rows if len(days) == 1 else rows[day_num == d]
+            day = str(d)
+            path = self.directory / f"{day}-{len(self.parts.get(day, [])):05d}.arrow"
+            feather.write_feather(pa.Table.from_pandas(group, preserve_index=False), path, compression="lz4")
+            self.parts.setdefault(day, []).append(path)
 
     def day(self, day: str) -> DayEvents:
         return DayEvents(day, self.parts.get(day, []))
@@ -225,7 +229,10 @@ class NightScorer:
             keep = dedup.keep(batch)
             masks.append(np.packbits(keep))
             agg.add(batch[keep] if not keep.all() else batch)
+        duplicates, n_events = dedup.dropped, agg.events
+        del dedup  # its event hashes are not needed for scoring
         agent_days, day_touched = agg.finish()
+        del agg  # nor the partial aggregates, once counted
 
         def evidence(agents: set[str]) -> pd.DataFrame:
             parts = []
@@ -235,8 +242,8 @@ class NightScorer:
                 parts.append(rows[rows[s.AGENT_ID].isin(agents)])
             return pd.concat(parts, ignore_index=True) if parts else s.empty_events()
 
-        night = self.score_agent_days(day, agent_days, day_touched, events=agg.events, evidence=evidence)
-        night.duplicates = dedup.dropped
+        night = self.score_agent_days(day, agent_days, day_touched, events=n_events, evidence=evidence)
+        night.duplicates = duplicates
         return night
 
     def score_agent_days(

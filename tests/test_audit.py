@@ -136,7 +136,13 @@ def test_diff_reports_a_threshold_change(desk, tmp_path):
     as_json = iw(db, "diff", "1", "2", "--json")
     import json
 
-    d = json.loads(as_json.stdout)
+    def strict(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    d = json.loads(as_json.stdout, parse_constant=strict)
+    assert all(a["rank_a"] is None or isinstance(a["rank_a"], int) for a in d["alerts"])
+    itself = json.loads(iw(db, "diff", "1", "1", "--json").stdout, parse_constant=strict)
+    assert itself["alerts"] == [] and itself["settings"] == []  # group alerts (no rank) included
     gone = [a for a in d["alerts"] if a["change"] == "gone"]
     assert gone and all(a["a"] < 2.6 for a in gone)
     assert all(a["b"] >= 2.6 for a in d["alerts"] if a["change"] == "new")
