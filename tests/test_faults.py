@@ -48,11 +48,17 @@ def consistent(path) -> dict:
     return days
 
 
-@pytest.mark.parametrize("after", [1.0, 4.0, 8.0])
-def test_a_replay_killed_at_any_moment_leaves_whole_days_and_a_rerun_completes(desk, tmp_path, after):
-    clean_db = tmp_path / "clean.db"
+@pytest.fixture(scope="module")
+def clean_scores(desk, tmp_path_factory) -> pd.DataFrame:
+    """The scores of an uninterrupted replay of the desk."""
+    clean_db = tmp_path_factory.mktemp("clean") / "clean.db"
     subprocess.run(replay_cmd(f"sqlite:///{clean_db}", desk), check=True, capture_output=True)
-    clean = pd.read_sql("SELECT day, agent_id, score, rank, flagged FROM scores ORDER BY day, agent_id", sqlite3.connect(clean_db))
+    return pd.read_sql("SELECT day, agent_id, score, rank, flagged FROM scores ORDER BY day, agent_id", sqlite3.connect(clean_db))
+
+
+@pytest.mark.parametrize("after", [1.0, 4.0, 8.0])
+def test_a_replay_killed_at_any_moment_leaves_whole_days_and_a_rerun_completes(desk, clean_scores, tmp_path, after):
+    clean = clean_scores
 
     db = tmp_path / "killed.db"
     proc = subprocess.Popen(replay_cmd(f"sqlite:///{db}", desk), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
