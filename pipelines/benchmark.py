@@ -268,7 +268,7 @@ def scaled_day(day_parquet: Path, out: Path, *, scale: int, seed: int) -> int:
     return written
 
 
-def child_peak(args: list[str], log_path: Path) -> dict:
+def child_peak(args: tuple[str, ...], log_path: Path) -> dict:
     """Run ``python -m pipelines.cli ARGS`` in a child process: its wall time, peak RSS
     and exit status.
 
@@ -297,10 +297,6 @@ def child_peak(args: list[str], log_path: Path) -> dict:
     return {"seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": round(kb / 1024, 1), "exit": proc.returncode}
 
 
-def _cli(*args: str) -> list[str]:
-    return ["-q", *args]
-
-
 def run_memory(*, agents: int, events: int, scale: int, replay_agents: int, replay_days: int, seed: int, work: Path | None = None) -> dict:
     """Peak memory of a nightly run on a usual day and on a day ``scale`` times larger, and of
     a replay over ``replay_days`` and over ``scale`` times as many days, each in a child
@@ -326,14 +322,14 @@ def run_memory(*, agents: int, events: int, scale: int, replay_agents: int, repl
         usual_events = pq.ParquetFile(parquet).metadata.num_rows
         for name, path, n in (("nightly_usual_day", csv, usual_events), (f"nightly_day_x{scale}", big, big_events)):
             db = work / f"{name}.db"
-            result = child_peak(_cli("--db", f"sqlite:///{db}", "nightly", "--events", str(path), "--date", DAY_UNDER_TEST, "--roster", str(roster)), work / f"{name}.log")
+            result = child_peak(("-q", "--db", f"sqlite:///{db}", "nightly", "--events", str(path), "--date", DAY_UNDER_TEST, "--roster", str(roster)), work / f"{name}.log")
             figures[name] = {"events": n, "agents": agents, "file_bytes": path.stat().st_size, **result}
         for name, days in (("replay_usual_days", replay_days), (f"replay_days_x{scale}", replay_days * scale)):
             sim = work / f"sim-{replay_agents}-{days}-{seed}"
             if not (sim / "roster.csv").exists():
                 run_simulation(SimulationSpec(agents=replay_agents, days=days, seed=seed), sim, show_progress=False)
             db = work / f"{name}.db"
-            result = child_peak(_cli("--db", f"sqlite:///{db}", "replay", "--events", str(sim / "events.csv.gz"), "--roster", str(sim / "roster.csv")), work / f"{name}.log")
+            result = child_peak(("-q", "--db", f"sqlite:///{db}", "replay", "--events", str(sim / "events.csv.gz"), "--roster", str(sim / "roster.csv")), work / f"{name}.log")
             figures[name] = {"days": days, "agents": replay_agents, "file_bytes": (sim / "events.csv.gz").stat().st_size, **result}
             if own_work:
                 shutil.rmtree(sim, ignore_errors=True)

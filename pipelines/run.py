@@ -98,20 +98,17 @@ def shift_day(day: str, days: int) -> str:
 
 
 class DayEvents:
-    """One UTC day's events as the run read them, in read order: Arrow IPC parts spilled
-    while reading (so the day never has to be held in memory whole), or one frame.
+    """One UTC day's events as the run read them, in read order: the Arrow IPC parts
+    spilled while reading, so the day never has to be held in memory whole.
 
     Read once to aggregate, and again only for the flagged agents' evidence.
     """
 
-    def __init__(self, day: str, parts: list[Path] | None = None, frame: pd.DataFrame | None = None) -> None:
+    def __init__(self, day: str, parts: list[Path]) -> None:
         self.day = day
-        self.parts = list(parts or [])
-        self.frame = frame
+        self.parts = list(parts)
 
     def batches(self) -> Iterator[pd.DataFrame]:
-        if self.frame is not None:
-            yield self.frame
         for path in self.parts:
             yield feather.read_table(path).to_pandas()
 
@@ -216,12 +213,11 @@ class NightScorer:
                 inputs = inputs[~hit]
         return hist, inputs, scores
 
-    def score(self, day: str, events: "DayEvents | pd.DataFrame") -> NightSummary:
+    def score(self, day: str, source: DayEvents) -> NightSummary:
         """De-duplicate and aggregate the day's events batch by batch, score and store them.
 
         Memory holds one batch of events at a time plus the day's partial aggregates; the
         events are read a second time only for the flagged agents' evidence."""
-        source = events if isinstance(events, DayEvents) else DayEvents(day, frame=events)
         dedup = Deduplicator()
         agg = DayAggregator(day, timezones=self.timezones)
         masks: list[np.ndarray] = []
