@@ -34,8 +34,15 @@ def replay_cmd(db: str, desk):
 
 def consistent(path) -> dict:
     """Every stored day is whole: its scores, agent-days and model inputs are there for
-    every active agent, written by the run the day record names. Returns day -> agents."""
+    every active agent, written by the run the day record names. Returns day -> agents.
+
+    A run killed while it was creating the store leaves no schema at all (the creation is
+    one transaction), which is consistent too: nothing was stored. Half a schema is not."""
     with sqlite3.connect(path) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            return {}
+        assert {"runs", "days", "scores", "agent_days", "model_inputs"} <= tables, sorted(tables)
         days = dict(conn.execute("SELECT day, agents FROM days").fetchall())
         runs_of = dict(conn.execute("SELECT day, run_id FROM days").fetchall())
         for table in ("scores", "agent_days", "model_inputs"):
