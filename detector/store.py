@@ -851,6 +851,11 @@ class Store:
         summary = pd.concat(summary_parts, ignore_index=True) if summary_parts else empty_summary
         return rows, summary
 
+    def knows_agent(self, agent_id: str) -> bool:
+        """Whether the agent has been scored on any stored day."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(agent_days.c.agent_id).where(agent_days.c.agent_id == agent_id).limit(1)).first() is not None
+
     def latest_day(self) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(select(func.max(days.c.day))).scalar()

@@ -299,11 +299,12 @@ ALERT_COLUMNS = ["alert_key", "day", "subject_type", "subject_id", "score", "ran
 @click.command("export")
 @click.argument("what", type=click.Choice(["scores", "alerts"]))
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "ocsf", "ecs"]), default="csv", show_default=True, help="ocsf and ecs: alerts only.")
+@click.option("--date", "day", metavar="YYYY-MM-DD", help="Only this day (a nightly hand-off to the SIEM).")
 @click.option("--from", "first", metavar="YYYY-MM-DD", help="First day.")
 @click.option("--to", "last", metavar="YYYY-MM-DD", help="Last day.")
 @click.option("--out", metavar="FILE", help="Write here instead of stdout ('-' = stdout).")
 @click.pass_context
-def export_command(ctx, what, fmt, first, last, out):
+def export_command(ctx, what, fmt, day, first, last, out):
     """Export scores (one row per scored agent-day) or alerts for other tools.
 
     \b
@@ -323,12 +324,20 @@ def export_command(ctx, what, fmt, first, last, out):
     alerts: alert_key, day, subject_type, subject_id, score, rank, reasons, members,
             run_id, detector_version, created_at, suppressed_by
     CSV cells that a spreadsheet would evaluate (= + - @) are neutralised.
+
+    \b
+    Example, after the nightly run, last night's alerts to the SIEM's intake:
+      insiderwatch export alerts --format ocsf --date 2026-11-20 --out /var/spool/siem/iw-2026-11-20.jsonl
     """
     if fmt in ("ocsf", "ecs") and what != "alerts":
         raise UsageError(f"--format {fmt} is for alerts: export scores as csv or jsonl")
-    store = _store(ctx)
+    if day and (first or last):
+        raise UsageError("give --date, or --from/--to, not both")
     first = parse_day(first, "--from") if first else None
     last = parse_day(last, "--to") if last else None
+    if day:
+        first = last = parse_day(day, "--date")
+    store = _store(ctx)
     if first and last and first > last:
         raise UsageError(f"--from {first} is after --to {last}")
     if fmt in ("ocsf", "ecs"):
@@ -525,6 +534,8 @@ def suppress_command(ctx, agent, until, reason, ticket, by, pattern, listing):
     if not (agent and until and reason and ticket):
         raise UsageError("give AGENT, --until, --reason and --ticket (or --list)")
     until = parse_day(until, "--until")
+    if not store.knows_agent(agent):
+        log.warning("agent %s has never been scored in this store: check the id (the suppression is kept for when they appear)", terminal_safe(agent))
     sid = store.add_suppression(agent, until=until, reason=reason, ticket=ticket, owner=_author(by), pattern=pattern)
     scope = f", only alerts driven by {pattern}" if pattern else ""
     click.echo(f"suppression {sid}: agent {terminal_safe(agent)} until {until}{scope} (ticket {terminal_safe(ticket)})")

@@ -133,19 +133,22 @@ def validate_logs_command(ctx, files, mapping, lookup, sample, list_mappings):
     paths = resolve_inputs(list(files), any_name=fmt is not None)
     name = cfg.sources.mapping or ("[sources.rename]" if cfg.sources.rename else "none (canonical columns)")
     click.echo(f"mapping: {terminal_safe(name)}" + (f" (lookup {terminal_safe(cfg.sources.lookup)})" if cfg.sources.lookup else ""))
-    unusable = False
+    unusable: list[str] = []  # one line per file that cannot be ingested, for stderr
     for path in paths:
         click.echo(f"\n{terminal_safe(str(path))}")
         raw = _columns_of(path, reader)
         cover = reader.coverage(raw)
         click.echo("  columns:")
+        missing = []
         for column in s.EVENT_COLUMNS:
             need = "required" if column in s.REQUIRED_COLUMNS else "optional"
             what = cover.get(column)
             click.echo(f"    {column:<14} {need:<8} " + (terminal_safe(str(what)) if what else "MISSING"))
-            unusable |= what is None and column in s.REQUIRED_COLUMNS
-        if unusable:
+            if what is None and column in s.REQUIRED_COLUMNS:
+                missing.append(column)
+        if missing:
             click.echo(f"  raw columns found: {terminal_safe(', '.join(raw)) or 'none'}")
+            unusable.append(f"{path}: no source for the required column(s) {', '.join(missing)}")
             continue
         report = IngestReport()
         samples, examples, reasons = [], [], Counter()
@@ -159,7 +162,7 @@ def validate_logs_command(ctx, files, mapping, lookup, sample, list_mappings):
                         examples.extend(batch.rejects.head(sample - len(examples)).to_dict("records"))
         except InputError as exc:
             click.echo(f"  unusable: {terminal_safe(str(exc))}")
-            unusable = True
+            unusable.append(f"{path}: {exc}")
             continue
         stats = report.files[-1]
         click.echo(f"  rows: {stats.rows_read:,} read = {stats.rows_accepted:,} accepted + {stats.rows_rejected:,} rejected")
@@ -176,6 +179,10 @@ def validate_logs_command(ctx, files, mapping, lookup, sample, list_mappings):
             for r in examples:
                 click.echo(f"    line {r['line']}: {terminal_safe(str(r['reason']))}: {terminal_safe(str(r['raw']))[:200]}")
     if unusable:
+        for line in unusable:
+            click.echo(f"error: {terminal_safe(line)}", err=True)
+        hint = "" if cfg.sources.mapping else " (a vendor export needs --mapping: see --list-mappings)"
+        click.echo(f"error: {len(unusable)} of {len(paths)} file(s) could not be ingested with this mapping{hint}", err=True)
         ctx.exit(2)
 
 

@@ -198,6 +198,9 @@ def test_expired_suppressions_stop_applying(desk, tmp_path):
     days = sorted(agent_alerts[agent_alerts.subject_id == agent].day)
     made = iw(db, "suppress", agent, "--until", days[0], "--reason", "training week", "--ticket", "SEC-2")
     assert made.returncode == 0 and "suppression 1" in made.stdout
+    assert "never been scored" not in made.stderr
+    one_day = pd.read_csv(io.StringIO(iw(db, "export", "alerts", "--date", days[0]).stdout), dtype=str, keep_default_na=False)
+    assert len(one_day) and set(one_day.day) == {days[0]} and len(one_day) == (alerts.day == days[0]).sum()
     replay(db, desk, "--suppressions", "current", config=roomy)
     now = pd.read_csv(io.StringIO(iw(db, "export", "alerts").stdout), dtype=str, keep_default_na=False)
     mine = now[(now.subject_id == agent) & (now.day > days[0])]
@@ -230,3 +233,16 @@ def test_a_suppression_scoped_to_a_pattern_covers_only_alerts_it_drives(desk, tm
     # covered where those families drive the score; any alert driven by something else stays raised
     assert len(mine) and (mine.suppressed_by != "").any() and set(mine.suppressed_by) - {""} <= {"2", "3"}
     assert "exports" in iw(db, "suppress", "--list").stdout
+
+
+def test_a_suppression_of_an_agent_never_scored_is_kept_with_a_warning(desk, tmp_path):
+    """A typo in the agent id would otherwise suppress nobody in silence; an agent who
+    starts tomorrow may be suppressed ahead, so it is a warning, not a refusal."""
+    db = f"sqlite:///{tmp_path / 'iw.db'}"
+    replay(db, desk)
+    made = iw(db, "suppress", "A0O045", "--until", "2030-01-01", "--reason", "secondment", "--ticket", "SEC-9")
+    assert made.returncode == 0 and "suppression 1" in made.stdout
+    assert "A0O045 has never been scored in this store" in made.stderr
+    assert "A0O045" in iw(db, "suppress", "--list").stdout
+    both = iw(db, "export", "alerts", "--date", "2026-01-05", "--from", "2026-01-01")
+    assert both.returncode == 2 and "not both" in both.stderr

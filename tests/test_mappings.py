@@ -12,7 +12,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from detector import schema
 from detector.errors import InputError, UsageError
 from detector.mapping import builtin_mappings, load_mapping, parse_mapping
 from detector.sources import load_events
@@ -238,7 +237,21 @@ def test_validate_logs_exit_2_when_a_required_column_is_missing(tmp_path):
     proc = iw("validate-logs", FORMATS / "ecs.jsonl", "--mapping", "salesforce-uri-event", check=False, cwd=tmp_path)
     assert proc.returncode == 2
     assert "timestamp      required MISSING" in proc.stdout
+    assert "ecs.jsonl: no source for the required column(s) timestamp" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_validate_logs_checks_every_file_after_an_unusable_one(tmp_path):
+    """One file the mapping cannot read does not hide the next one's report; the exit is 2
+    and stderr names only the unusable file."""
+    proc = iw(
+        "validate-logs", FORMATS / "ecs.jsonl", FORMATS / "salesforce-uri-event.csv", "--mapping", "salesforce-uri-event", check=False, cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    good = proc.stdout.split("salesforce-uri-event.csv", 1)[1]
+    assert "timestamp      required EventDate" in good and "rows: 4 read = 2 accepted + 2 rejected" in good
+    assert "ecs.jsonl" in proc.stderr and "salesforce-uri-event.csv" not in proc.stderr
+    assert "1 of 2 file(s) could not be ingested" in proc.stderr
 
 
 def test_validate_logs_help_teaches_and_lists():
