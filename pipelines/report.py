@@ -147,6 +147,7 @@ def build_report(
     groups = [
         {
             "day": g[DAY],
+            "alert_key": g["alert_key"],
             "kind": g["subject_type"],
             "subject": g["subject_id"],
             "score": float(g["score"]),
@@ -205,6 +206,8 @@ def _agent_page(store, cfg, agent_id, mine, history, scores, pseudo, reveal, nig
         e = explain(store, cfg, agent_id, d, nights[d])
         feats = e.features
         stored = store.evidence(a["alert_key"])
+        decided = store.decisions(a["alert_key"])
+        decision = decided.iloc[-1] if len(decided) else None
         evidence = stored.head(cfg.report.evidence_rows)
         total_evidence = len(stored)
         ev_rows = [
@@ -223,6 +226,8 @@ def _agent_page(store, cfg, agent_id, mine, history, scores, pseudo, reveal, nig
         days.append(
             {
                 "day": d,
+                "alert_key": a["alert_key"],
+                "decision": None if decision is None else {"status": _text(decision["status"]), "author": _text(decision["author"]), "at": _text(decision["decided_at"])[:16]},
                 "score": float(a["score"]),
                 "rank": None if pd.isna(a["rank"]) else int(a["rank"]),
                 "reasons": list(a["reasons"]),

@@ -82,8 +82,8 @@ _INDEX = """{% extends "base.html" %}
 {% endif %}
 {% if groups %}
 <h2>Group alerts</h2>
-<table id="groups"><thead><tr><th>day</th><th>kind</th><th>group</th><th class="num">score</th><th>members</th><th>reason</th></tr></thead><tbody>
-{% for g in groups %}<tr><td>{{ g.day }}</td><td>{{ g.kind }}</td><td class="id">{{ g.subject }}</td><td class="num">{{ '%.1f'|format(g.score) }}</td><td class="id">{{ g.members|join(', ') }}</td><td>{{ g.reason }}</td></tr>{% endfor %}
+<table id="groups"><thead><tr><th>day</th><th>kind</th><th>group</th><th class="num">score</th><th>members</th><th>reason</th><th>alert key</th></tr></thead><tbody>
+{% for g in groups %}<tr><td>{{ g.day }}</td><td>{{ g.kind }}</td><td class="id">{{ g.subject }}</td><td class="num">{{ '%.1f'|format(g.score) }}</td><td class="id">{{ g.members|join(', ') }}</td><td>{{ g.reason }}</td><td class="id"><code>{{ g.alert_key[:12] }}</code></td></tr>{% endfor %}
 </tbody></table>
 {% endif %}
 <p class="meta">Score: calibrated, 2.0 means rarer than 1 in 100 of the agent-days the model learned from. Click a column header to sort; the red dots on the record-view lines are alerted days.</p>
@@ -148,6 +148,7 @@ _AGENT = """{% extends "base.html" %}
 {% for d in days %}
 <section class="day" id="day-{{ d.day }}">
 <h2>{{ d.day }}: score {{ '%.2f'|format(d.score) }}{% if d.rank %}, rank {{ d.rank }} that night{% endif %}</h2>
+<div class="meta alert-key">alert <code>{{ d.alert_key }}</code> &middot; {% if d.decision %}triaged <strong>{{ d.decision.status }}</strong> by {{ d.decision.author }} at {{ d.decision.at }}{% else %}not triaged yet{% endif %} &middot; record a decision: <code>insiderwatch triage {{ d.alert_key[:12] }} --status confirmed|benign|escalated --note "..."</code></div>
 <h3>Why</h3>
 <ul class="reasons">{% for r in d.reasons %}<li>{{ r }}</li>{% endfor %}</ul>
 <div class="plots">

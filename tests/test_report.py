@@ -106,6 +106,22 @@ def test_revealed_report_shows_customers_and_says_so(reported, tmp_path):
     assert "C&lt;b onmouseover=alert(1)&gt;=HYPERLINK(&#34;http://x&#34;)" in page and "cust-" not in page
 
 
+def test_each_alerted_day_shows_its_alert_key_and_its_latest_decision(reported, tmp_path):
+    """An investigator copies the key from the page into `insiderwatch triage`; the next
+    report shows the decision, with a hostile note and author kept out of the page."""
+    alerts = alerts_of(reported["db"])
+    mine = alerts[(alerts.subject_id == HOSTILE_AGENT) & (alerts.day == reported["start"])]
+    key = mine.alert_key.iloc[0]
+    page = (reported["out"] / agent_page_name(HOSTILE_AGENT)).read_text()
+    section = page.split(f'id="day-{reported["start"]}"')[1].split("</section>")[0]
+    assert f"<code>{key}</code>" in section and "not triaged yet" in section
+    iw("-q", "--db", reported["db"], "triage", key[:12], "--status", "escalated", "--note", "sent to HR", "--by", "ana<b>")
+    out = tmp_path / "after"
+    iw("-q", "--db", reported["db"], "report", "--date", reported["start"], "--out", out)
+    section = (out / agent_page_name(HOSTILE_AGENT)).read_text().split(f'id="day-{reported["start"]}"')[1].split("</section>")[0]
+    assert "triaged <strong>escalated</strong> by ana&lt;b&gt;" in section and "ana<b>" not in section
+
+
 def test_report_of_an_unknown_run_is_a_usage_error(reported, tmp_path):
     proc = subprocess.run([*INSIDERWATCH, "-q", "--db", reported["db"], "report", "--run", "999", "--out", tmp_path / "x"], capture_output=True, text=True)
     assert proc.returncode == 2 and "no run 999" in proc.stderr and not (tmp_path / "x" / "index.html").exists()
