@@ -180,3 +180,24 @@ def test_a_night_split_over_many_files_scores_as_one_file(sim_dir, tmp_path):
     pd.testing.assert_frame_equal(results["whole"][0], results["parts"][0])
     assert results["parts"][1].ingest.duplicates == results["whole"][1].ingest.duplicates + 300
     assert results["parts"][1].nights[0].events == results["whole"][1].nights[0].events
+
+
+def test_stored_hashes_are_pinned(tmp_path):
+    """Customer hashes are stored (the touched sets that first-seen counts compare against)
+    and event keys and hashed event ids decide de-duplication and `verify`: they must not
+    change under a pandas upgrade. These values were computed with pandas 3.1.1; if this
+    test fails, stored stores need a migration before the upgrade ships."""
+    from detector.aggregate import _hash, customer_hashes, event_keys
+    from detector.mapping import _hash_rows
+    from detector.sources import load_events
+
+    assert [hex(x) for x in customer_hashes(["C000001", "cust-é", "0035g00000XyZ1aAAB"])] == ["0xb3f8b921850931ed", "0x95e566f3000c8e97", "0xe1ab29e0b3e4574"]
+    assert [hex(x) for x in _hash(["T1", "TKT-9"])] == ["0x1bebfc6290481981", "0x115b0e6e5652fab5"]
+    path = tmp_path / "e.csv"
+    path.write_text(
+        "timestamp,agent_id,customer_id,action,ticket_id,resource,event_id\n"
+        "2026-01-05T09:00:00Z,A1,C1,view,T1,profile,ev-1\n"
+        "2026-01-05T09:01:00Z,A1,C2,view,,id_document,\n"
+    )
+    assert [hex(x) for x in event_keys(load_events(path).events)] == ["0xbe6fa076725c8884", "0x52a9d97165944c97"]
+    assert _hash_rows([pd.Series(["a", "b"]), pd.Series(["x", None])], 2).tolist() == ["fb8d67ce587665d6", "63c1eba20f5614e8"]
