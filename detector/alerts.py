@@ -200,26 +200,58 @@ def reason_sentences(row: pd.Series, contributions: dict[str, float], *, top: in
     return sentences
 
 
+#: members of a role (with a personal baseline) needed before its shared shift is taken out
+ROLE_SHIFT_MIN_MEMBERS = 8
+
+
+def role_shift(ratio: np.ndarray, has_base: np.ndarray, roles: np.ndarray, min_members: int = ROLE_SHIFT_MIN_MEMBERS) -> np.ndarray:
+    """Each member's role's median ratio of today to own baseline (at least 1: a quiet day
+    makes nobody's excess larger), over the role's members with a baseline; 1 for roles with
+    fewer than ``min_members`` of them, whose median a ring could make."""
+    out = np.ones(len(ratio))
+    if not len(ratio):
+        return out
+    frame = pd.DataFrame({"role": roles, "ratio": np.where(has_base, ratio, np.nan)})
+    g = frame.groupby("role", dropna=False)["ratio"]
+    med = g.transform("median").to_numpy(float)
+    n = g.transform("count").to_numpy(float)
+    use = (n >= min_members) & np.isfinite(med)
+    out[use] = np.maximum(med[use], 1.0)
+    return out
+
+
 def group_alerts(features: pd.DataFrame, *, day: str, settings: AlertSettings) -> pd.DataFrame:
     """Teams and sites whose members show harvesting excesses together.
 
     A ring recruits its team lead, so a team drifting together hides from comparisons inside
     the team; here each team (and site) is compared with the others the same day: the
-    group's summed excess over its members' own baselines, and how many members carry it.
+    group's summed excess over its members' own baselines (of the members who carry one),
+    and how many members carry it. Each member's baseline is first scaled by what their role shows desk-wide that day
+    (:func:`role_shift`), so a role's busy week (a KYC backlog sits in one team, at one
+    site) is not read as that team drifting together.
     """
     rows = []
     if features.empty:
         return pd.DataFrame(rows)
     member_hit = np.zeros(len(features), bool)
     excess = np.zeros(len(features))
+    roles = features[s.ROLE].to_numpy() if s.ROLE in features else np.full(len(features), "(none)", dtype=object)
     for m in GROUP_METRICS:
         # only members with a personal baseline count: without one there is no drift to see
         has_base = features[f"{m}__base"].notna().to_numpy()
         base = features[f"{m}__base"].fillna(0.0).to_numpy(float)
         value = features[m].to_numpy(float)
         ratio = (value + 5.0) / (base + 5.0)
-        member_hit |= has_base & (ratio >= settings.group_member_ratio)
-        excess += np.where(has_base, np.maximum(value - base, 0.0), 0.0)
+        # what the member's whole role shows today across every team and site: a KYC
+        # re-verification week or an outage that blanks ticket ids lifts a role together,
+        # a ring lifts a few of its members; the expected value follows the role
+        shift = role_shift(ratio, has_base, roles)
+        hit = has_base & (ratio / shift >= settings.group_member_ratio)
+        member_hit |= hit
+        # the excess of the members who carry one: the rest of a team is noise around its
+        # baseline, and that noise grows with the volume of the team's usual work
+        expected = (base + 5.0) * shift - 5.0
+        excess += np.where(hit, np.maximum(value - expected, 0.0), 0.0)
     frame = features.assign(_hit=member_hit, _excess=excess)
     for kind in (s.TEAM, s.SITE):
         g = frame[frame[kind] != "(none)"].groupby(kind)
@@ -243,8 +275,9 @@ def group_alerts(features: pd.DataFrame, *, day: str, settings: AlertSettings) -
                         "reasons": [
                             f"{int(hits[name])} of {int(size[name])} members of {kind} {name} show harvesting excesses "
                             f"today (views without a ticket, unrelated to their ticket, id documents, consecutive ids or "
-                            f"outside their working block at {settings.group_member_ratio:.0f}x or more their own median)",
-                            f"the {kind}'s excess is {_fmt(per_member[name])} accesses per member above baseline, "
+                            f"outside their working block at {settings.group_member_ratio:.0f}x or more their own median, beyond what their role "
+                            f"shows across the desk today)",
+                            f"their excess over their baselines comes to {_fmt(per_member[name])} accesses per member of the {kind}, "
                             f"{z[name]:.1f} robust deviations above the other {kind}s today (median {_fmt(med)})",
                         ],
                     }

@@ -230,6 +230,35 @@ def test_group_alert_for_a_team_drifting_together():
     assert quiet.empty
 
 
+def test_a_roles_busy_week_is_not_a_team_drifting_together():
+    """Every KYC analyst (one team, one site) opens three to four times their usual identity
+    documents in a re-verification week; a ring in another team harvests the same day. The
+    KYC team is not a group alert, the ring's team still is."""
+    general = [f"{t}{i:02d}" for t in "abc" for i in range(12)]
+    kyc = [f"k{i:02d}" for i in range(10)]
+    frame = _desk(DAYS, general + kyc)
+    rng = np.random.default_rng(5)
+    is_kyc = frame.agent_id.isin(kyc)
+    frame.loc[is_kyc, "id_document_views"] = rng.integers(50, 70, int(is_kyc.sum()))
+    week = is_kyc & (frame.day == "2026-01-31")
+    frame.loc[week, "id_document_views"] = (frame.loc[week, "id_document_views"] * rng.uniform(2.8, 4.5, int(week.sum()))).astype(int)
+    ring = ["a01", "a02", "a03", "a04"]
+    frame.loc[frame.agent_id.isin(ring) & (frame.day == "2026-01-31"), "ticketless_views"] = 60
+    team = {a: a[0].upper() for a in general + kyc}
+    roster = pd.DataFrame({
+        "agent_id": list(team), "team": list(team.values()),
+        "role": ["kyc_analyst" if a in kyc else "agent" for a in team], "site": ["lisbon" if a in kyc else a[0] for a in team],
+    })
+    f = ft.compute(frame[frame.day < "2026-01-31"], frame[frame.day == "2026-01-31"], day="2026-01-31", roster=roster)
+    groups = al.group_alerts(f, day="2026-01-31", settings=al.AlertSettings())
+    assert "K" not in set(groups.subject_id) and "lisbon" not in set(groups.subject_id)
+    assert "A" in set(groups.subject_id)
+    assert set(groups[groups.subject_id == "A"].members.iloc[0]) == set(ring)
+    # without the role's shift taken out, the busy week would have been a group alert
+    hits = f[f.role == "kyc_analyst"]
+    assert ((hits.id_document_views + 5) / (hits.id_document_views__base + 5) >= al.AlertSettings().group_member_ratio).sum() >= 3
+
+
 def test_config_validation():
     cfg = from_dict({"store": {"db": "sqlite:///x.db"}, "alerts": {"budget_fraction": 0.01, "min_budget": 2}, "model": {"name": "ecod"}})
     assert cfg.db == "sqlite:///x.db" and cfg.alerts.budget(100) == 2 and cfg.model.name == "ecod"
