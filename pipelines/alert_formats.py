@@ -75,7 +75,11 @@ class AlertFacts:
         reasons, members, run_id, detector_version, created_at, suppressed_by)
     evidence : stored evidence rows (canonical event columns), at most a cap per agent
     accesses, customers : every stored evidence row and distinct customer of the alert
-    first_seen, last_seen : earliest and latest stored evidence timestamp (ISO, UTC)
+    first_seen, last_seen : earliest and latest stored evidence timestamp (ISO, UTC); the
+        latest is moved to the subjects' last access of the day (to the minute, from their
+        agent-days) when the stored evidence, which is capped, ends earlier
+    events_total : every access of the subjects that day, from their agent-days (the
+        evidence is capped; this is not), or None when the agent-days are gone
     people : agent_id -> their peer groups that night (team, role, site, vendor)
     features : agent_id -> rows of :func:`pipelines.explain.explain` (metric, value,
         baseline_median, ..., own_z, peer_z, contribution)
@@ -89,6 +93,7 @@ class AlertFacts:
     customers: int = 0
     first_seen: str | None = None
     last_seen: str | None = None
+    events_total: int | None = None
     people: dict[str, dict] = field(default_factory=dict)
     features: dict[str, list[dict]] = field(default_factory=dict)
     decision: dict | None = None
@@ -196,7 +201,7 @@ def ocsf_finding(facts: AlertFacts) -> dict:
             "types": ["Insider Threat", "Customer Data Harvesting"],
             "analytic": analytic,
             "created_time": created,
-            "related_events_count": int(facts.accesses),
+            "related_events_count": int(facts.events_total if facts.events_total is not None else facts.accesses),
             "data_sources": ["support-tool access logs"],
         },
         "evidences": evidences,
@@ -468,6 +473,7 @@ def ecs_alert(facts: AlertFacts) -> dict:
             "suppressed_by": int(a["suppressed_by"]) if _present(a.get("suppressed_by")) else None,
             "evidence": {
                 "accesses": int(facts.accesses),
+                "accesses_that_day": int(facts.events_total) if facts.events_total is not None else None,
                 "customers": int(facts.customers),
                 "customer_ids": [r["uid"] for r in _ocsf_resources(facts)],
             },
@@ -511,6 +517,7 @@ def alert_facts(store, cfg, first: str | None = None, last: str | None = None, *
         for r in rows.astype(object).where(rows.notna(), None).to_dict("records"):
             by_key.setdefault(r["alert_key"], []).append(r)
         counts = {r["alert_key"]: r for r in summary.to_dict("records")}
+        day_rows = store.agent_days(day, shift_day(day, 1), columns=["events", "last_seen"]).set_index(s.AGENT_ID)
         night = scored_night(store, cfg, day) if features else ScoredNight(store.scores(day, day), pd.DataFrame(), group)
         scores = night.scores.astype(object).where(night.scores.notna(), None)
         people = {str(r[s.AGENT_ID]): {k: r.get(k) for k in (s.TEAM, s.ROLE, s.SITE, s.VENDOR)} for r in scores.to_dict("records")}
@@ -523,6 +530,7 @@ def alert_facts(store, cfg, first: str | None = None, last: str | None = None, *
                 facts.accesses, facts.customers = int(c["accesses"]), int(c["customers"])
                 facts.first_seen, facts.last_seen = c["first_seen"], c["last_seen"]
             facts.evidence = by_key.get(a["alert_key"], [])
+            _day_totals(facts, day_rows, day)
             for agent in facts.subjects:
                 if agent not in people:
                     continue
@@ -532,6 +540,21 @@ def alert_facts(store, cfg, first: str | None = None, last: str | None = None, *
                         explained[agent] = explain(store, cfg, agent, day, night).features.astype(object).to_dict("records")
                     facts.features[agent] = explained[agent]
             yield facts
+
+
+def _day_totals(facts: AlertFacts, day_rows: pd.DataFrame, day: str) -> None:
+    """Every access of the alert's subjects that day, and their last one (to the minute),
+    from the agent-days: the stored evidence is capped and may end earlier."""
+    mine = day_rows.loc[day_rows.index.intersection([str(x) for x in facts.subjects])]
+    if mine.empty:
+        return
+    facts.events_total = int(mine["events"].sum())
+    last = pd.Timestamp(day, tz="UTC") + pd.Timedelta(minutes=int(mine["last_seen"].max()))
+    stored = pd.Timestamp(facts.last_seen) if facts.last_seen is not None else None
+    if stored is not None and stored.tzinfo is None:
+        stored = stored.tz_localize("UTC")
+    if stored is None or last.floor("min") > stored.floor("min"):
+        facts.last_seen = last.isoformat()
 
 
 # --- small helpers --------------------------------------------------------------------------

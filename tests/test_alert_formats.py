@@ -136,6 +136,29 @@ def test_ocsf_actor_and_resources_are_the_stored_evidence(desk):
         assert ev["customers_stored"] == stored.customer_id.nunique() == ev["customers_listed"] + ev["customers_left_out"]
 
 
+def test_ocsf_counts_and_last_seen_cover_the_whole_day_when_evidence_is_capped(desk, tmp_path):
+    """The stored evidence is capped (evidence_limit): the finding still counts every access
+    of the day and ends at the last one, from the agent-days, and says how much is stored."""
+    config = tmp_path / "capped.toml"
+    config.write_text("evidence_limit = 40\n" + CONFIG)
+    db = tmp_path / "capped.db"
+    iw("replay", "--events", desk["events"], "--roster", desk["roster"], "--from", FIRST, "--to", LAST, db=db, config=config)
+    findings = [f for f in lines(iw("export", "alerts", "--format", "ocsf", db=db, config=config).stdout) if f["unmapped"]["insiderwatch"]["subject_type"] == "agent"]
+    assert findings
+    events = pd.read_csv(desk["events"], dtype=str, keep_default_na=False)
+    events["ts"] = pd.to_datetime(events.timestamp, utc=True, format="ISO8601")
+    capped = 0
+    for f in findings:
+        u = f["unmapped"]["insiderwatch"]
+        mine = events[(events.agent_id == u["subject_id"]) & (events.ts.dt.strftime("%Y-%m-%d") == u["day"])].drop_duplicates("event_id")
+        assert f["finding_info"]["related_events_count"] == len(mine)
+        assert u["evidence"]["accesses_stored"] == min(40, len(mine))
+        last = int(mine.ts.max().floor("min").timestamp() * 1000)
+        assert last <= f["finding_info"]["last_seen_time"] < last + 60_000
+        capped += len(mine) > 40
+    assert capped  # the cap did cut some alert's evidence
+
+
 def test_ocsf_anomaly_analyses_give_observed_against_baselines(desk):
     agent = [f for f in lines(desk["ocsf"]) if f["unmapped"]["insiderwatch"]["subject_type"] == "agent"]
     analyses = [a for f in agent for a in f.get("anomaly_analyses", [])]
