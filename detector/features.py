@@ -93,6 +93,9 @@ class FeatureSettings:
         touched (by the agent, or by anyone in their team) for the first-time-seen counts
     leave_out : feature families (:data:`FAMILIES`) or metrics kept out of the model, for
         ablation: what detection loses without them. They are still computed and explained.
+    baseline_skip_above : when above 0, an agent's days that scored at least this much are
+        left out of their own baseline (:func:`baseline_history`), so a harvest that goes on
+        for weeks does not become the agent's normal; 0 keeps every day
     """
 
     window: int = 28
@@ -101,6 +104,7 @@ class FeatureSettings:
     min_team: int = 4
     novelty_window: int = 28
     leave_out: tuple = ()
+    baseline_skip_above: float = 0.0
 
     def left_out(self) -> set[str]:
         """The metrics (and ``persistence``) named by ``leave_out``."""
@@ -108,6 +112,18 @@ class FeatureSettings:
         for name in self.leave_out:
             out.update(FAMILIES.get(name, (name,)))
         return out
+
+
+def baseline_history(history: pd.DataFrame, scores: pd.DataFrame | None, settings: FeatureSettings) -> pd.DataFrame:
+    """The agent-days that may form personal baselines: ``history`` less each agent's days
+    whose stored score reached ``settings.baseline_skip_above`` (when set)."""
+    if settings.baseline_skip_above <= 0 or scores is None or not len(scores) or not len(history):
+        return history
+    high = scores.loc[scores["score"].to_numpy(float) >= settings.baseline_skip_above, [DAY, s.AGENT_ID]]
+    if not len(high):
+        return history
+    hit = pd.MultiIndex.from_frame(history[[DAY, s.AGENT_ID]]).isin(pd.MultiIndex.from_frame(high))
+    return history[~hit]
 
 
 def with_metrics(agent_days: pd.DataFrame) -> pd.DataFrame:

@@ -61,6 +61,7 @@ def score_day(
         covering them that day; one with a pattern (a feature family) covers an agent-day
         only when that family drives the score most
     """
+    history = ft.baseline_history(history, recent_scores, config.features)
     feats = ft.compute(history, today, day=day, roster=roster, settings=config.features)
     feats = ft.add_persistence(feats, train_inputs, settings=config.features)
     names = ft.model_input_names(config.features)

@@ -46,6 +46,8 @@ def scored_night(store: Store, cfg: Config, day: str) -> ScoredNight:
     roster = scores[[s.AGENT_ID, s.TEAM, s.ROLE, s.SITE, s.VENDOR]].copy()
     span = cfg.features.window + cfg.features.lag + 1
     history = store.agent_days(shift_day(day, -span), day)
+    if cfg.features.baseline_skip_above > 0:
+        history = ft.baseline_history(history, store.scores(shift_day(day, -span), shift_day(day, -1)), cfg.features)
     today = store.agent_days(day, shift_day(day, 1))
     feats = ft.compute(history, today, day=day, roster=roster, settings=cfg.features) if len(today) else pd.DataFrame()
     return ScoredNight(scores, feats, store.alerts(day, day))

@@ -4,6 +4,7 @@ same scores (SQLite and PostgreSQL); diff reports a threshold change."""
 
 from __future__ import annotations
 
+import json
 import io
 import os
 import sqlite3
@@ -246,3 +247,31 @@ def test_a_suppression_of_an_agent_never_scored_is_kept_with_a_warning(desk, tmp
     assert "A0O045" in iw(db, "suppress", "--list").stdout
     both = iw(db, "export", "alerts", "--date", "2026-01-05", "--from", "2026-01-01")
     assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_with_baseline_skip_explain_sees_the_baselines_the_model_saw(desk, tmp_path):
+    """baseline_skip_above leaves an agent's high-scoring days out of their baseline, in
+    the nightly scoring and in `explain` alike: explain's own z of every metric is the
+    stored model input, and the run verifies as IDENTICAL."""
+    config = tmp_path / "skip.toml"
+    config.write_text("[features]\nwindow = 7\nlag = 1\nmin_history = 3\nbaseline_skip_above = 1.5\n[model]\ntrain_days = 7\n")
+    path = tmp_path / "iw.db"
+    db = f"sqlite:///{path}"
+    replay(db, desk, config=config)
+    with sqlite3.connect(path) as conn:
+        high = conn.execute("SELECT agent_id, count(*) FROM scores WHERE score >= 1.5 GROUP BY agent_id ORDER BY 2 DESC LIMIT 1").fetchone()
+        assert high and high[1] >= 3, high
+        agent = high[0]
+        day, vector, names = conn.execute(
+            "SELECT day, vector, names FROM model_inputs WHERE agent_id = ? ORDER BY day DESC LIMIT 1", (agent,)
+        ).fetchone()
+    stored = dict(zip(json.loads(names), json.loads(vector)))
+    e = json.loads(iw(db, "explain", agent, "--date", day, "--json", config=config).stdout)
+    compared = 0
+    for f in e["features"]:
+        if f"{f['metric']}__z" in stored and f.get("own_z") is not None:
+            # the model sees excesses only (model_inputs clips at 0)
+            assert max(f["own_z"], 0.0) == pytest.approx(stored[f"{f['metric']}__z"], abs=1e-6), f["metric"]
+            compared += f["own_z"] > 0.5
+    assert compared >= 2
+    assert "IDENTICAL when recomputed" in iw(db, "verify", "1", config=config).stdout

@@ -230,6 +230,28 @@ def test_group_alert_for_a_team_drifting_together():
     assert quiet.empty
 
 
+def test_a_long_harvest_stays_out_of_the_baseline_when_its_days_scored_high():
+    """Three weeks of harvest in the baseline window make it the agent's normal; with
+    baseline_skip_above the days that scored high are left out and the harvest still stands
+    out against the agent's own past. Benign agents' baselines are untouched."""
+    days = [f"2026-02-{d:02d}" if d <= 28 else f"2026-03-{d - 28:02d}" for d in range(1, 36)]
+    frame = _desk(days, AGENTS)
+    harvest = (frame.agent_id == "a03") & (frame.day >= "2026-02-08")
+    frame.loc[harvest, "ticketless_views"] = 150
+    history, today = frame[frame.day < days[-1]], frame[frame.day == days[-1]]
+    scores = history[["day", "agent_id"]].assign(score=np.where(harvest[history.index], 2.6, 0.4))
+    plain = ft.compute(history, today, day=days[-1]).set_index("agent_id")
+    settings = ft.FeatureSettings(baseline_skip_above=2.0)
+    kept = ft.baseline_history(history, scores, settings)
+    assert len(kept) == len(history) - int(harvest[history.index].sum())
+    skipping = ft.compute(kept, today, day=days[-1], settings=settings).set_index("agent_id")
+    assert plain.loc["a03", "ticketless_views__own"] < 1  # absorbed: the harvest is the baseline
+    assert skipping.loc["a03", "ticketless_views__own"] > 10 and skipping.loc["a03", "ticketless_views__base"] < 5
+    others = [a for a in AGENTS if a != "a03"]
+    pd.testing.assert_series_equal(plain.loc[others, "ticketless_views__base"], skipping.loc[others, "ticketless_views__base"])
+    assert ft.baseline_history(history, scores, ft.FeatureSettings()) is history  # off by default
+
+
 def test_a_roles_busy_week_is_not_a_team_drifting_together():
     """Every KYC analyst (one team, one site) opens three to four times their usual identity
     documents in a re-verification week; a ring in another team harvests the same day. The
@@ -262,6 +284,7 @@ def test_a_roles_busy_week_is_not_a_team_drifting_together():
 def test_config_validation():
     cfg = from_dict({"store": {"db": "sqlite:///x.db"}, "alerts": {"budget_fraction": 0.01, "min_budget": 2}, "model": {"name": "ecod"}})
     assert cfg.db == "sqlite:///x.db" and cfg.alerts.budget(100) == 2 and cfg.model.name == "ecod"
+    assert from_dict({"features": {"baseline_skip_above": 2}}).features.baseline_skip_above == 2.0
     assert json.loads(json.dumps(cfg.to_dict()))["features"]["window"] == 28
     with pytest.raises(UsageError, match="unknown setting alerts.budget"):
         from_dict({"alerts": {"budget": 3}})
