@@ -412,12 +412,19 @@ def read_events(
     InputError
         See the module docstring.
     """
-    paths = resolve_inputs(spec, any_name=fmt is not None)
+    paths = check_inputs(spec, fmt=fmt)
     mapping = as_mapping(mapping)
     for path in paths:
-        _format_of(path, fmt)  # fail before reading anything
-    for path in paths:
         yield from read_file(path, mapping=mapping, fmt=fmt, batch_rows=batch_rows, report=report)
+
+
+def check_inputs(spec: str | Path | Sequence[str | Path], *, fmt: str | None = None) -> list[Path]:
+    """The files ``spec`` names (:func:`resolve_inputs`), each of a format this reads;
+    raises InputError before anything is read (or any store is opened) when one is not."""
+    paths = resolve_inputs(spec, any_name=fmt is not None)
+    for path in paths:
+        _format_of(path, fmt)
+    return paths
 
 
 def read_file(

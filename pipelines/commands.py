@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from detector.errors import UsageError
+from detector.sources import check_inputs
 from detector.store import Store
 from pipelines.output import format_alert_summary, format_alerts, terminal_safe, write_table
 from pipelines.run import parse_day, run_nightly, run_replay, yesterday_utc
@@ -122,6 +123,7 @@ def nightly_command(ctx, events, day, roster, fail_on_alert, report_dir, mapping
     day = parse_day(day, "--date") if day else yesterday_utc()
     spec = _events(ctx, events)
     roster_frame = _roster(ctx, roster)
+    check_inputs(spec)  # an input that is not there is refused before the store is opened
     store = _store(ctx)
     summary = run_nightly(cfg, store, spec, day, roster=roster_frame, show_progress=not ctx.obj["quiet"])
     _print_summary(summary, ctx)
@@ -187,8 +189,11 @@ def replay_command(ctx, events, first, last, roster, fail_on_alert, show, suppre
     cfg = ctx.obj["config"]
     first = parse_day(first, "--from") if first else None
     last = parse_day(last, "--to") if last else None
+    if first and last and first > last:
+        raise UsageError(f"--from {first} is after --to {last}")
     spec = _events(ctx, events)
     roster_frame = _roster(ctx, roster)
+    check_inputs(spec)  # an input that is not there is refused before the store is opened
     store = _store(ctx)
     summary = run_replay(cfg, store, spec, first, last, roster=roster_frame, show_progress=not ctx.obj["quiet"], suppressions=suppressions)
     _print_summary(summary, ctx)

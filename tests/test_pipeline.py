@@ -232,6 +232,17 @@ def test_missing_column_is_exit_2_with_nothing_written(tmp_path):
     assert not db.exists() or runs.stdout.strip() in ("0", "")
 
 
+@pytest.mark.parametrize("command", [["nightly", "--date", "2026-01-05"], ["replay"], ["rescore", "--date", "2026-01-05"]])
+def test_an_input_that_is_not_there_is_exit_2_and_no_store_is_created(tmp_path, command):
+    db = tmp_path / "iw.db"
+    proc = iw(*command, "--events", tmp_path / "logs" / "2026-01-05*.csv.gz", db=db, check=False)
+    assert proc.returncode == 2 and "2026-01-05*.csv.gz" in proc.stderr and "Traceback" not in proc.stderr
+    (tmp_path / "notes.txt").write_text("not a log")
+    proc = iw(*command, "--events", tmp_path / "notes.txt", db=db, check=False)
+    assert proc.returncode == 2 and "notes.txt" in proc.stderr
+    assert not db.exists()
+
+
 def test_fail_on_alert_exits_3(small_sim, tmp_path):
     db = tmp_path / "iw.db"
     events, roster = small_sim / "events.csv.gz", small_sim / "roster.csv"
