@@ -340,28 +340,50 @@ class DayResults:
 class Store:
     """A results store at a SQLAlchemy URL (tables created on first use)."""
 
-    def __init__(self, url: str, *, connect_attempts: int = 1, connect_wait: float = 2.0) -> None:
+    def __init__(self, url: str, *, connect_attempts: int = 1, connect_wait: float = 2.0, lazy: bool = False) -> None:
         """Open (and create or upgrade) the store.
 
         A database server that cannot be reached (``OperationalError``: refused, timed
         out, restarting) is tried ``connect_attempts`` times in all, waiting
         ``connect_wait`` seconds after the first failure and twice as long after each next
-        one: opening writes nothing a retry could duplicate. A SQLite file is tried once."""
+        one: opening writes nothing a retry could duplicate. A SQLite file is tried once.
+
+        ``lazy``: check the URL now but connect (and create a new store) only when the
+        store is first used, so a run refused for its inputs leaves no store behind."""
+        self.url = url
+        try:
+            self._engine: Engine = create_engine(url, future=True)
+        except (ArgumentError, NoSuchModuleError) as exc:
+            raise UsageError(f"--db is not a usable database URL: {_first_line(exc)}", store=_safe_url(url)) from exc
+        except ModuleNotFoundError as exc:
+            raise UsageError(
+                f"--db needs the database driver {exc.name!r}, which is not installed"
+                + (": pip install 'insiderwatch[postgres]'" if url.startswith("postgres") else ""),
+                store=_safe_url(url),
+            ) from exc
+        if self._engine.dialect.name == "sqlite":
+            event.listen(self._engine, "connect", _sqlite_pragmas)
+            connect_attempts = 1
+        self._attempts, self._wait, self._opened = connect_attempts, connect_wait, False
+        if not lazy:
+            self._open()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, the schema created or upgraded on first use."""
+        if not self._opened:
+            self._open()
+        return self._engine
+
+    def _open(self) -> None:
         import logging
         import time
 
-        self.url = url
-        try:
-            self.engine: Engine = create_engine(url, future=True)
-        except (ArgumentError, NoSuchModuleError) as exc:
-            raise UsageError(f"--db is not a usable database URL: {_first_line(exc)}", store=_safe_url(url)) from exc
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-            connect_attempts = 1
-        wait = connect_wait
+        url, connect_attempts, wait = self.url, self._attempts, self._wait
         for attempt in range(1, max(1, connect_attempts) + 1):
             try:
                 self._migrate()
+                self._opened = True
                 return
             except OperationalError as exc:
                 if attempt >= connect_attempts:
@@ -373,7 +395,7 @@ class Store:
                 logging.getLogger("insiderwatch").warning(
                     "cannot reach the store (%s); trying again in %.0f s (attempt %d of %d)", _first_line(exc), wait, attempt + 1, connect_attempts
                 )
-                self.engine.dispose()
+                self._engine.dispose()
                 time.sleep(wait)
                 wait *= 2
             except (ArgumentError, NoSuchModuleError) as exc:
@@ -386,14 +408,14 @@ class Store:
         created or upgraded leaves it as it was. (pysqlite commits DDL statements one by
         one by itself, so on SQLite the migration runs in one explicit BEGIN IMMEDIATE
         transaction, which also keeps two first runs from creating the tables twice.)"""
-        if self.engine.dialect.name != "sqlite":
-            with self.engine.begin() as conn:
+        if self._engine.dialect.name != "sqlite":
+            with self._engine.begin() as conn:
                 migrate(conn)
             return
-        with self.engine.connect() as conn:
+        with self._engine.connect() as conn:
             if schema_is_current(conn):
                 return
-        with self.engine.connect() as conn:
+        with self._engine.connect() as conn:
             dbapi = conn.connection.driver_connection
             saved = dbapi.isolation_level
             dbapi.isolation_level = None  # no implicit BEGIN or COMMIT: the transaction is ours
@@ -408,7 +430,7 @@ class Store:
                 dbapi.isolation_level = saved
 
     def close(self) -> None:
-        self.engine.dispose()
+        self._engine.dispose()
 
     @contextmanager
     def _writing(self, what: str, **context):

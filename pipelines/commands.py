@@ -25,11 +25,13 @@ log = logging.getLogger("insiderwatch")
 EXIT_ALERTS = 3
 
 
-def _store(ctx: click.Context) -> Store:
+def _store(ctx: click.Context, *, lazy: bool = False) -> Store:
+    """The store of --db (or the config); ``lazy``: connected, and created if new, on first
+    use, so a run refused for its inputs leaves no store behind."""
     cfg = ctx.obj["config"]
     url = database_url(ctx.obj.get("db"), cfg)
     ctx.obj["db_url"] = url
-    return Store(url, connect_attempts=cfg.connect_attempts, connect_wait=cfg.connect_wait)
+    return Store(url, connect_attempts=cfg.connect_attempts, connect_wait=cfg.connect_wait, lazy=lazy)
 
 
 def _roster(ctx: click.Context, path: Path | None):
@@ -124,7 +126,7 @@ def nightly_command(ctx, events, day, roster, fail_on_alert, report_dir, mapping
     spec = _events(ctx, events)
     roster_frame = _roster(ctx, roster)
     check_inputs(spec)  # an input that is not there is refused before the store is opened
-    store = _store(ctx)
+    store = _store(ctx, lazy=True)  # and one whose rows cannot be used, before it is created
     summary = run_nightly(cfg, store, spec, day, roster=roster_frame, show_progress=not ctx.obj["quiet"])
     _print_summary(summary, ctx)
     click.echo(format_alerts(summary.alerts))
@@ -194,7 +196,7 @@ def replay_command(ctx, events, first, last, roster, fail_on_alert, show, suppre
     spec = _events(ctx, events)
     roster_frame = _roster(ctx, roster)
     check_inputs(spec)  # an input that is not there is refused before the store is opened
-    store = _store(ctx)
+    store = _store(ctx, lazy=True)  # and one whose rows cannot be used, before it is created
     summary = run_replay(cfg, store, spec, first, last, roster=roster_frame, show_progress=not ctx.obj["quiet"], suppressions=suppressions)
     _print_summary(summary, ctx)
     alerts = summary.alerts

@@ -228,8 +228,13 @@ def test_missing_column_is_exit_2_with_nothing_written(tmp_path):
     proc = iw("nightly", "--events", path, "--date", "2026-01-05", db=db, check=False)
     assert proc.returncode == 2
     assert "customer_id" in proc.stderr and "bad.csv" in proc.stderr
-    runs = subprocess.run(["sqlite3", str(db), "select count(*) from runs"], capture_output=True, text=True)
-    assert not db.exists() or runs.stdout.strip() in ("0", "")
+    assert not db.exists()  # no store is created for a run refused for its input
+    proc = iw("replay", "--events", path, db=db, check=False)
+    assert proc.returncode == 2 and not db.exists()
+    good = tmp_path / "good.csv"
+    good.write_text("timestamp,agent_id,customer_id,action\n2026-01-05T09:00:00Z,a1,c1,view\n")
+    proc = iw("replay", "--events", good, "--from", "2027-01-01", db=db, check=False)
+    assert proc.returncode == 2 and "no events fall in the requested days" in proc.stderr and not db.exists()
 
 
 @pytest.mark.parametrize("command", [["nightly", "--date", "2026-01-05"], ["replay"], ["rescore", "--date", "2026-01-05"]])
@@ -286,6 +291,9 @@ def test_a_night_without_events_is_recorded_empty(tmp_path):
 def test_unusable_database_url_is_a_usage_error(tmp_path):
     proc = subprocess.run([*INSIDERWATCH, "--db", "nosuchdb://x", "alerts"], capture_output=True, text=True)
     assert proc.returncode == 2 and "not a usable database URL" in proc.stderr
+    # a known database whose driver is not installed names the driver (no traceback)
+    proc = subprocess.run([*INSIDERWATCH, "--db", "mysql+mysqldb://x@127.0.0.1/db", "alerts"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "needs the database driver 'MySQLdb'" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_lookups_that_cannot_be_answered_are_usage_errors(small_sim, tmp_path):
