@@ -873,6 +873,14 @@ class Store:
         summary = pd.concat(summary_parts, ignore_index=True) if summary_parts else empty_summary
         return rows, summary
 
+    def day_events(self, day_list: list[str]) -> dict[str, int]:
+        """Events each of these stored days was scored with (after de-duplication)."""
+        if not day_list:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(agent_days.c.day, func.sum(agent_days.c.events)).where(agent_days.c.day.in_(sorted(set(day_list)))).group_by(agent_days.c.day))
+            return {d: int(n or 0) for d, n in rows}
+
     def knows_agent(self, agent_id: str) -> bool:
         """Whether the agent has been scored on any stored day."""
         with self.engine.connect() as conn:

@@ -16,7 +16,7 @@ from detector.errors import UsageError
 from detector.sources import check_inputs
 from detector.store import Store
 from pipelines.output import format_alert_summary, format_alerts, terminal_safe, write_table
-from pipelines.run import parse_day, run_nightly, run_replay, yesterday_utc
+from pipelines.run import parse_day, run_nightly, run_replay, tell_set_aside, yesterday_utc
 from pipelines.settings import database_url
 from pipelines.validate_logs import apply_mapping, lookup_option, mapping_option, validate_logs_command
 
@@ -79,8 +79,10 @@ def _print_summary(summary, ctx: click.Context) -> None:
         ids = sorted({int(i) for i in summary.suppressed["suppressed_by"]})
         click.echo(f"{len(summary.suppressed)} alert(s) stored but not raised: covered by suppression(s) {', '.join(map(str, ids))} (see: insiderwatch suppress --list)", err=True)
     if ing.rows_rejected:
-        top = ", ".join(f"{n:,} {r}" for r, n in list(ing.reasons.items())[:3])
-        click.echo(f"rejected rows: {top} (see: insiderwatch rejects --run {summary.run_id})", err=True)
+        ranked = sorted(ing.reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+        top = ", ".join(f"{n:,} {terminal_safe(r)}" for r, n in ranked[:3])
+        more = f", and {len(ranked) - 3} more reason(s)" if len(ranked) > 3 else ""
+        click.echo(f"rejected rows: {top}{more} (see: insiderwatch rejects --run {summary.run_id})", err=True)
 
 
 report_option = click.option(
@@ -128,6 +130,7 @@ def nightly_command(ctx, events, day, roster, fail_on_alert, report_dir, mapping
     check_inputs(spec)  # an input that is not there is refused before the store is opened
     store = _store(ctx, lazy=True)  # and one whose rows cannot be used, before it is created
     summary = run_nightly(cfg, store, spec, day, roster=roster_frame, show_progress=not ctx.obj["quiet"])
+    tell_set_aside(store, summary.ingest, day)
     _print_summary(summary, ctx)
     click.echo(format_alerts(summary.alerts))
     if report_dir:

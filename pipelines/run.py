@@ -262,21 +262,25 @@ class NightScorer:
         for c in counts.columns[1:]:
             agent_days[c] = agent_days[c].fillna(0).astype("int64")
         if agent_days.empty:
-            log.warning("%s: no events of this day in the inputs: nothing to score (the day is recorded as empty)", day)
+            log.warning(
+                "%s: no events of this day in the inputs: nothing scored (the day is recorded as empty; "
+                "if the day's logs were not there yet, rerun when they are: the run replaces it)",
+                day,
+            )
         history_days = int(history[DAY].nunique()) if len(history) else 0
         needed = self.cfg.features.window + self.cfg.features.lag
-        if history_days < needed and not self._told_short_history:
+        if history_days < needed and not self._told_short_history and not agent_days.empty:
             self._told_short_history = True
             log.info(
-                "%s: the store holds %d day(s) of history before this day, the baseline window wants %d; "
-                "until it does, agents with fewer than %d active days are compared with their peers only",
+                "%s: the store holds %d day(s) of history in the %d days before this day that baselines and "
+                "training draw on; until it does, agents with fewer than %d active days are compared with their peers only",
                 day,
                 history_days,
                 needed,
                 self.cfg.features.min_history,
             )
         result = score_day(day, agent_days, history, inputs, config=self.cfg, roster=self.roster, recent_scores=recent, suppressed=self.suppressed_on(day))
-        if result.peer_mode:
+        if result.peer_mode and not agent_days.empty:
             log.info("%s: too little stored history to train on (%d rows): the model was fit on this day's agents (peer comparison)", day, len(inputs))
         evidence_rows = self._evidence(result, evidence)
         self.store.write_day(
@@ -351,23 +355,58 @@ def _lock(store: Store, run_id: int, day_list: list[str], cfg: Config, ingest: I
         raise
 
 
-def _tell_set_aside(store: Store, ingest: IngestSummary, day: str) -> None:
-    """Say what the night's files held for other days: late events of days already scored
-    (to rescore), events dated after the night (clock skew or future timestamps)."""
+#: a scored day whose set-aside events reach this share of the events it was scored with is
+#: held again by the inputs (a file of several days), not a handful of late arrivals
+AGAIN_SHARE = 0.9
+
+
+def tell_set_aside(store: Store, ingest: IngestSummary, day: str) -> None:
+    """Say what the night's files held for other days, in a few lines: late events of days
+    already scored (to rescore), days already scored held again (a file of several days),
+    events dated after the night (clock skew, future timestamps, or later days' files)."""
+    aside = sorted(ingest.set_aside_days.items())
+    if not aside:
+        return
     scored = set(store.scored_days())
-    for other, n in sorted(ingest.set_aside_days.items()):
-        if other > day:
-            log.warning("%d event(s) dated %s, after the night scored (%s), were set aside: future timestamps or a clock out of step", n, other, day)
-        elif other in scored:
-            log.warning(
-                "%d late event(s) of %s, a day already scored, were set aside: to include them run "
-                "`insiderwatch rescore --date %s --events ...` with all of that day's files",
-                n,
-                other,
-                other,
-            )
+    totals = store.day_events([d for d, _ in aside if d in scored])
+    late, again, later, other = [], [], [], []
+    for d, n in aside:
+        if d in scored:
+            (again if n >= AGAIN_SHARE * totals.get(d, 0) else late).append((d, n))
+        elif d > day:
+            later.append((d, n))
         else:
-            log.info("%d event(s) of %s (not scored) were set aside", n, other)
+            other.append((d, n))
+
+    def span(days):
+        return days[0][0] if len(days) == 1 else f"{days[0][0]} to {days[-1][0]}"
+
+    for d, n in late:
+        log.warning(
+            "%d late event(s) of %s, a day already scored, were set aside: to include them run "
+            "`insiderwatch rescore --date %s --events ...` with all of that day's files",
+            n,
+            d,
+            d,
+        )
+    if again:
+        log.warning(
+            "%d event(s) of %d day(s) already scored (%s) were set aside: the inputs hold those days again; "
+            "if late events arrived for one of them, rescore it with all its files (`insiderwatch rescore --date D --events ...`)",
+            sum(n for _, n in again),
+            len(again),
+            span(again),
+        )
+    if later:
+        log.warning(
+            "%d event(s) dated %s, after the night scored (%s), were set aside: future timestamps, a clock out of step, "
+            "or files of later days (score those with their own nightly run, or a replay)",
+            sum(n for _, n in later),
+            span(later),
+            day,
+        )
+    if other:
+        log.info("%d event(s) of %d earlier day(s) not scored (%s) were set aside", sum(n for _, n in other), len(other), span(other))
 
 
 def run_nightly(
@@ -405,7 +444,6 @@ def run_nightly(
             raise
     summary.seconds = time.monotonic() - started
     store.finish_run(run_id, status="complete", manifest=_manifest(cfg, ingest, {"seconds": round(summary.seconds, 3), "days": [day]}, roster, night.history_read))
-    _tell_set_aside(store, ingest, day)
     return summary
 
 

@@ -168,6 +168,9 @@ def test_late_events_are_reported_and_a_rescore_takes_them_in(desk, tmp_path):
     )
     assert re.returncode == 0, re.stderr
     assert events_of(earlier) == before + 7
+    # the files hold every other day again, all scored: one line says so, none calls them late
+    assert "late event(s)" not in re.stderr, re.stderr
+    assert re.stderr.count("the inputs hold those days again") == 1
 
 
 def test_an_unwritable_export_path_is_a_clear_error_and_leaves_nothing(desk, tmp_path):
