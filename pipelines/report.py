@@ -148,6 +148,7 @@ def build_report(
         {
             "day": g[DAY],
             "alert_key": g["alert_key"],
+            "decision": _latest_decision(store, g["alert_key"]),
             "kind": g["subject_type"],
             "subject": g["subject_id"],
             "score": float(g["score"]),
@@ -206,8 +207,7 @@ def _agent_page(store, cfg, agent_id, mine, history, scores, pseudo, reveal, nig
         e = explain(store, cfg, agent_id, d, nights[d])
         feats = e.features
         stored = store.evidence(a["alert_key"])
-        decided = store.decisions(a["alert_key"])
-        decision = decided.iloc[-1] if len(decided) else None
+        decision = _latest_decision(store, a["alert_key"])
         evidence = stored.head(cfg.report.evidence_rows)
         total_evidence = len(stored)
         ev_rows = [
@@ -227,7 +227,7 @@ def _agent_page(store, cfg, agent_id, mine, history, scores, pseudo, reveal, nig
             {
                 "day": d,
                 "alert_key": a["alert_key"],
-                "decision": None if decision is None else {"status": _text(decision["status"]), "author": _text(decision["author"]), "at": _text(decision["decided_at"])[:16]},
+                "decision": decision,
                 "score": float(a["score"]),
                 "rank": None if pd.isna(a["rank"]) else int(a["rank"]),
                 "reasons": list(a["reasons"]),
@@ -266,6 +266,15 @@ def _agent_page(store, cfg, agent_id, mine, history, scores, pseudo, reveal, nig
             "sparkline": _sparkline(spark.to_numpy(float), [i for i, d in enumerate(spark.index) if d in set(mine[DAY])]),
         },
     }
+
+
+def _latest_decision(store: Store, alert_key: str) -> dict | None:
+    """The alert's latest triage decision (status, author, when), or None."""
+    decided = store.decisions(alert_key)
+    if not len(decided):
+        return None
+    d = decided.iloc[-1]
+    return {"status": _text(d["status"]), "author": _text(d["author"]), "at": _text(d["decided_at"])[:16]}
 
 
 def _text(value) -> str:

@@ -82,8 +82,8 @@ _INDEX = """{% extends "base.html" %}
 {% endif %}
 {% if groups %}
 <h2>Group alerts</h2>
-<table id="groups"><thead><tr><th>day</th><th>kind</th><th>group</th><th class="num">score</th><th>members</th><th>reason</th><th>alert key</th></tr></thead><tbody>
-{% for g in groups %}<tr><td>{{ g.day }}</td><td>{{ g.kind }}</td><td class="id">{{ g.subject }}</td><td class="num">{{ '%.1f'|format(g.score) }}</td><td class="id">{{ g.members|join(', ') }}</td><td>{{ g.reason }}</td><td class="id"><code>{{ g.alert_key[:12] }}</code></td></tr>{% endfor %}
+<table id="groups"><thead><tr><th>day</th><th>kind</th><th>group</th><th class="num">score</th><th>members</th><th>reason</th><th>alert key</th><th>triage</th></tr></thead><tbody>
+{% for g in groups %}<tr><td>{{ g.day }}</td><td>{{ g.kind }}</td><td class="id">{{ g.subject }}</td><td class="num">{{ '%.1f'|format(g.score) }}</td><td class="id">{{ g.members|join(', ') }}</td><td>{{ g.reason }}</td><td class="id"><code>{{ g.alert_key[:12] }}</code></td><td>{% if g.decision %}<strong>{{ g.decision.status }}</strong> by {{ g.decision.author }} at {{ g.decision.at }}{% else %}<code>insiderwatch triage {{ g.alert_key[:12] }} --status ...</code>{% endif %}</td></tr>{% endfor %}
 </tbody></table>
 {% endif %}
 <p class="meta">Score: calibrated, 2.0 means rarer than 1 in 100 of the agent-days the model learned from. Click a column header to sort; the red dots on the record-view lines are alerted days.</p>

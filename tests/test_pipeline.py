@@ -111,6 +111,23 @@ def test_group_alert_names_the_ring(replayed, sim_dir):
     assert any(len(set(members) & ring) >= 3 for members in groups.members)
 
 
+def test_report_lists_group_alerts_with_their_key_and_triage(replayed, tmp_path):
+    db, config, _ = replayed
+    alerts = pd.read_json(io.StringIO(iw("export", "alerts", "--format", "jsonl", db=db).stdout), lines=True, dtype={"day": str})
+    group = alerts[alerts.subject_type == "team"].iloc[0]
+    key = group.alert_key
+    out = tmp_path / "site"
+    iw("report", "--date", str(group.day)[:10], "--out", out, db=db, config=config)
+    table = (out / "index.html").read_text().split('id="groups"')[1].split("</table>")[0]
+    row = next(r for r in table.split("<tr>") if key[:12] in r)
+    assert f"insiderwatch triage {key[:12]} --status" in row
+    iw("triage", key[:12], "--status", "escalated", "--note", "ring suspected", "--by", "ana", db=db)
+    iw("report", "--date", str(group.day)[:10], "--out", out, db=db, config=config)
+    table = (out / "index.html").read_text().split('id="groups"')[1].split("</table>")[0]
+    row = next(r for r in table.split("<tr>") if key[:12] in r)
+    assert "<strong>escalated</strong> by ana" in row
+
+
 def test_explain_gives_every_feature_and_the_reasons(replayed, sim_dir):
     db, config, _ = replayed
     labels = pd.read_csv(sim_dir / "labels.csv")
