@@ -292,6 +292,7 @@ def explain_command(ctx, agent, day, as_json):
                     "day": e.day,
                     "score": {k: v for k, v in e.score.items() if k != "contributions"},
                     "alerted": e.alerted,
+                    "suppressed_by": e.suppressed_by,
                     "features": e.features.astype(object).where(e.features.notna(), None).to_dict("records"),
                     "reasons": e.reasons,
                 },

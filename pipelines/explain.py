@@ -28,6 +28,7 @@ class Explanation:
     reasons: list
     alerted: bool
     contributions_source: str
+    suppressed_by: int | None = None  # the suppression that kept the stored alert from being raised
 
 
 @dataclass
@@ -63,6 +64,8 @@ def explain(store: Store, cfg: Config, agent_id: str, day: str, night: ScoredNig
         known = store.scored_days()
         if day not in known:
             raise UsageError(f"no scored day {day} in the store" + (f" (it holds {known[0]} to {known[-1]})" if known else " (it is empty)"))
+        if not store.knows_agent(agent_id):
+            raise UsageError(f"agent {agent_id!r} has never been scored in this store (check the id)")
         raise UsageError(f"agent {agent_id!r} was not active on {day} (no agent-day scored)")
     row = mine.iloc[0].to_dict()
     feats = night.features
@@ -91,11 +94,14 @@ def explain(store: Store, cfg: Config, agent_id: str, day: str, night: ScoredNig
     table = pd.DataFrame(rows)
     alerts = night.alerts
     mine_alert = alerts[(alerts["subject_type"] == "agent") & (alerts["subject_id"] == agent_id)]
+    suppressed_by = None
     if len(mine_alert):
         reasons = list(mine_alert.iloc[0]["reasons"])
+        by = mine_alert.iloc[0].get("suppressed_by")
+        suppressed_by = None if by is None or pd.isna(by) else int(by)
     else:
         reasons = al.reason_sentences(f, per_metric) if per_metric else []
-    return Explanation(agent_id, day, row, table, reasons, bool(len(mine_alert)), source)
+    return Explanation(agent_id, day, row, table, reasons, bool(len(mine_alert)), source, suppressed_by)
 
 
 def format_explanation(e: Explanation) -> str:
@@ -104,7 +110,7 @@ def format_explanation(e: Explanation) -> str:
     sc = e.score
     lines = [
         f"agent {terminal_safe(e.agent_id)} on {e.day}: score {sc['score']:.2f} (rank {int(sc['rank'])}), "
-        + ("ALERTED" if e.alerted else "not alerted"),
+        + ("not alerted" if not e.alerted else "ALERTED" if e.suppressed_by is None else f"alert stored but not raised: covered by suppression {e.suppressed_by}"),
         f"team {terminal_safe(sc.get(s.TEAM))}, role {terminal_safe(sc.get(s.ROLE))}, site {terminal_safe(sc.get(s.SITE))}, "
         f"vendor {terminal_safe(sc.get(s.VENDOR))}; {int(sc['history_days'])} active day(s) in the baseline window"
         + ("; scored against peers only (too little stored history)" if sc.get("peer_mode") else ""),

@@ -207,6 +207,9 @@ def test_expired_suppressions_stop_applying(desk, tmp_path):
     mine = now[(now.subject_id == agent) & (now.day > days[0])]
     assert len(mine) and (mine.suppressed_by == "").all()  # expired after days[0]
     assert (now[(now.subject_id == agent) & (now.day == days[0])].suppressed_by == "1").all()
+    told = iw(db, "explain", agent, "--date", days[0], config=roomy).stdout
+    assert "alert stored but not raised: covered by suppression 1" in told.splitlines()[0]
+    assert json.loads(iw(db, "explain", agent, "--date", days[0], "--json", config=roomy).stdout)["suppressed_by"] == 1
     listed = iw(db, "suppress", "--list").stdout
     assert "training week" in listed and "SEC-2" in listed
 
@@ -245,6 +248,8 @@ def test_a_suppression_of_an_agent_never_scored_is_kept_with_a_warning(desk, tmp
     assert made.returncode == 0 and "suppression 1" in made.stdout
     assert "A0O045 has never been scored in this store" in made.stderr
     assert "A0O045" in iw(db, "suppress", "--list").stdout
+    unknown = iw(db, "explain", "A0O045")
+    assert unknown.returncode == 2 and "has never been scored in this store" in unknown.stderr
     both = iw(db, "export", "alerts", "--date", "2026-01-05", "--from", "2026-01-01")
     assert both.returncode == 2 and "not both" in both.stderr
 
