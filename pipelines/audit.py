@@ -217,15 +217,22 @@ def diff_runs(store: Store, run_a: int, run_b: int) -> dict:
     def score(r: dict | None) -> float | None:
         return None if r is None or pd.isna(r["score"]) else float(r["score"])
 
+    def suppressed(r: dict | None) -> int | None:  # stored, not raised
+        v = None if r is None else r.get("suppressed_by")
+        return None if v is None or pd.isna(v) else int(v)
+
     alerts = []
     for k in sorted(set(a) | set(b)):
         ra, rb = a.get(k), b.get(k)
-        row = {"day": k[0], "subject": f"{k[1]} {k[2]}", "a": score(ra), "b": score(rb), "rank_a": rank(ra), "rank_b": rank(rb)}
+        row = {
+            "day": k[0], "subject": f"{k[1]} {k[2]}", "a": score(ra), "b": score(rb), "rank_a": rank(ra), "rank_b": rank(rb),
+            "suppressed_a": suppressed(ra), "suppressed_b": suppressed(rb),
+        }
         if rb is None:
             alerts.append({"change": "gone", **row})
         elif ra is None:
             alerts.append({"change": "new", **row})
-        elif rank(ra) != rank(rb) or round(score(ra), 3) != round(score(rb), 3):
+        elif rank(ra) != rank(rb) or round(score(ra), 3) != round(score(rb), 3) or suppressed(ra) != suppressed(rb):
             alerts.append({"change": "moved", **row})
     return {"run_a": run_a, "run_b": run_b, "days_compared": sorted(both), "settings": settings, "inputs": inputs, "alerts": alerts}
 
@@ -244,9 +251,12 @@ def format_diff(d: dict) -> str:
     def num(v, fmt):
         return "-" if v is None or pd.isna(v) else format(v, fmt)
 
+    def held(v):
+        return f" (suppressed by {v})" if v is not None else ""
+
     for x in d["alerts"]:
         lines.append(
-            f"  {x['change']:<5} {x['day']} {terminal_safe(x['subject'])}: score {num(x['a'], '.2f')} -> {num(x['b'], '.2f')}, "
-            f"rank {num(x['rank_a'], '.0f')} -> {num(x['rank_b'], '.0f')}"
+            f"  {x['change']:<5} {x['day']} {terminal_safe(x['subject'])}: score {num(x['a'], '.2f')}{held(x.get('suppressed_a'))} -> "
+            f"{num(x['b'], '.2f')}{held(x.get('suppressed_b'))}, rank {num(x['rank_a'], '.0f')} -> {num(x['rank_b'], '.0f')}"
         )
     return "\n".join(lines)

@@ -210,6 +210,10 @@ def test_expired_suppressions_stop_applying(desk, tmp_path):
     told = iw(db, "explain", agent, "--date", days[0], config=roomy).stdout
     assert "alert stored but not raised: covered by suppression 1" in told.splitlines()[0]
     assert json.loads(iw(db, "explain", agent, "--date", days[0], "--json", config=roomy).stdout)["suppressed_by"] == 1
+    # diff between the run before the suppression and the one after names the change
+    changed = [x for x in json.loads(iw(db, "diff", "1", "2", "--json").stdout)["alerts"] if x["subject"] == f"agent {agent}" and x["day"] == days[0]]
+    assert changed and changed[0]["change"] == "moved" and changed[0]["suppressed_a"] is None and changed[0]["suppressed_b"] == 1
+    assert "(suppressed by 1)" in iw(db, "diff", "1", "2").stdout
     listed = iw(db, "suppress", "--list").stdout
     assert "training week" in listed and "SEC-2" in listed
 
