@@ -216,7 +216,7 @@ def replay_command(ctx, events, first, last, roster, fail_on_alert, show, suppre
 @click.option("--date", "day", metavar="YYYY-MM-DD", help="Alerts of one day.")
 @click.option("--from", "first", metavar="YYYY-MM-DD", help="First day.")
 @click.option("--to", "last", metavar="YYYY-MM-DD", help="Last day.")
-@click.option("--run", "run_id", type=int, help="Alerts written by one run.")
+@click.option("--run", "run_id", type=int, help="Alerts written by one run, also those a later run of their day has since replaced (marked).")
 @click.option("--reasons", type=click.IntRange(min=1), default=2, show_default=True, help="Reasons shown per alert.")
 @click.pass_context
 def alerts_command(ctx, day, first, last, run_id, reasons):
@@ -236,17 +236,32 @@ def alerts_command(ctx, day, first, last, run_id, reasons):
         if latest is None:
             raise UsageError("the store holds no scored days yet: run `insiderwatch nightly` or `insiderwatch replay` first")
         first = last = latest
-    frame = store.alerts(first, last, run_id)
+    replaced = 0
+    if run_id is not None:
+        frame = store.run_results(run_id)[1]
+        if first:
+            frame = frame[frame["day"] >= first]
+        if last:
+            frame = frame[frame["day"] <= last]
+        if len(frame):
+            gone = frame["superseded_by"].notna()
+            replaced = int(gone.sum())
+            frame = frame.assign(reasons=[
+                ([f"[replaced since by run {int(b)}, which scored the day again]"] if g else []) + list(r)
+                for r, g, b in zip(frame["reasons"], gone, frame["superseded_by"])
+            ])
+    else:
+        frame = store.alerts(first, last, run_id)
     suppressed = frame[frame["suppressed_by"].notna()] if len(frame) else frame
     frame = frame[frame["suppressed_by"].isna()] if len(frame) else frame
     scope = f"run {run_id}" if run_id is not None else (first if first == last else f"{first or 'the start'} to {last or 'the end'}")
     if len(suppressed):
         click.echo(f"{len(suppressed)} suppressed alert(s) stored, not shown (export alerts lists them with suppressed_by)", err=True)
     if frame.empty:
-        note = " (a later run of the same days replaced its results: see the newer run)" if run_id is not None and store.run(run_id)["status"] == "complete" else ""
-        click.echo(f"no alerts for {scope}{note}")
+        click.echo(f"no alerts for {scope}")
     else:
-        click.echo(f"alerts for {scope}:")
+        note = f" ({replaced} since replaced by later runs of their days, shown from the archive)" if replaced else ""
+        click.echo(f"alerts for {scope}{note}:")
         click.echo(format_alerts(frame, reasons=reasons))
 
 

@@ -123,6 +123,16 @@ def build_report(
 ) -> ReportSummary:
     """Write the report of the alerts of a run or a period into ``out``."""
     first, last, runs = resolve_period(store, run_id=run_id, day=day, first=first, last=last)
+    if run_id is not None:
+        held = store.day_runs(first, last + "~")
+        moved = sorted(d for d, r in held if r != run_id)
+        if moved:
+            log.warning(
+                "%d of run %d's days were scored again by later runs (%s): the report shows run %d's alerts of the %d day(s) "
+                "it still holds; `insiderwatch alerts --run %d` lists all it wrote, `report --from/--to` the current ones",
+                len(moved), run_id, moved[0] if len(moved) == 1 else f"{moved[0]} to {moved[-1]}", run_id,
+                len(held) - len(moved), run_id,
+            )
     alerts = store.alerts(first, last, run_id=run_id)
     suppressed = int(alerts["suppressed_by"].notna().sum()) if len(alerts) else 0
     alerts = alerts[alerts["suppressed_by"].isna()] if len(alerts) else alerts

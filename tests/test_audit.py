@@ -284,3 +284,22 @@ def test_with_baseline_skip_explain_sees_the_baselines_the_model_saw(desk, tmp_p
             compared += f["own_z"] > 0.5
     assert compared >= 2
     assert "IDENTICAL when recomputed" in iw(db, "verify", "1", config=config).stdout
+
+
+def test_a_runs_alerts_include_those_a_later_run_replaced(desk, tmp_path):
+    """`alerts --run N` lists everything run N wrote, marking what a later rescore of the
+    day replaced; `report --run N` says which of its days it no longer holds."""
+    db = f"sqlite:///{tmp_path / 'iw.db'}"
+    config = roomy_config(tmp_path)
+    replay(db, desk, config=config)
+    first = pd.read_csv(io.StringIO(iw(db, "export", "alerts").stdout), dtype=str, keep_default_na=False)
+    day = sorted(first.day)[-1]
+    again = iw(db, "rescore", "--date", day, "--events", desk / "events.csv.gz", "--roster", desk / "roster.csv", config=config)
+    assert again.returncode == 0, again.stderr
+    listed = iw(db, "alerts", "--run", "1", "--reasons", "1", config=config).stdout
+    n_day = int((first.day == day).sum())
+    assert f"alerts for run 1 ({n_day} since replaced by later runs of their days, shown from the archive):" in listed
+    assert listed.count("[replaced since by run 2, which scored the day again]") == n_day
+    assert sum(line.startswith(d) for line in listed.splitlines() for d in set(first.day)) == len(first)
+    report = iw(db, "report", "--run", "1", "--out", tmp_path / "site", config=config)
+    assert report.returncode == 0 and f"1 of run 1's days were scored again by later runs ({day})" in report.stderr
