@@ -445,6 +445,8 @@ def _run_view(run: dict) -> dict:
         "detector_version": run["detector_version"],
         "message": run.get("message"),
         "inputs": manifest.get("inputs", []),
+        "roster": manifest.get("roster") if isinstance(manifest.get("roster"), dict) else None,
+        "mapping": _mapping_view(config.get("sources")),
         "rows": manifest.get("rows", {}),
         "versions": manifest.get("versions", {}),
         "model": manifest.get("model", {}),
@@ -452,6 +454,13 @@ def _run_view(run: dict) -> dict:
         "seconds": manifest.get("seconds"),
         "config": json.dumps(config, indent=2, sort_keys=True),
     }
+
+
+def _mapping_view(sources) -> dict | None:
+    """The input mapping and lookup table a run read its logs with, and their digests."""
+    if not isinstance(sources, dict) or not sources.get("mapping"):
+        return None
+    return {k: sources.get(k) or "" for k in ("mapping", "mapping_sha256", "lookup", "lookup_sha256")}
 
 
 def _write_atomically(out: Path, files: dict[str, str]) -> None:

@@ -195,6 +195,8 @@ _RUN = """{% extends "base.html" %}
 <tr><th>rows</th><td>{% for k, v in r.rows.items() %}{{ k }}: {{ v }}{% if not loop.last %}; {% endif %}{% endfor %}</td></tr>
 <tr><th>versions</th><td>python {{ r.python or '' }}; {% for k, v in r.versions.items() %}{{ k }} {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
 <tr><th>seconds</th><td>{{ r.seconds or '' }}</td></tr>
+<tr><th>roster</th><td>{% if r.roster %}<span class="id">{{ r.roster.get('path', '') }}</span>, {{ r.roster.get('size_bytes', '') }} bytes, SHA-256 <span class="id">{{ r.roster.get('sha256', '') }}</span>{% else %}none (peers were the whole desk, hours UTC){% endif %}</td></tr>
+{% if r.mapping %}<tr><th>mapping</th><td>{{ r.mapping.mapping }} (SHA-256 <span class="id">{{ r.mapping.mapping_sha256 }}</span>){% if r.mapping.lookup %}; lookup <span class="id">{{ r.mapping.lookup }}</span> (SHA-256 <span class="id">{{ r.mapping.lookup_sha256 }}</span>){% endif %}</td></tr>{% endif %}
 {% if r.message %}<tr><th>message</th><td>{{ r.message }}</td></tr>{% endif %}
 </table>
 <h3>Input files</h3>

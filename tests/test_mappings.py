@@ -358,3 +358,7 @@ def test_replay_of_a_salesforce_export_scores_like_the_canonical_file(sim_events
         config = json.loads(conn.execute("select config from runs where run_id = ?", (run_id,)).fetchone()[0])
     assert config["sources"]["mapping"] == "salesforce-lightning-page-view"
     assert len(config["sources"]["mapping_sha256"]) == 64 and len(config["sources"]["lookup_sha256"]) == 64
+    # and the report's run page names them with their digests
+    iw("report", "--run", str(run_id), "--out", tmp_path / "site", db=tmp_path / "b.db")
+    row = (tmp_path / "site" / "run.html").read_text().split("<th>mapping</th>")[1].split("</tr>")[0]
+    assert "salesforce-lightning-page-view" in row and config["sources"]["mapping_sha256"] in row and config["sources"]["lookup_sha256"] in row

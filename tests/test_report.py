@@ -95,6 +95,8 @@ def test_report_content_from_a_real_run(reported):
     run = (out / "run.html").read_text()
     digest = hashlib.sha256((reported["work"] / "events.csv.gz").read_bytes()).hexdigest()
     assert digest in run and "test-pseudonym-key" not in run + page + index
+    roster_digest = hashlib.sha256((reported["work"] / "roster.csv").read_bytes()).hexdigest()
+    assert roster_digest in run.split("<th>roster</th>")[1].split("</tr>")[0]
 
 
 def test_revealed_report_shows_customers_and_says_so(reported, tmp_path):
