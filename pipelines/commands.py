@@ -562,6 +562,11 @@ def suppress_command(ctx, agent, until, reason, ticket, by, pattern, listing):
     until = parse_day(until, "--until")
     if not store.knows_agent(agent):
         log.warning("agent %s has never been scored in this store: check the id (the suppression is kept for when they appear)", terminal_safe(agent))
+    if until < yesterday_utc():
+        log.warning(
+            "--until %s is already past: the suppression covers no coming night, only replays of days up to then with --suppressions current",
+            until,
+        )
     sid = store.add_suppression(agent, until=until, reason=reason, ticket=ticket, owner=_author(by), pattern=pattern)
     scope = f", only alerts driven by {pattern}" if pattern else ""
     click.echo(f"suppression {sid}: agent {terminal_safe(agent)} until {until}{scope} (ticket {terminal_safe(ticket)})")

@@ -180,9 +180,9 @@ def validate_logs_command(ctx, files, mapping, lookup, sample, list_mappings):
                 click.echo(f"    line {r['line']}: {terminal_safe(str(r['reason']))}: {terminal_safe(str(r['raw']))[:200]}")
     if unusable:
         for line in unusable:
-            click.echo(f"error: {terminal_safe(line)}", err=True)
+            click.echo(f"insiderwatch: error: {terminal_safe(line)}", err=True)
         hint = "" if cfg.sources.mapping else " (a vendor export needs --mapping: see --list-mappings)"
-        click.echo(f"error: {len(unusable)} of {len(paths)} file(s) could not be ingested with this mapping{hint}", err=True)
+        click.echo(f"insiderwatch: error: {len(unusable)} of {len(paths)} file(s) could not be ingested with this mapping{hint}", err=True)
         ctx.exit(2)
 
 

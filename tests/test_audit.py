@@ -200,6 +200,7 @@ def test_expired_suppressions_stop_applying(desk, tmp_path):
     made = iw(db, "suppress", agent, "--until", days[0], "--reason", "training week", "--ticket", "SEC-2")
     assert made.returncode == 0 and "suppression 1" in made.stdout
     assert "never been scored" not in made.stderr
+    assert f"--until {days[0]} is already past" in made.stderr  # a replay's day, not a coming night
     one_day = pd.read_csv(io.StringIO(iw(db, "export", "alerts", "--date", days[0]).stdout), dtype=str, keep_default_na=False)
     assert len(one_day) and set(one_day.day) == {days[0]} and len(one_day) == (alerts.day == days[0]).sum()
     replay(db, desk, "--suppressions", "current", config=roomy)
