@@ -413,9 +413,20 @@ def read_events(
         See the module docstring.
     """
     paths = check_inputs(spec, fmt=fmt)
+    named = {Path(p) for p in ([spec] if isinstance(spec, (str, Path)) else spec) if Path(p).is_file()}
     mapping = as_mapping(mapping)
     for path in paths:
-        yield from read_file(path, mapping=mapping, fmt=fmt, batch_rows=batch_rows, report=report)
+        try:
+            yield from read_file(path, mapping=mapping, fmt=fmt, batch_rows=batch_rows, report=report)
+        except InputError as exc:
+            if path in named or "column" not in exc.context:
+                raise
+            # a file a directory or pattern brought in (a roster, a calendar beside the logs)
+            raise InputError(
+                exc.message + "; it was read because a directory or pattern given as input holds it, and every "
+                "CSV, JSON Lines or Parquet file there is read as a log: name the log files (e.g. 'logs/*.csv.gz')",
+                **exc.context,
+            ) from exc
 
 
 def check_inputs(spec: str | Path | Sequence[str | Path], *, fmt: str | None = None) -> list[Path]:

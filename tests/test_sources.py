@@ -639,3 +639,19 @@ def test_read_roster_errors_name_file_agent_and_value(tmp_path, text, message, c
 def test_read_roster_missing_file(tmp_path):
     with pytest.raises(InputError, match="not found"):
         sources.read_roster(tmp_path / "nope.csv")
+
+
+def test_a_file_a_directory_brought_in_that_is_not_a_log_says_why_it_was_read(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "events.csv").write_text("timestamp,agent_id,customer_id,action\n2026-01-05T09:00:00Z,a1,c1,view\n")
+    (logs / "roster.csv").write_text("agent_id,team\na1,T1\n")
+    with pytest.raises(InputError) as err:
+        list(sources.read_events(logs))
+    assert err.value.context["file"].endswith("roster.csv") and "a directory or pattern given as input holds it" in str(err.value)
+    with pytest.raises(InputError) as err:
+        list(sources.read_events(str(logs / "*.csv")))
+    assert "a directory or pattern given as input holds it" in str(err.value)
+    with pytest.raises(InputError) as err:  # named by itself: the plain message
+        list(sources.read_events([logs / "roster.csv"]))
+    assert "missing required column 'timestamp'" in str(err.value) and "directory or pattern" not in str(err.value)
