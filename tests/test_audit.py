@@ -45,6 +45,23 @@ def roomy_config(tmp_path):
     return path
 
 
+@pytest.fixture(scope="module")
+def roomy_replay(desk, tmp_path_factory):
+    """One replay of the desk with the roomy settings, for tests to start from a copy of."""
+    work = tmp_path_factory.mktemp("roomy")
+    replay(f"sqlite:///{work / 'iw.db'}", desk, config=roomy_config(work))
+    return work / "iw.db"
+
+
+def roomy_copy(roomy_replay, tmp_path) -> tuple[str, object]:
+    """A private copy of the roomy replay's store (run 1 is that replay) and the settings."""
+    import sqlite3 as sq
+
+    with sq.connect(roomy_replay) as src, sq.connect(tmp_path / "iw.db") as dst:
+        src.backup(dst)
+    return f"sqlite:///{tmp_path / 'iw.db'}", roomy_config(tmp_path)
+
+
 def scores(db: str) -> pd.DataFrame:
     out = iw(db, "export", "scores").stdout
     return pd.read_csv(io.StringIO(out)).sort_values(["day", "agent_id"]).reset_index(drop=True)
@@ -152,10 +169,8 @@ def test_diff_reports_a_threshold_change(desk, tmp_path):
     assert runs.count("replay") == 2
 
 
-def test_triage_history_and_a_benign_decision_that_suppresses(desk, tmp_path):
-    db = f"sqlite:///{tmp_path / 'iw.db'}"
-    roomy = roomy_config(tmp_path)
-    replay(db, desk, config=roomy)
+def test_triage_history_and_a_benign_decision_that_suppresses(desk, roomy_replay, tmp_path):
+    db, roomy = roomy_copy(roomy_replay, tmp_path)
     alerts = pd.read_csv(io.StringIO(iw(db, "export", "alerts").stdout), dtype=str, keep_default_na=False)
     agent_alerts = alerts[alerts.subject_type == "agent"].sort_values("day")
     counts = agent_alerts.subject_id.value_counts()
@@ -189,10 +204,8 @@ def test_triage_history_and_a_benign_decision_that_suppresses(desk, tmp_path):
     assert agent not in listing.stdout and "suppressed alert(s) stored, not shown" in listing.stderr
 
 
-def test_expired_suppressions_stop_applying(desk, tmp_path):
-    db = f"sqlite:///{tmp_path / 'iw.db'}"
-    roomy = roomy_config(tmp_path)
-    replay(db, desk, config=roomy)
+def test_expired_suppressions_stop_applying(desk, roomy_replay, tmp_path):
+    db, roomy = roomy_copy(roomy_replay, tmp_path)
     alerts = pd.read_csv(io.StringIO(iw(db, "export", "alerts").stdout), dtype=str, keep_default_na=False)
     agent_alerts = alerts[alerts.subject_type == "agent"]
     agent = agent_alerts.subject_id.value_counts().index[0]
@@ -219,10 +232,8 @@ def test_expired_suppressions_stop_applying(desk, tmp_path):
     assert "training week" in listed and "SEC-2" in listed
 
 
-def test_a_suppression_scoped_to_a_pattern_covers_only_alerts_it_drives(desk, tmp_path):
-    db = f"sqlite:///{tmp_path / 'iw.db'}"
-    roomy = roomy_config(tmp_path)
-    replay(db, desk, config=roomy)
+def test_a_suppression_scoped_to_a_pattern_covers_only_alerts_it_drives(desk, roomy_replay, tmp_path):
+    db, roomy = roomy_copy(roomy_replay, tmp_path)
     alerts = pd.read_csv(io.StringIO(iw(db, "export", "alerts").stdout), dtype=str, keep_default_na=False)
     agent_alerts = alerts[alerts.subject_type == "agent"]
     agent = agent_alerts.subject_id.value_counts().index[0]
@@ -244,11 +255,10 @@ def test_a_suppression_scoped_to_a_pattern_covers_only_alerts_it_drives(desk, tm
     assert "exports" in iw(db, "suppress", "--list").stdout
 
 
-def test_a_suppression_of_an_agent_never_scored_is_kept_with_a_warning(desk, tmp_path):
+def test_a_suppression_of_an_agent_never_scored_is_kept_with_a_warning(roomy_replay, tmp_path):
     """A typo in the agent id would otherwise suppress nobody in silence; an agent who
     starts tomorrow may be suppressed ahead, so it is a warning, not a refusal."""
-    db = f"sqlite:///{tmp_path / 'iw.db'}"
-    replay(db, desk)
+    db, _ = roomy_copy(roomy_replay, tmp_path)
     made = iw(db, "suppress", "A0O045", "--until", "2030-01-01", "--reason", "secondment", "--ticket", "SEC-9")
     assert made.returncode == 0 and "suppression 1" in made.stdout
     assert "A0O045 has never been scored in this store" in made.stderr
@@ -287,12 +297,10 @@ def test_with_baseline_skip_explain_sees_the_baselines_the_model_saw(desk, tmp_p
     assert "IDENTICAL when recomputed" in iw(db, "verify", "1", config=config).stdout
 
 
-def test_a_runs_alerts_include_those_a_later_run_replaced(desk, tmp_path):
+def test_a_runs_alerts_include_those_a_later_run_replaced(desk, roomy_replay, tmp_path):
     """`alerts --run N` lists everything run N wrote, marking what a later rescore of the
     day replaced; `report --run N` says which of its days it no longer holds."""
-    db = f"sqlite:///{tmp_path / 'iw.db'}"
-    config = roomy_config(tmp_path)
-    replay(db, desk, config=config)
+    db, config = roomy_copy(roomy_replay, tmp_path)
     first = pd.read_csv(io.StringIO(iw(db, "export", "alerts").stdout), dtype=str, keep_default_na=False)
     day = sorted(first.day)[-1]
     again = iw(db, "rescore", "--date", day, "--events", desk / "events.csv.gz", "--roster", desk / "roster.csv", config=config)
