@@ -79,6 +79,8 @@ END_DATE = "end_date"
 TIMEZONE = "timezone"
 ROSTER_COLUMNS: tuple[str, ...] = (AGENT_ID, VENDOR, TEAM, SITE, ROLE, START_DATE, END_DATE, TIMEZONE)
 ROLES: tuple[str, ...] = ("agent", "team_lead", "qa_reviewer", "kyc_specialist", "escalations")
+#: what stands for a team, role, site or vendor the roster does not give (or no roster)
+UNKNOWN = "(none)"
 
 # --- rejects ---------------------------------------------------------------------------
 REJECT_COLUMNS: tuple[str, ...] = ("source", "line", "reason", "raw")
