@@ -179,9 +179,9 @@ def reason_sentences(row: pd.Series, contributions: dict[str, float], *, top: in
         if has_base and value > float(base):
             parts.append(f"{_against(value, float(base), 'their own median')} ({int(row['history_days'])} days)")
         if value > role_med:
-            peers = "the desk" if row[s.ROLE] == "(none)" else f"their role ({row[s.ROLE]})"
+            peers = "the desk" if row[s.ROLE] == s.UNKNOWN else f"their role ({row[s.ROLE]})"
             parts.append(f"{_against(value, role_med, f'the median of {peers} today')}")
-        if value > team_p95 and row[s.TEAM] != "(none)":
+        if value > team_p95 and row[s.TEAM] != s.UNKNOWN:
             parts.append(f"{_against(value, team_p95, f'the 95th percentile of team {row[s.TEAM]}')}")
         if not parts:
             continue
@@ -235,7 +235,7 @@ def group_alerts(features: pd.DataFrame, *, day: str, settings: AlertSettings) -
         return pd.DataFrame(rows)
     member_hit = np.zeros(len(features), bool)
     excess = np.zeros(len(features))
-    roles = features[s.ROLE].to_numpy() if s.ROLE in features else np.full(len(features), "(none)", dtype=object)
+    roles = features[s.ROLE].to_numpy() if s.ROLE in features else np.full(len(features), s.UNKNOWN, dtype=object)
     for m in GROUP_METRICS:
         # only members with a personal baseline count: without one there is no drift to see
         has_base = features[f"{m}__base"].notna().to_numpy()
@@ -254,7 +254,7 @@ def group_alerts(features: pd.DataFrame, *, day: str, settings: AlertSettings) -
         excess += np.where(hit, np.maximum(value - expected, 0.0), 0.0)
     frame = features.assign(_hit=member_hit, _excess=excess)
     for kind in (s.TEAM, s.SITE):
-        g = frame[frame[kind] != "(none)"].groupby(kind)
+        g = frame[frame[kind] != s.UNKNOWN].groupby(kind)
         if g.ngroups < 3:
             continue
         size = g.size()

@@ -26,6 +26,7 @@ import pandas as pd
 
 from detector import schema as s
 from detector.aggregate import DAY, outside_shift_events
+from detector.history import baseline_window
 from detector.novelty import NOVELTY_COUNTS
 
 #: volume measures: compared directly with their reference
@@ -73,7 +74,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 #: counts added to numerator and denominator of every ratio, so that going from 0 to 2
 #: of something rare is not an anomaly
 PSEUDO_COUNT = 5.0
-UNKNOWN = "(none)"
+UNKNOWN = s.UNKNOWN
 #: smallest spread (log units) a z-score divides by
 MIN_SPREAD = 0.1
 
@@ -94,7 +95,7 @@ class FeatureSettings:
     leave_out : feature families (:data:`FAMILIES`) or metrics kept out of the model, for
         ablation: what detection loses without them. They are still computed and explained.
     baseline_skip_above : when above 0, an agent's days that scored at least this much are
-        left out of their own baseline (:func:`baseline_history`), so a harvest that goes on
+        left out of their own baseline (:func:`detector.history.personal_baseline`), so a harvest that goes on
         for weeks does not become the agent's normal; 0 keeps every day
     """
 
@@ -112,18 +113,6 @@ class FeatureSettings:
         for name in self.leave_out:
             out.update(FAMILIES.get(name, (name,)))
         return out
-
-
-def baseline_history(history: pd.DataFrame, scores: pd.DataFrame | None, settings: FeatureSettings) -> pd.DataFrame:
-    """The agent-days that may form personal baselines: ``history`` less each agent's days
-    whose stored score reached ``settings.baseline_skip_above`` (when set)."""
-    if settings.baseline_skip_above <= 0 or scores is None or not len(scores) or not len(history):
-        return history
-    high = scores.loc[scores["score"].to_numpy(float) >= settings.baseline_skip_above, [DAY, s.AGENT_ID]]
-    if not len(high):
-        return history
-    hit = pd.MultiIndex.from_frame(history[[DAY, s.AGENT_ID]]).isin(pd.MultiIndex.from_frame(high))
-    return history[~hit]
 
 
 def with_metrics(agent_days: pd.DataFrame) -> pd.DataFrame:
@@ -210,9 +199,7 @@ def compute(
         Plus ``harvest__max`` and ``harvest__sum`` of the positive harvesting z's.
     """
     today = with_metrics(today[today[DAY] == day] if len(today) else today).reset_index(drop=True)
-    day_ts = pd.Timestamp(day)
-    first = (day_ts - pd.Timedelta(days=settings.lag + settings.window)).strftime("%Y-%m-%d")
-    last = (day_ts - pd.Timedelta(days=settings.lag)).strftime("%Y-%m-%d")
+    first, last = baseline_window(day, settings)
     hist = history[(history[DAY] >= first) & (history[DAY] < last)] if len(history) else history
     hist = with_metrics(hist).reset_index(drop=True)
 

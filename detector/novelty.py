@@ -27,7 +27,7 @@ NOVELTY_COUNTS: dict[str, str] = {
     "new_customers": "distinct customers the agent had not touched in the previous weeks",
     "team_new_customers": "distinct customers nobody in the agent's team had touched in the previous weeks",
 }
-UNKNOWN_TEAM = "(none)"
+UNKNOWN_TEAM = s.UNKNOWN
 # an odd 64-bit constant: (group, customer hash) pairs become one uint64 key
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 

@@ -18,6 +18,7 @@ from detector import features as ft
 from detector import model as md
 from detector import schema as s
 from detector.config import Config
+from detector.history import personal_baseline
 
 #: agent-days of training history below which the model is fit on the night itself
 #: (peer comparison only) rather than on the trailing window
@@ -45,7 +46,7 @@ def score_day(
     config: Config,
     roster: pd.DataFrame | None = None,
     recent_scores: pd.DataFrame | None = None,
-    suppressed: dict[str, int] | None = None,
+    suppressed: dict[str, list[tuple[int, str | None]]] | None = None,
 ) -> ScoredDay:
     """Score every agent active on ``day``.
 
@@ -61,7 +62,7 @@ def score_day(
         covering them that day; one with a pattern (a feature family) covers an agent-day
         only when that family drives the score most
     """
-    history = ft.baseline_history(history, recent_scores, config.features)
+    history = personal_baseline(history, recent_scores, day, config.features)
     feats = ft.compute(history, today, day=day, roster=roster, settings=config.features)
     feats = ft.add_persistence(feats, train_inputs, settings=config.features)
     names = ft.model_input_names(config.features)

@@ -45,7 +45,7 @@ RISK_LEVELS = {0: "Info", 1: "Low", 2: "Medium", 3: "High", 4: "Critical"}
 STATUSES = {1: "New", 2: "In Progress", 3: "Suppressed", 4: "Resolved"}
 #: triage decisions (insiderwatch triage) as OCSF finding statuses
 DECISION_STATUS = {"confirmed": 2, "escalated": 2, "benign": 4}
-UNKNOWN_GROUP = "(none)"
+UNKNOWN_GROUP = s.UNKNOWN
 
 ANALYTICS = {
     "agent": {
@@ -503,14 +503,14 @@ def alert_facts(store, cfg, first: str | None = None, last: str | None = None, *
     decision and (``features``) the features behind the score, rebuilt once per alerted day
     from the stored agent-days as ``insiderwatch explain`` does (about half a second a day)."""
     from pipelines.explain import ScoredNight, explain, scored_night
-    from pipelines.run import shift_day
+    from detector.days import shift_day
+    from detector.history import baseline_window
 
     alerts = store.alerts(first, last)
     if alerts.empty:
         return
     decisions = store.decisions()
     latest = {d["alert_key"]: d for d in decisions.sort_values("id").to_dict("records")} if len(decisions) else {}
-    lag, window = cfg.features.lag, cfg.features.window
     for day, group in alerts.groupby("day", sort=True):
         rows, summary = store.evidence_of(group["alert_key"].tolist(), per_agent=EVIDENCE_ROWS)
         by_key: dict[str, list[dict]] = {}
@@ -522,7 +522,8 @@ def alert_facts(store, cfg, first: str | None = None, last: str | None = None, *
         scores = night.scores.astype(object).where(night.scores.notna(), None)
         people = {str(r[s.AGENT_ID]): {k: r.get(k) for k in (s.TEAM, s.ROLE, s.SITE, s.VENDOR)} for r in scores.to_dict("records")}
         explained: dict[str, list[dict]] = {}
-        baseline = (shift_day(day, -(lag + window)), shift_day(day, -lag - 1))
+        first, before = baseline_window(day, cfg.features)
+        baseline = (first, shift_day(before, -1))  # both days included
         for a in group.to_dict("records"):
             facts = AlertFacts(alert=a, decision=latest.get(a["alert_key"]), baseline_window=baseline)
             c = counts.get(a["alert_key"])

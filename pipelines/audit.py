@@ -104,10 +104,12 @@ def verify_run(store: Store, run_id: int, *, show_progress: bool = False) -> Ver
         scratch = Store(f"sqlite:///{work / 'verify.db'}")
         store.copy_days(scratch, [d for d, _ in history])
         spec = [str(p) for p in inputs]
+        # the suppressions the run could apply: its mode, and none created after it started
+        mode, known_by = manifest.get("suppressions", "as-of"), run["started_at"]
         if run["kind"] == "nightly":
-            summary = run_nightly(cfg, scratch, spec, run["day_from"], roster=roster, show_progress=show_progress)
+            summary = run_nightly(cfg, scratch, spec, run["day_from"], roster=roster, show_progress=show_progress, known_by=known_by)
         else:
-            summary = run_replay(cfg, scratch, spec, run["day_from"], run["day_to"], roster=roster, show_progress=show_progress)
+            summary = run_replay(cfg, scratch, spec, run["day_from"], run["day_to"], roster=roster, show_progress=show_progress, suppressions=mode, known_by=known_by)
         again_scores = scratch.scores(run_id=summary.run_id)
         again_alerts = scratch.alerts(run_id=summary.run_id)
         scratch.close()

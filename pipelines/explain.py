@@ -13,10 +13,11 @@ from detector import alerts as al
 from detector import features as ft
 from detector import schema as s
 from detector.config import Config
+from detector.days import shift_day
 from detector.errors import UsageError
+from detector.history import day_view, personal_baseline
 from detector.scoring import metric_contributions
 from detector.store import Store
-from pipelines.run import shift_day
 
 
 @dataclass
@@ -45,10 +46,9 @@ def scored_night(store: Store, cfg: Config, day: str) -> ScoredNight:
     the stored agent-days, with the peers as they were that night (the stored groups)."""
     scores = store.scores(day, day)
     roster = scores[[s.AGENT_ID, s.TEAM, s.ROLE, s.SITE, s.VENDOR]].copy()
-    span = cfg.features.window + cfg.features.lag + 1
-    history = store.agent_days(shift_day(day, -span), day)
-    if cfg.features.baseline_skip_above > 0:
-        history = ft.baseline_history(history, store.scores(shift_day(day, -span), shift_day(day, -1)), cfg.features)
+    view = day_view(day, cfg)
+    earlier = store.scores(view.baseline_first, shift_day(day, -1)) if cfg.features.baseline_skip_above > 0 else None
+    history = personal_baseline(store.agent_days(view.baseline_first, view.baseline_before), earlier, day, cfg.features)
     today = store.agent_days(day, shift_day(day, 1))
     feats = ft.compute(history, today, day=day, roster=roster, settings=cfg.features) if len(today) else pd.DataFrame()
     return ScoredNight(scores, feats, store.alerts(day, day))

@@ -37,10 +37,12 @@ from detector import __version__
 from detector import schema as s
 from detector.aggregate import DAY, HOURS
 from detector.config import Config
+from detector.days import shift_day
 from detector.errors import UsageError
+from detector.features import FeatureSettings
+from detector.history import baseline_window, has_baseline, personal_baseline
 from detector.store import Store
 from pipelines.explain import explain, scored_night
-from pipelines.run import shift_day
 
 log = logging.getLogger("insiderwatch")
 
@@ -55,7 +57,6 @@ MIX = {
     "off_primary_views": "unrelated to the ticket",
 }
 HISTORY_COLUMNS = ["views", "customers", "events", *MIX, *HOURS]
-BASELINE_WINDOW, BASELINE_LAG, BASELINE_MIN = 28, 7, 5
 
 
 @dataclass
@@ -140,7 +141,8 @@ def build_report(
     pseudo = Pseudonymiser(key)
     if pseudo.random_key and not reveal_customers:
         log.info("no pseudonym key ([report] pseudonym_key or $%s): customer pseudonyms are random for this report", PSEUDONYM_ENV)
-    history_first = shift_day(first, -cfg.report.history_days)
+    # at least the first reported day's baseline window, so its band is the model's baseline
+    history_first = min(shift_day(first, -cfg.report.history_days), baseline_window(first, cfg.features)[0])
     history = store.agent_days(history_first, shift_day(last, 1), columns=HISTORY_COLUMNS)
     scores = store.scores(history_first, last)
 
@@ -207,7 +209,7 @@ def _agent_page(store, cfg, agent_id, mine, history, scores, pseudo, reveal, nig
 
     team = group(s.TEAM)
     flagged_days = sorted(set(mine[DAY]) | set(own_scores.loc[own_scores["flagged"].astype(bool), DAY]))
-    band = _views_bands(own, history, scores, team)
+    band = _views_bands(own, history, scores, team, cfg.features)
     top = mine.sort_values("score", ascending=False).iloc[0]
     days = []
     for a in mine.to_dict("records"):
@@ -226,13 +228,13 @@ def _agent_page(store, cfg, agent_id, mine, history, scores, pseudo, reveal, nig
                 "customer": _text(r[s.CUSTOMER_ID]) if reveal else pseudo(_text(r[s.CUSTOMER_ID])),
                 "action": _text(r[s.ACTION]),
                 "resource": _text(r[s.RESOURCE]),
-                "ticket": _text(r[s.TICKET_ID]) or "(none)",
+                "ticket": _text(r[s.TICKET_ID]) or s.UNKNOWN,
                 "tier": _text(r[s.CUSTOMER_TIER]),
             }
             for r in evidence.to_dict("records")
         ]
         today = own[own[DAY] == d]
-        before = own[(own[DAY] < d) & (own[DAY] >= shift_day(d, -BASELINE_WINDOW))]
+        before = personal_baseline(own, own_scores, d, cfg.features)  # the days the model compared it with
         days.append(
             {
                 "day": d,
@@ -314,18 +316,20 @@ def _feature_view(r: dict) -> dict:
     }
 
 
-def _views_bands(own: pd.DataFrame, history: pd.DataFrame, scores: pd.DataFrame, team: str | None) -> pd.DataFrame:
-    """Per day of the agent's history: views, the agent's own lagged baseline band (median
-    and 90th percentile of the 28 active days' window ending 7 days before) and the team's
-    band that day (median and 95th percentile of the members' views)."""
+def _views_bands(own: pd.DataFrame, history: pd.DataFrame, scores: pd.DataFrame, team: str | None, settings: FeatureSettings) -> pd.DataFrame:
+    """Per day of the agent's history: views, the agent's own baseline band (median and 90th
+    percentile of the personal baseline the model used that day: :func:`personal_baseline`,
+    so the configured window, lag, minimum history and skipped days) and the team's band
+    that day (median and 95th percentile of the members' views)."""
     if own.empty:
         return pd.DataFrame(columns=[DAY, "views", "own_med", "own_hi", "team_med", "team_hi"])
     days = own[DAY].tolist()
     views = own["views"].to_numpy(float)
+    own_scores = scores[scores[s.AGENT_ID].isin(own[s.AGENT_ID].unique())]
     own_med, own_hi = [], []
     for d in days:
-        w = own[(own[DAY] >= shift_day(d, -(BASELINE_WINDOW + BASELINE_LAG))) & (own[DAY] < shift_day(d, -BASELINE_LAG))]["views"]
-        ok = len(w) >= BASELINE_MIN
+        w = personal_baseline(own, own_scores, d, settings)["views"]
+        ok = has_baseline(len(w), settings)
         own_med.append(float(w.median()) if ok else np.nan)
         own_hi.append(float(w.quantile(0.9)) if ok else np.nan)
     if team is not None:

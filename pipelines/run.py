@@ -9,29 +9,29 @@ from __future__ import annotations
 
 import logging
 import platform
-import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.feather as feather
 
 from detector import __version__, schema as s
 from detector.aggregate import DAY, DayAggregator, Deduplicator, Touched
 from detector.config import Config
+from detector.days import DayRange, days_between, parse_day, shift_day, yesterday_utc  # noqa: F401  (parse_day, yesterday_utc: until the commands import them from detector.days)
 from detector.errors import UsageError
 from detector.features import METRICS
+from detector.history import DayView, day_view, span_days, suppressions_in_force, training_inputs
 from detector.novelty import novelty_counts
 from detector.scoring import ScoredDay, score_day
 from detector.store import DayResults, Store, StoreBusy
 from pipelines.ingest import IngestSummary, file_dict, read_inputs
 from pipelines.progress import progress_bar
+from pipelines.spill import DayEvents, Spill
 
 log = logging.getLogger("insiderwatch.run")
 
@@ -77,67 +77,6 @@ class RunSummary:
         return frame[frame["suppressed_by"].notna()].reset_index(drop=True) if len(frame) and "suppressed_by" in frame else pd.DataFrame()
 
 
-def day_bounds(day: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    start = pd.Timestamp(day, tz="UTC")
-    return start, start + pd.Timedelta(days=1)
-
-
-def parse_day(text: str, option: str) -> str:
-    try:
-        return date.fromisoformat(text).isoformat()
-    except (TypeError, ValueError):
-        raise UsageError(f"{option} must be a date like 2026-11-21, got {text!r}") from None
-
-
-def yesterday_utc() -> str:
-    return (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat()
-
-
-def shift_day(day: str, days: int) -> str:
-    return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
-
-
-class DayEvents:
-    """One UTC day's events as the run read them, in read order: the Arrow IPC parts
-    spilled while reading, so the day never has to be held in memory whole.
-
-    Read once to aggregate, and again only for the flagged agents' evidence.
-    """
-
-    def __init__(self, day: str, parts: list[Path]) -> None:
-        self.day = day
-        self.parts = list(parts)
-
-    def batches(self) -> Iterator[pd.DataFrame]:
-        for path in self.parts:
-            yield feather.read_table(path).to_pandas()
-
-
-class Spill:
-    """Accepted events written aside per UTC day, while the inputs are read: memory holds
-    one input batch, whatever the size of a day or the number of days. Parts are Arrow IPC
-    files (LZ4): temporary, so written and read back at memory speed, not archived."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.parts: dict[str, list[Path]] = {}
-
-    def write(self, rows: pd.DataFrame) -> None:
-        if rows.empty:
-            return
-        day_num = rows[s.TIMESTAMP].to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
-        days = np.unique(day_num)
-        for d in days:
-            group = rows if len(days) == 1 else rows[day_num == d]
-            day = str(d)
-            path = self.directory / f"{day}-{len(self.parts.get(day, [])):05d}.arrow"
-            feather.write_feather(pa.Table.from_pandas(group, preserve_index=False), path, compression="lz4")
-            self.parts.setdefault(day, []).append(path)
-
-    def day(self, day: str) -> DayEvents:
-        return DayEvents(day, self.parts.get(day, []))
-
-
 def library_versions() -> dict[str, str]:
     """The versions of the libraries that decide the scores, as run manifests record them."""
     import numpy
@@ -165,11 +104,26 @@ def _manifest(cfg: Config, ingest: IngestSummary, extra: dict, roster: pd.DataFr
 
 class NightScorer:
     """Scores one day after another against the store, keeping the history it needs in
-    memory (loaded once, then extended by each day it scores)."""
+    memory (loaded once, then extended by each day it scores). What each day sees is
+    :mod:`detector.history`'s rule; this class only reads, caches and writes.
 
-    def __init__(self, store: Store, cfg: Config, roster: pd.DataFrame | None, run_id: int, *, suppressions: str = "as-of") -> None:
+    ``suppressions``: the mode of :func:`detector.history.suppressions_in_force`;
+    ``known_by``: ignore suppressions created after this time (a verify recomputing a run).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        cfg: Config,
+        roster: pd.DataFrame | None,
+        run_id: int,
+        *,
+        suppressions: str = "as-of",
+        known_by: str | None = None,
+    ) -> None:
         self.store = store
         self.suppression_mode = suppressions
+        self.known_by = known_by
         self._suppressions = store.suppressions()
         self.cfg = cfg
         self.roster = roster
@@ -184,34 +138,24 @@ class NightScorer:
         self._loaded_before: str | None = None
         self._told_short_history = False
 
-    def _span(self) -> int:
-        f = self.cfg.features
-        return max(f.window + f.lag, self.cfg.model.train_days, self.cfg.alerts.accumulate_days) + 1
-
-    def _load(self, day: str) -> None:
-        first = shift_day(day, -self._span())
-        self._history = self.store.agent_days(first, day, columns=HISTORY_COLUMNS)
-        _, self._inputs = self.store.model_inputs(shift_day(day, -self.cfg.model.train_days), day)
-        self._scores = self.store.scores(first, shift_day(day, -1))[[DAY, s.AGENT_ID, "score", "flagged"]]
-        self._touched = self.store.touched(shift_day(day, -self.cfg.features.novelty_window), day)
-        span_first = min(first, shift_day(day, -self.cfg.model.train_days), shift_day(day, -self.cfg.features.novelty_window))
-        self.history_read = sorted(set(map(tuple, self.history_read)) | set(self.store.day_runs(span_first, day)))
+    def _load(self, view: DayView) -> None:
+        day = view.day
+        self._history = self.store.agent_days(view.span_first, day, columns=HISTORY_COLUMNS)
+        _, self._inputs = self.store.model_inputs(view.train_first, day)
+        self._scores = self.store.scores(view.span_first, shift_day(day, -1))[[DAY, s.AGENT_ID, "score", "flagged"]]
+        self._touched = self.store.touched(view.novelty_first, day)
+        self.history_read = sorted(set(map(tuple, self.history_read)) | set(self.store.day_runs(view.first_read, day)))
         self._loaded_before = day
 
-    def _window(self, day: str):
+    def _window(self, view: DayView) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """The agent-days, training inputs and scores ``view.day`` sees."""
+        day = view.day
         if self._loaded_before is None or day < self._loaded_before:
-            self._load(day)
-        first = shift_day(day, -self._span())
-        hist = self._history[(self._history[DAY] >= first) & (self._history[DAY] < day)]
-        train_first = shift_day(day, -self.cfg.model.train_days)
-        inputs = self._inputs[(self._inputs[DAY] >= train_first) & (self._inputs[DAY] < day)] if len(self._inputs) else self._inputs
+            self._load(view)
+        assert self._history is not None and self._inputs is not None and self._scores is not None
+        hist = self._history[(self._history[DAY] >= view.span_first) & (self._history[DAY] < day)]
         scores = self._scores[self._scores[DAY] < day]
-        if self.cfg.model.exclude_alerted and len(inputs) and len(scores):
-            alerted = scores.loc[scores["flagged"].astype(bool), [DAY, s.AGENT_ID]]
-            if len(alerted):
-                hit = pd.MultiIndex.from_frame(inputs[[DAY, s.AGENT_ID]]).isin(pd.MultiIndex.from_frame(alerted))
-                inputs = inputs[~hit]
-        return hist, inputs, scores
+        return hist, training_inputs(self._inputs, scores, day, self.cfg.model), scores
 
     def score(self, day: str, source: DayEvents) -> NightSummary:
         """De-duplicate and aggregate the day's events batch by batch, score and store them.
@@ -254,9 +198,9 @@ class NightScorer:
         """Score a day already aggregated. ``day_touched`` (the day's touched sets) gives the
         first-time-seen counts; ``events`` is the number of events behind the agent-days;
         ``evidence`` returns the day's events of the given agents (the flagged ones)."""
-        history, inputs, recent = self._window(day)
-        novelty_first = shift_day(day, -self.cfg.features.novelty_window)
-        earlier = [t for t in self._touched if novelty_first <= t.day < day]
+        view = day_view(day, self.cfg)
+        history, inputs, recent = self._window(view)
+        earlier = [t for t in self._touched if view.novelty_first <= t.day < day]
         counts = novelty_counts(day_touched, earlier, self.team_of)
         agent_days = agent_days.drop(columns=[c for c in counts.columns[1:] if c in agent_days]).merge(counts, on=s.AGENT_ID, how="left")
         for c in counts.columns[1:]:
@@ -304,21 +248,8 @@ class NightScorer:
         return NightSummary(day, len(agent_days), events, alerts, result.peer_mode, history_days)
 
     def suppressed_on(self, day: str) -> dict[str, list[tuple[int, str | None]]]:
-        """agent_id -> [(suppression id, pattern or None)] of the suppressions covering
-        ``day``: those created by the end of that day ("as-of", what the nightly run knew
-        then: an honest replay) or every one not expired by then ("current": today's
-        decisions applied to the past)."""
-        sup = self._suppressions
-        if sup.empty:
-            return {}
-        active = sup["until"] >= day
-        if self.suppression_mode == "as-of":
-            active &= sup["created_at"].str[:10] <= day
-        out: dict[str, list] = {}
-        for r in sup[active].sort_values("id").to_dict("records"):
-            pattern = r.get("pattern")
-            out.setdefault(r[s.AGENT_ID], []).append((int(r["id"]), pattern if isinstance(pattern, str) and pattern else None))
-        return out
+        """The suppressions in force on ``day`` (:func:`detector.history.suppressions_in_force`)."""
+        return suppressions_in_force(self._suppressions, day, mode=self.suppression_mode, known_by=self.known_by)
 
     def _evidence(self, result: ScoredDay, evidence: Callable[[set[str]], pd.DataFrame] | None) -> pd.DataFrame:
         members_of = [[a["subject_id"]] if a["subject_type"] == "agent" else (a["members"] or []) for a in result.alerts]
@@ -332,7 +263,7 @@ class NightScorer:
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["alert_key", *s.EVENT_COLUMNS])
 
     def _remember(self, day: str, agent_days: pd.DataFrame, result: ScoredDay, day_touched: Touched | None) -> None:
-        span_start = shift_day(day, -self._span())
+        span_start = shift_day(day, -span_days(self.cfg))
         novelty_first = shift_day(day, 1 - self.cfg.features.novelty_window)
         self._touched = [t for t in self._touched if novelty_first <= t.day < day] + ([day_touched] if day_touched is not None else [])
         kept = self._history[self._history[DAY] >= span_start]
@@ -409,6 +340,70 @@ def tell_set_aside(store: Store, ingest: IngestSummary, day: str) -> None:
         log.info("%d event(s) of %d earlier day(s) not scored (%s) were set aside", sum(n for _, n in other), len(other), span(other))
 
 
+def run_days(
+    cfg: Config,
+    store: Store,
+    events_spec: str | list[str],
+    days: DayRange,
+    *,
+    kind: str,
+    roster: pd.DataFrame | None,
+    show_progress: bool = True,
+    suppressions: str = "as-of",
+    known_by: str | None = None,
+) -> RunSummary:
+    """The one run path: read the inputs, set aside the events of the selected days (the
+    rest is counted per day), take those days, score each in turn against only what came
+    before it, store it, and finish the run with its manifest.
+
+    ``kind`` "nightly" scores exactly ``days`` (one day, recorded empty when its files hold
+    none of its events); any other kind (replay) scores every day from ``days.first`` (else
+    the first in the files) to ``days.last`` (else the last), and refuses inputs holding
+    no event in them. Nothing is written when an input is unusable.
+    """
+    started = time.monotonic()
+    named = kind == "nightly"
+    if named and (days.first is None or days.first != days.last):
+        raise UsageError("a nightly run scores one named day")
+    lo = pd.Timestamp(days.first, tz="UTC") if days.first else None
+    hi = pd.Timestamp(days.last, tz="UTC") + pd.Timedelta(days=1) if days.last else None
+    with tempfile.TemporaryDirectory(prefix=f"insiderwatch-{kind}-") as tmp:
+        spill = Spill(Path(tmp))
+
+        def route(batch: pd.DataFrame) -> pd.DataFrame:
+            inside = np.ones(len(batch), bool)
+            if lo is not None:
+                inside &= (batch[s.TIMESTAMP] >= lo).to_numpy()
+            if hi is not None:
+                inside &= (batch[s.TIMESTAMP] < hi).to_numpy()
+            spill.write(batch[inside])
+            return batch[~inside]
+
+        ingest = read_inputs(events_spec, cfg, route=route, show_progress=show_progress)
+        if not named and not spill.parts:
+            raise UsageError("no events fall in the requested days" if not days.empty else "the inputs hold no events")
+        found = spill.days()
+        day_list = days_between(days.first or found[0], days.last or found[-1])
+        run_id = store.start_run(kind, config=cfg.to_dict(), detector_version=cfg.detector_version, day_from=day_list[0], day_to=day_list[-1])
+        summary = RunSummary(run_id, kind, ingest)
+        _lock(store, run_id, day_list, cfg, ingest)
+        try:
+            store.add_rejects(run_id, ingest.rejects)
+            night = NightScorer(store, cfg, roster, run_id, suppressions=suppressions, known_by=known_by)
+            with progress_bar("scoring", total=len(day_list), unit="days", disable=not show_progress or len(day_list) == 1) as bar:
+                for d in day_list:
+                    summary.nights.append(night.score(d, spill.day(d)))
+                    ingest.duplicates += summary.nights[-1].duplicates
+                    bar.update(1)
+        except BaseException as exc:
+            store.finish_run(run_id, status="failed", manifest=_manifest(cfg, ingest, {}), message=f"{type(exc).__name__}: {exc}")
+            raise
+    summary.seconds = time.monotonic() - started
+    extra = {"seconds": round(summary.seconds, 3), "days": day_list, "suppressions": suppressions}
+    store.finish_run(run_id, status="complete", manifest=_manifest(cfg, ingest, extra, roster, night.history_read))
+    return summary
+
+
 def run_nightly(
     cfg: Config,
     store: Store,
@@ -417,34 +412,11 @@ def run_nightly(
     *,
     roster: pd.DataFrame | None,
     show_progress: bool = True,
+    known_by: str | None = None,
 ) -> RunSummary:
-    """Score ``day`` from the events in ``events_spec``; events of other days are counted
-    and set aside. Nothing is written when an input is unusable."""
-    started = time.monotonic()
-    start, end = day_bounds(day)
-    with tempfile.TemporaryDirectory(prefix="insiderwatch-nightly-") as tmp:
-        spill = Spill(Path(tmp))
-
-        def route(batch: pd.DataFrame) -> pd.DataFrame:
-            inside = (batch[s.TIMESTAMP] >= start) & (batch[s.TIMESTAMP] < end)
-            spill.write(batch[inside])
-            return batch[~inside]
-
-        ingest = read_inputs(events_spec, cfg, route=route, show_progress=show_progress)
-        run_id = store.start_run("nightly", config=cfg.to_dict(), detector_version=cfg.detector_version, day_from=day, day_to=day)
-        summary = RunSummary(run_id, "nightly", ingest)
-        _lock(store, run_id, [day], cfg, ingest)
-        try:
-            store.add_rejects(run_id, ingest.rejects)
-            night = NightScorer(store, cfg, roster, run_id)
-            summary.nights.append(night.score(day, spill.day(day)))
-            ingest.duplicates += summary.nights[-1].duplicates
-        except BaseException as exc:
-            store.finish_run(run_id, status="failed", manifest=_manifest(cfg, ingest, {}), message=f"{type(exc).__name__}: {exc}")
-            raise
-    summary.seconds = time.monotonic() - started
-    store.finish_run(run_id, status="complete", manifest=_manifest(cfg, ingest, {"seconds": round(summary.seconds, 3), "days": [day]}, roster, night.history_read))
-    return summary
+    """Score ``day`` from the events in ``events_spec`` (:func:`run_days`); events of other
+    days are counted and set aside."""
+    return run_days(cfg, store, events_spec, DayRange(day, day), kind="nightly", roster=roster, show_progress=show_progress, known_by=known_by)
 
 
 def run_replay(
@@ -457,53 +429,12 @@ def run_replay(
     roster: pd.DataFrame | None,
     show_progress: bool = True,
     suppressions: str = "as-of",
+    known_by: str | None = None,
 ) -> RunSummary:
     """The nightly logic for each day from ``first`` to ``last`` in turn (default: every day
-    in the files), each day seeing only what came before it."""
-    started = time.monotonic()
+    in the files), each day seeing only what came before it (:func:`run_days`)."""
     if first and last and first > last:
         raise UsageError(f"--from {first} is after --to {last}")
-    spill_dir = Path(tempfile.mkdtemp(prefix="insiderwatch-replay-"))
-    try:
-        spill = Spill(spill_dir)
-        parts = spill.parts
-        lo = pd.Timestamp(first, tz="UTC") if first else None
-        hi = pd.Timestamp(last, tz="UTC") + pd.Timedelta(days=1) if last else None
-
-        def route(batch: pd.DataFrame) -> pd.DataFrame:
-            inside = pd.Series(True, index=batch.index)
-            if lo is not None:
-                inside &= batch[s.TIMESTAMP] >= lo
-            if hi is not None:
-                inside &= batch[s.TIMESTAMP] < hi
-            spill.write(batch[inside])
-            return batch[~inside]
-
-        ingest = read_inputs(events_spec, cfg, route=route, show_progress=show_progress)
-        if not parts:
-            raise UsageError("no events fall in the requested days" if (first or last) else "the inputs hold no events")
-        day_list = _days_between(first or min(parts), last or max(parts))
-        run_id = store.start_run("replay", config=cfg.to_dict(), detector_version=cfg.detector_version, day_from=day_list[0], day_to=day_list[-1])
-        summary = RunSummary(run_id, "replay", ingest)
-        _lock(store, run_id, day_list, cfg, ingest)
-        try:
-            store.add_rejects(run_id, ingest.rejects)
-            night = NightScorer(store, cfg, roster, run_id, suppressions=suppressions)
-            with progress_bar("replaying", total=len(day_list), unit="days", disable=not show_progress) as bar:
-                for d in day_list:
-                    summary.nights.append(night.score(d, spill.day(d)))
-                    ingest.duplicates += summary.nights[-1].duplicates
-                    bar.update(1)
-        except BaseException as exc:
-            store.finish_run(run_id, status="failed", manifest=_manifest(cfg, ingest, {}), message=f"{type(exc).__name__}: {exc}")
-            raise
-        summary.seconds = time.monotonic() - started
-        store.finish_run(run_id, status="complete", manifest=_manifest(cfg, ingest, {"seconds": round(summary.seconds, 3), "days": day_list}, roster, night.history_read))
-        return summary
-    finally:
-        shutil.rmtree(spill_dir, ignore_errors=True)
-
-
-def _days_between(first: str, last: str) -> list[str]:
-    a, b = date.fromisoformat(first), date.fromisoformat(last)
-    return [(a + timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]
+    return run_days(
+        cfg, store, events_spec, DayRange(first, last), kind="replay", roster=roster, show_progress=show_progress, suppressions=suppressions, known_by=known_by
+    )

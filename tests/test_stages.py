@@ -16,6 +16,7 @@ from detector.aggregate import AGENT_DAY_COLUMNS, HOURS, aggregate, touched
 from detector.novelty import novelty_counts
 from detector.config import Config, from_dict
 from detector.errors import UsageError
+from detector.history import skip_high_days
 
 
 def events(rows):
@@ -242,14 +243,14 @@ def test_a_long_harvest_stays_out_of_the_baseline_when_its_days_scored_high():
     scores = history[["day", "agent_id"]].assign(score=np.where(harvest[history.index], 2.6, 0.4))
     plain = ft.compute(history, today, day=days[-1]).set_index("agent_id")
     settings = ft.FeatureSettings(baseline_skip_above=2.0)
-    kept = ft.baseline_history(history, scores, settings)
+    kept = skip_high_days(history, scores, settings)
     assert len(kept) == len(history) - int(harvest[history.index].sum())
     skipping = ft.compute(kept, today, day=days[-1], settings=settings).set_index("agent_id")
     assert plain.loc["a03", "ticketless_views__own"] < 1  # absorbed: the harvest is the baseline
     assert skipping.loc["a03", "ticketless_views__own"] > 10 and skipping.loc["a03", "ticketless_views__base"] < 5
     others = [a for a in AGENTS if a != "a03"]
     pd.testing.assert_series_equal(plain.loc[others, "ticketless_views__base"], skipping.loc[others, "ticketless_views__base"])
-    assert ft.baseline_history(history, scores, ft.FeatureSettings()) is history  # off by default
+    assert skip_high_days(history, scores, ft.FeatureSettings()) is history  # off by default
 
 
 def test_a_roles_busy_week_is_not_a_team_drifting_together():
