@@ -14,23 +14,10 @@ import numpy as np
 import pandas as pd
 
 from detector import schema as s
+from detector.metrics import METRIC_TABLE
 
 #: how each metric reads in a reason sentence
-PHRASES: dict[str, str] = {
-    "views": "customer record views",
-    "customers": "distinct customers",
-    "ticketless_views": "views without a ticket",
-    "off_primary_views": "views of customers unrelated to the ticket used",
-    "id_document_views": "identity document views",
-    "address_views": "address views",
-    "financial_views": "balance and transaction views",
-    "high_value_views": "views of high-value customers",
-    "sequential_customers": "customers in runs of consecutive ids",
-    "outside_shift_events": "accesses outside the working block of the day",
-    "exports": "exports",
-    "new_customers": "customers they had not touched in the previous weeks",
-    "team_new_customers": "customers nobody in their team had touched in the previous weeks",
-}
+PHRASES: dict[str, str] = {m.name: m.phrase for m in METRIC_TABLE}
 #: metrics whose excess means harvesting when a whole team shows it
 GROUP_METRICS = ("ticketless_views", "off_primary_views", "id_document_views", "sequential_customers", "outside_shift_events")
 

@@ -27,48 +27,19 @@ import pandas as pd
 from detector import schema as s
 from detector.aggregate import DAY, outside_shift_events
 from detector.history import baseline_window
+from detector.metrics import METRIC_TABLE
 from detector.novelty import NOVELTY_COUNTS
 
 #: volume measures: compared directly with their reference
-VOLUME_METRICS: dict[str, str] = {
-    "views": "customer record views",
-    "customers": "distinct customers",
-}
+VOLUME_METRICS: dict[str, str] = {m.name: m.meaning for m in METRIC_TABLE if m.part_of is None}
 #: composition measures and the volume they are a part of
-COMPOSITION_METRICS: dict[str, tuple[str, str]] = {
-    "ticketless_views": ("views", "views without a ticket"),
-    "off_primary_views": ("views", "views of customers unrelated to the ticket they were made under"),
-    "id_document_views": ("views", "identity document views"),
-    "address_views": ("views", "address views"),
-    "financial_views": ("views", "balance and transaction views"),
-    "high_value_views": ("views", "high-value customer views"),
-    "sequential_customers": ("customers", "customers in runs of 3 or more consecutive ids"),
-    "outside_shift_events": ("events", "accesses outside the day's working block"),
-    "exports": ("events", "exports"),
-    "new_customers": ("customers", "customers the agent had not touched in the previous weeks"),
-    "team_new_customers": ("customers", "customers nobody in the agent's team had touched in the previous weeks"),
-}
-METRICS: dict[str, str] = {**VOLUME_METRICS, **{m: d for m, (_, d) in COMPOSITION_METRICS.items()}}
+COMPOSITION_METRICS: dict[str, tuple[str, str]] = {m.name: (m.part_of, m.meaning) for m in METRIC_TABLE if m.part_of is not None}
+METRICS: dict[str, str] = {m.name: m.meaning for m in METRIC_TABLE}
 #: metrics that ordinary busy work does not drive up, only harvesting
-HARVEST_METRICS = (
-    "ticketless_views",
-    "off_primary_views",
-    "id_document_views",
-    "address_views",
-    "high_value_views",
-    "sequential_customers",
-    "outside_shift_events",
-    "exports",
-)
+HARVEST_METRICS = tuple(m.name for m in METRIC_TABLE if m.harvest)
 #: feature families, for ablation (``leave_out``); "persistence" is the steady-excess input
 FAMILIES: dict[str, tuple[str, ...]] = {
-    "volume": ("views", "customers"),
-    "tickets": ("ticketless_views", "off_primary_views"),
-    "record_kinds": ("id_document_views", "address_views", "financial_views", "high_value_views"),
-    "enumeration": ("sequential_customers",),
-    "hours": ("outside_shift_events",),
-    "exports": ("exports",),
-    "first_seen": ("new_customers", "team_new_customers"),
+    **{family: tuple(m.name for m in METRIC_TABLE if m.family == family) for family in dict.fromkeys(m.family for m in METRIC_TABLE)},
     "persistence": ("persistence",),
 }
 #: counts added to numerator and denominator of every ratio, so that going from 0 to 2

@@ -40,6 +40,7 @@ from detector.config import Config
 from detector.days import shift_day
 from detector.errors import UsageError
 from detector.features import FeatureSettings
+from detector.metrics import METRIC_TABLE
 from detector.history import baseline_window, has_baseline, personal_baseline
 from detector.store import Store
 from pipelines.explain import explain, scored_night
@@ -48,14 +49,7 @@ log = logging.getLogger("insiderwatch")
 
 PSEUDONYM_ENV = "INSIDERWATCH_PSEUDONYM_KEY"
 #: what an investigator compares between the flagged day and the agent's usual day
-MIX = {
-    "id_document_views": "identity documents",
-    "address_views": "addresses",
-    "financial_views": "balances and transactions",
-    "high_value_views": "high-value customers",
-    "ticketless_views": "without a ticket",
-    "off_primary_views": "unrelated to the ticket",
-}
+MIX = {m.name: m.mix for m in METRIC_TABLE if m.mix}
 HISTORY_COLUMNS = ["views", "customers", "events", *MIX, *HOURS]
 
 
