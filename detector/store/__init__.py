@@ -256,7 +256,7 @@ def alembic_config(conn):
     from alembic.config import Config as AlembicConfig
 
     cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    cfg.set_main_option("script_location", str(Path(__file__).resolve().parent.parent / "migrations"))
     cfg.attributes["connection"] = conn
     return cfg
 
