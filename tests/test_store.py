@@ -236,16 +236,16 @@ def test_creating_a_store_is_all_or_nothing(tmp_path, monkeypatch):
     migration is one transaction, not a commit per table."""
     import sqlite3
 
-    import detector.store as store_module
+    import detector.store.migrations as migrations_module  # where the store looks migrate up
 
-    real = store_module.migrate
+    real = migrations_module.migrate
 
     def dies_after_the_tables(conn):
         real(conn)
         raise RuntimeError("killed")
 
     path = tmp_path / "half.db"
-    monkeypatch.setattr(store_module, "migrate", dies_after_the_tables)
+    monkeypatch.setattr(migrations_module, "migrate", dies_after_the_tables)
     with pytest.raises(RuntimeError):
         Store(f"sqlite:///{path}")
     monkeypatch.undo()

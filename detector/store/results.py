@@ -1,0 +1,178 @@
+"""Writing a scored day's results: in one transaction that archives the day's previous scores
+and alerts and replaces everything else; and copying days to another store, as the history a
+rerun needs. Reading them back is reading.py.
+
+Every value reaches SQL as a bound parameter; a day is never left half-written.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import delete, insert, literal, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from detector import schema as s
+from detector.aggregate import DAY, Touched
+from detector.novelty import NOVELTY_COUNTS
+from detector.store.base import StoreBase
+from detector.store.errors import StoreError, disk_hint, first_line
+from detector.store.rows import insert_rows, now, records
+from detector.store.tables import (
+    STORED_COUNTS,
+    agent_days,
+    alerts,
+    alerts_archive,
+    days,
+    evidence,
+    model_inputs,
+    runs,
+    scores,
+    scores_archive,
+    touched,
+)
+
+#: the tables that hold a day's results, each keyed by day: a rescore replaces them all
+DAY_TABLES = (agent_days, touched, model_inputs, scores, alerts, evidence, days)
+
+
+@dataclass
+class DayResults:
+    """Everything one scored day writes, in one transaction."""
+
+    day: str
+    agent_days: pd.DataFrame
+    inputs: pd.DataFrame  # agent_id + model input columns
+    scores: pd.DataFrame  # agent_id, score, raw_score, rank_score, rank, flagged, history_days, contributions
+    alerts: list[dict]
+    evidence: pd.DataFrame  # alert_key + canonical event columns
+    events: int
+    peer_mode: bool
+    touched: Touched | None = None  # the day's touched sets, kept for later days' novelty
+
+
+def _score_row(r: dict, day: str, run_id: int, peer_mode: bool) -> dict:
+    return {
+        DAY: day,
+        s.AGENT_ID: r[s.AGENT_ID],
+        "run_id": run_id,
+        "score": float(r["score"]),
+        "raw_score": float(r["raw_score"]),
+        "rank_score": float(r["rank_score"]),
+        "rank": int(r["rank"]),
+        "flagged": bool(r["flagged"]),
+        "history_days": int(r["history_days"]),
+        "peer_mode": bool(peer_mode),
+        s.TEAM: r.get(s.TEAM),
+        s.ROLE: r.get(s.ROLE),
+        s.SITE: r.get(s.SITE),
+        s.VENDOR: r.get(s.VENDOR),
+        "contributions": r.get("contributions"),
+    }
+
+
+def _alert_row(a: dict, day: str, run_id: int) -> dict:
+    return {
+        **a,
+        DAY: day,
+        "run_id": run_id,
+        "reasons": json.dumps(a["reasons"]),
+        "members": json.dumps(a.get("members")) if a.get("members") is not None else None,
+        "created_at": now(),
+    }
+
+
+def _touched_rows(t: Touched | None, day: str, run_id: int) -> list[dict]:
+    """One row per agent: the agent's slice of the day's hashes, as little-endian bytes."""
+    if t is None or not len(t.agents):
+        return []
+    ends = np.cumsum(t.counts)
+    raw = t.hashes.astype("<u8")
+    return [{DAY: day, s.AGENT_ID: str(a), "run_id": run_id, "customers": int(n), "hashes": raw[e - n : e].tobytes()} for a, n, e in zip(t.agents, t.counts, ends)]
+
+
+def _archive_day(conn: Connection, day: str, run_id: int) -> None:
+    """Keep the day's current scores and alerts in their archives, superseded by ``run_id``."""
+    stamp = now()
+    for live, archive in ((scores, scores_archive), (alerts, alerts_archive)):
+        names = [c.name for c in live.columns]
+        conn.execute(
+            insert(archive).from_select(
+                [*names, "superseded_by", "superseded_at"],
+                select(*live.columns, literal(run_id).label("superseded_by"), literal(stamp).label("superseded_at")).where(live.c.day == day),
+            )
+        )
+
+
+class DayWriter(StoreBase):
+    """Writes the per-day tables (agent-days, touched sets, model inputs, scores, alerts,
+    evidence, day records) and the archives of superseded scores and alerts."""
+
+    def write_day(self, run_id: int, results: DayResults) -> None:
+        """Replace everything stored for ``results.day`` in one transaction."""
+        try:
+            self._write_day(run_id, results)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot write the results of {results.day}; the day is left as it was: {first_line(exc)}{disk_hint(self.url)}", day=results.day) from exc
+
+    def _write_day(self, run_id: int, results: DayResults) -> None:
+        day = results.day
+        with self.engine.begin() as conn:
+            _archive_day(conn, day, run_id)
+            for table in DAY_TABLES:
+                conn.execute(delete(table).where(table.c.day == day))
+            ad = results.agent_days.assign(run_id=run_id)
+            for c in NOVELTY_COUNTS:
+                if c not in ad:
+                    ad[c] = None
+            insert_rows(conn, agent_days, records(ad[[DAY, s.AGENT_ID, "run_id", *STORED_COUNTS]]))
+            insert_rows(conn, touched, _touched_rows(results.touched, day, run_id))
+            names = [c for c in results.inputs.columns if c != s.AGENT_ID]
+            names_json = json.dumps(names)
+            vectors = results.inputs[names].to_numpy(float)
+            insert_rows(
+                conn,
+                model_inputs,
+                [
+                    {DAY: day, s.AGENT_ID: a, "run_id": run_id, "vector": json.dumps([round(float(v), 6) for v in vec]), "names": names_json}
+                    for a, vec in zip(results.inputs[s.AGENT_ID], vectors)
+                ],
+            )
+            insert_rows(conn, scores, [_score_row(r, day, run_id, results.peer_mode) for r in results.scores.to_dict("records")])
+            insert_rows(conn, alerts, [_alert_row(a, day, run_id) for a in results.alerts])
+            if len(results.evidence):
+                ev = results.evidence.copy()
+                ev[s.TIMESTAMP] = ev[s.TIMESTAMP].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                ev[DAY] = day
+                insert_rows(conn, evidence, records(ev[["alert_key", DAY, *s.EVENT_COLUMNS]]))
+            conn.execute(
+                insert(days).values(
+                    day=day,
+                    run_id=run_id,
+                    agents=len(results.agent_days),
+                    events=int(results.events),
+                    alerts=len(results.alerts),
+                    peer_mode=bool(results.peer_mode),
+                    completed_at=now(),
+                )
+            )
+
+    def copy_days(self, other: StoreBase, day_list: list[str]) -> None:
+        """Copy everything stored for ``day_list`` (agent-days, touched sets, model inputs,
+        scores, alerts, evidence, day records) into ``other``: the history a rerun needs."""
+        if not day_list:
+            return
+        with self.engine.connect() as src, other.engine.begin() as dst:
+            ids = [r[0] for r in src.execute(select(days.c.run_id).where(days.c.day.in_(day_list)).distinct())]
+            # the runs that wrote them too, so the other store's next run ids come after theirs
+            insert_rows(dst, runs, [dict(r) for r in src.execute(select(runs).where(runs.c.run_id.in_(ids))).mappings()])
+            for table in DAY_TABLES:
+                rows = [dict(r) for r in src.execute(select(table).where(table.c.day.in_(day_list))).mappings()]
+                if table is evidence:
+                    for r in rows:
+                        r.pop("id", None)
+                insert_rows(dst, table, rows)

@@ -1,0 +1,64 @@
+"""Rows in and out of SQL: frames to plain Python values for bound parameters, and rows read
+back to typed frames. No queries of their own beyond a many-row insert."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Table, insert
+from sqlalchemy.engine import Connection
+
+from detector import schema as s
+from detector.aggregate import DAY
+
+
+def now() -> str:
+    """The time now, UTC, to the second, as the store records it."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> None:
+    """Insert many rows; nothing for none (an empty executemany would insert one empty row)."""
+    if rows:
+        conn.execute(insert(table), rows)
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as plain Python values (no numpy scalars, NA as None) for bound parameters."""
+    out = frame.astype(object).where(frame.notna(), None)
+    rows = out.to_dict("records")
+    for r in rows:
+        for k, v in r.items():
+            if isinstance(v, np.generic):
+                r[k] = v.item()
+    return rows
+
+
+def optional_int(v: Any) -> int | None:
+    """``v`` as an int, None when it is missing or not a number."""
+    try:
+        return None if pd.isna(v) else int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def decoded_alerts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Alert rows as read: reasons and members from JSON, the covering suppression as an integer."""
+    frame["reasons"] = frame["reasons"].map(json.loads)
+    frame["members"] = frame["members"].map(lambda v: json.loads(v) if isinstance(v, str) else None)
+    frame["suppressed_by"] = frame["suppressed_by"].astype("Int64")
+    return frame
+
+
+def typed_agent_days(frame: pd.DataFrame) -> pd.DataFrame:
+    """Agent-day rows as read: day and agent_id as strings, counts as integers (floats where
+    a first-time-seen count is NULL: days scored without them)."""
+    frame[DAY] = frame[DAY].astype(s.STRING_DTYPE)
+    frame[s.AGENT_ID] = frame[s.AGENT_ID].astype(s.STRING_DTYPE)
+    for c in frame.columns[2:]:
+        frame[c] = frame[c].astype("float64" if frame[c].isna().any() else "int64")
+    return frame
