@@ -143,6 +143,28 @@ def test_rescoring_a_day_replaces_it(store):
     assert sorted(zip(old_alerts.day, old_alerts.subject_id)) == [("2026-01-05", "A1"), ("2026-01-06", "A2")]
 
 
+def test_copied_days_carry_every_suppression_as_it_is(store, tmp_path):
+    """verify recomputes a run in a scratch store built by copy_days: the suppressions go with
+    the days, all of them (they are not per day), with the ids alerts record as suppressed_by
+    and the created_at and until that decide which days they cover."""
+    run = store.start_run("nightly", config={}, detector_version="v", day_from=None, day_to=None)
+    store.write_day(run, _results("2026-01-05", ["A1", "A2"], flagged="A1"))
+    first = store.add_suppression("A1", until="2026-01-20", reason=HOSTILE, ticket="T-1", owner="lead", from_alert="k-A1-2026-01-05", pattern="volume")
+    past = store.add_suppression(HOSTILE, until="2026-01-03", reason="ended", ticket="T-2", owner="lead")
+    held = store.suppressions()
+    assert held.id.tolist() == [first, past]
+    for day_list, name in ((["2026-01-05"], "scratch.db"), ([], "no-history.db")):
+        scratch = Store(f"sqlite:///{tmp_path / name}")
+        try:
+            store.copy_days(scratch, day_list)
+            copied = scratch.suppressions()
+            columns = ["id", "agent_id", "until", "created_at", "pattern", "reason", "ticket", "owner", "from_alert"]
+            assert copied[columns].to_dict("records") == held[columns].to_dict("records")
+            assert scratch.add_suppression("A2", until="2026-01-09", reason="r", ticket="T-3", owner="lead") > past  # no id taken twice
+        finally:
+            scratch.close()
+
+
 def test_failed_write_leaves_the_day_as_it_was(store):
     run = store.start_run("nightly", config={}, detector_version="v", day_from=None, day_to=None)
     store.write_day(run, _results("2026-01-05", ["A1", "A2"], flagged="A1"))

@@ -33,6 +33,7 @@ from detector.store.tables import (
     runs,
     scores,
     scores_archive,
+    suppressions,
     touched,
 )
 
@@ -163,10 +164,14 @@ class DayWriter(StoreBase):
 
     def copy_days(self, other: StoreBase, day_list: list[str]) -> None:
         """Copy everything stored for ``day_list`` (agent-days, touched sets, model inputs,
-        scores, alerts, evidence, day records) into ``other``: the history a rerun needs."""
-        if not day_list:
-            return
+        scores, alerts, evidence, day records, and the runs that wrote them) into ``other``:
+        the history a rerun needs. Every suppression goes too, even with no days, as it is
+        (its id, which alerts record as ``suppressed_by``; its created_at and until, which
+        decide the days it covers): suppressions are not per day."""
         with self.engine.connect() as src, other.engine.begin() as dst:
+            insert_rows(dst, suppressions, [dict(r) for r in src.execute(select(suppressions).order_by(suppressions.c.id)).mappings()])
+            if not day_list:
+                return
             ids = [r[0] for r in src.execute(select(days.c.run_id).where(days.c.day.in_(day_list)).distinct())]
             # the runs that wrote them too, so the other store's next run ids come after theirs
             insert_rows(dst, runs, [dict(r) for r in src.execute(select(runs).where(runs.c.run_id.in_(ids))).mappings()])
