@@ -352,15 +352,24 @@ def format_memory(f: dict, budget_mb: int) -> str:
 
 @click.group("benchmark")
 def benchmark_group():
-    """Measure insiderwatch: detection against labels (`benchmark detection`) and speed at
-    the scale of a large desk (`benchmark speed`)."""
+    """Measure insiderwatch: detection, speed and memory.
+
+    \b
+    Example:
+      insiderwatch benchmark detection --data demo
+    \b
+      detection  recall, delay, exposure and false alerts against labelled insiders
+      speed      one night at the scale of a large desk, beside the machine's floor
+      memory     peak memory of nightly runs and replays as the input grows
+    Each writes its figures to stdout (and --json FILE); none touches the store of --db.
+    """
 
 
 @benchmark_group.command("speed")
 @click.option("--agents", type=click.IntRange(min=10), default=5000, show_default=True, help="People on the simulated desk.")
 @click.option("--events", type=click.IntRange(min=1000), default=1_500_000, show_default=True, help="Events in the day under test.")
 @click.option("--history-days", type=click.IntRange(min=1), default=35, show_default=True, help="Days of stored history the nightly run reads.")
-@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the simulated desk: the same seed and options give the same data.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the figures to this JSON file.")
 def speed_command(agents, events, history_days, seed, json_out):
     """Time one night at the scale of a large desk, beside the floor of this machine.
@@ -388,7 +397,7 @@ BUDGET_CURVE = (0.0025, 0.005, 0.01, 0.02, 0.03, 0.05)
 @click.option("--replay-agents", type=click.IntRange(min=10), default=200, show_default=True, help="People on the simulated desk of the replays.")
 @click.option("--replay-days", type=click.IntRange(min=2), default=35, show_default=True, help="Days in the usual replay.")
 @click.option("--budget-mb", type=click.IntRange(min=1), default=1536, show_default=True, help="The memory budget each run is held to.")
-@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the simulated desk: the same seed and options give the same data.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the figures to this JSON file.")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), help="Keep the generated files here and reuse them in the next run.  [default: a temporary directory, removed]")
 def memory_command(agents, events, scale, replay_agents, replay_days, budget_mb, seed, json_out, work):

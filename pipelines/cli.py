@@ -1,6 +1,8 @@
 """The ``insiderwatch`` command line: one root group, thin commands.
 
-A command parses options, calls one pipeline function and prints a summary. Data goes to
+The root group reads the global options into an :class:`~pipelines.options.AppContext`
+(``ctx.obj``); each area of :mod:`pipelines.commands` adds its commands to it. A command
+parses options, calls one pipeline function and prints a summary. Data goes to
 stdout, progress and logs to stderr. Exit codes: 0 done, 1 internal error, 2 usage or
 unusable input (nothing written), 3 alerts found with --fail-on-alert.
 """
@@ -14,6 +16,7 @@ import click
 
 from detector import __version__
 from detector.errors import InsiderwatchError
+from pipelines.options import AppContext
 
 log = logging.getLogger("insiderwatch")
 
@@ -25,7 +28,7 @@ class Root(click.Group):
         try:
             return super().invoke(ctx)
         except InsiderwatchError as exc:
-            if ctx.obj and ctx.obj.get("debug"):
+            if getattr(ctx.obj, "debug", False):
                 raise
             click.echo(f"insiderwatch: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
@@ -61,22 +64,19 @@ def cli(ctx: click.Context, db: str | None, config_path: str | None, debug: bool
     """
     from pipelines.settings import load_config
 
-    ctx.ensure_object(dict)
-    ctx.obj["debug"] = debug
-    ctx.obj["quiet"] = quiet
-    ctx.obj["db"] = db
+    ctx.obj = AppContext(db=db, quiet=quiet, debug=debug)  # debug known before the config can fail
     level = logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s", force=True)
-    ctx.obj["config"] = load_config(config_path)
+    ctx.obj.config = load_config(config_path)
 
 
 def _register() -> None:
-    from pipelines import benchmark, commands, simulate
+    from pipelines import benchmark, commands, simulate, validate_logs
 
+    commands.register(cli)
+    cli.add_command(validate_logs.validate_logs_command)
     cli.add_command(simulate.simulate_command)
     cli.add_command(benchmark.benchmark_group)
-    for command in commands.COMMANDS:
-        cli.add_command(command)
 
 
 _register()

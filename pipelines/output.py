@@ -13,8 +13,8 @@ import json
 import math
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
@@ -163,3 +163,16 @@ def format_alert_summary(alerts: pd.DataFrame, *, limit: int = 20) -> str:
     if len(rows) > limit:
         lines.append(f"... and {len(rows) - limit} more subjects (insiderwatch alerts --from DAY --to DAY lists every alert)")
     return "\n".join(lines)
+
+
+def explanation_document(e) -> dict:
+    """An :class:`~pipelines.explain.Explanation` as JSON-ready data (``explain --json``)."""
+    return {
+        "agent_id": e.agent_id,
+        "day": e.day,
+        "score": {k: v for k, v in e.score.items() if k != "contributions"},
+        "alerted": e.alerted,
+        "suppressed_by": e.suppressed_by,
+        "features": e.features.astype(object).where(e.features.notna(), None).to_dict("records"),
+        "reasons": e.reasons,
+    }

@@ -1,11 +1,7 @@
-"""``insiderwatch validate-logs``: how a log file maps, without writing anything.
-
-Also the ``--mapping`` / ``--lookup`` options every command that reads events takes.
-"""
+"""``insiderwatch validate-logs``: how a log file maps, without writing anything."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from pathlib import Path
 
@@ -13,32 +9,7 @@ import click
 
 from detector import schema as s
 from detector.errors import InputError, UsageError
-
-
-def _builtin_help() -> str:
-    from detector.mapping import builtin_mappings
-
-    return ", ".join(builtin_mappings())
-
-
-mapping_option = click.option(
-    "--mapping",
-    metavar="NAME|FILE",
-    help="How to read a non-canonical export: a built-in mapping's name or a mapping TOML file (see `insiderwatch validate-logs --help`).  [default: [sources] mapping in the config; none: canonical columns]",
-)
-lookup_option = click.option(
-    "--lookup",
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="Lookup table CSV the mapping joins (e.g. case id -> customer id); overrides the mapping's [lookup] path.",
-)
-
-
-def apply_mapping(ctx: click.Context, mapping: str | None, lookup: str | None) -> None:
-    """Put --mapping / --lookup (resolved, with digests) into the command's config."""
-    cfg = ctx.obj["config"]
-    if mapping or lookup or cfg.sources.mapping:
-        ctx.obj["config"] = dataclasses.replace(cfg, sources=cfg.sources.resolved(mapping, lookup))
+from pipelines.options import AppContext, lookup_option, mapping_option, pass_app
 
 
 def _columns_of(path: Path, mapping) -> list[str]:
@@ -87,8 +58,8 @@ def _columns_of(path: Path, mapping) -> list[str]:
 @lookup_option
 @click.option("--sample", type=click.IntRange(min=0), default=5, show_default=True, help="Mapped rows and rejected rows shown.")
 @click.option("--list-mappings", is_flag=True, help="List the built-in mappings and exit.")
-@click.pass_context
-def validate_logs_command(ctx, files, mapping, lookup, sample, list_mappings):
+@pass_app
+def validate_logs_command(app: AppContext, files: tuple[str, ...], mapping: str | None, lookup: str | None, sample: int, list_mappings: bool) -> None:
     """Show how log files map to insiderwatch's events, writing nothing.
 
     \b
@@ -123,8 +94,8 @@ def validate_logs_command(ctx, files, mapping, lookup, sample, list_mappings):
         return
     if not files:
         raise UsageError("give one or more log files (or --list-mappings)")
-    apply_mapping(ctx, mapping, lookup)
-    cfg = ctx.obj["config"]
+    app.use_mapping(mapping, lookup)
+    cfg = app.config
     reader = cfg.sources.reader_mapping()
     from detector.sources import as_mapping
 
@@ -183,7 +154,7 @@ def validate_logs_command(ctx, files, mapping, lookup, sample, list_mappings):
             click.echo(f"insiderwatch: error: {terminal_safe(line)}", err=True)
         hint = "" if cfg.sources.mapping else " (a vendor export needs --mapping: see --list-mappings)"
         click.echo(f"insiderwatch: error: {len(unusable)} of {len(paths)} file(s) could not be ingested with this mapping{hint}", err=True)
-        ctx.exit(2)
+        click.get_current_context().exit(2)
 
 
 def _missing(value) -> bool:

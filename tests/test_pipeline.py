@@ -233,7 +233,7 @@ def test_nightly_sets_other_days_aside_and_counts_rejects(small_sim, tmp_path):
     day_rows = (raw.timestamp.str.startswith("2026-01-12")).sum()
     aside = int(proc.stderr.split("rejected; ")[1].split(" outside")[0].replace(",", ""))
     assert aside > 0 and aside <= total - day_rows
-    rejects = pd.read_csv(io.StringIO(iw("rejects", "--run", "1", db=db).stdout))
+    rejects = pd.read_csv(io.StringIO(iw("rejects", "1", db=db).stdout))
     assert sorted(rejects.reason) == ["empty agent_id", "unparseable timestamp"]
     assert sorted(rejects.line) == [7, 8]
 
@@ -316,7 +316,7 @@ def test_unusable_database_url_is_a_usage_error(tmp_path):
 def test_lookups_that_cannot_be_answered_are_usage_errors(small_sim, tmp_path):
     db = tmp_path / "iw.db"
     iw("nightly", "--events", small_sim / "events.csv.gz", "--roster", small_sim / "roster.csv", "--date", "2026-01-12", db=db)
-    for args in (("alerts", "--run", "99"), ("rejects", "--run", "99"), ("alerts", "--from", "2026-01-12", "--to", "2026-01-01")):
+    for args in (("alerts", "--run", "99"), ("rejects", "99"), ("alerts", "--from", "2026-01-12", "--to", "2026-01-01")):
         proc = iw(*args, db=db, check=False)
         assert proc.returncode == 2, args
     out = iw("alerts", db=db).stdout
