@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,72 @@ class AlertSettings:
 
     def budget(self, active_agents: int) -> int:
         return max(self.min_budget, math.ceil(self.budget_fraction * active_agents))
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert of one night: an agent, or a team or site whose members harvest together.
+
+    alert_key : stable identity (:func:`alert_key`): the same subject, day and detector
+        version give the same key, so a rerun never raises an alert twice
+    subject_type : "agent", or the roster column of a group ("team", "site")
+    subject_id : the agent id, or the team or site name
+    score : the agent's calibrated score; a group's robust z against the other groups
+    rank : the agent's rank that night (1 = most anomalous); None for a group
+    reasons : plain sentences with numbers, strongest first
+    members : a group's members who carry an excess (None for an agent)
+    suppressed_by : the suppression that covered it: stored, not raised (None: raised)
+    """
+
+    alert_key: str
+    subject_type: str
+    subject_id: str
+    score: float
+    rank: int | None
+    reasons: list[str]
+    members: list[str] | None
+    detector_version: str
+    suppressed_by: int | None = None
+
+    @classmethod
+    def of_subject(
+        cls,
+        subject_type: str,
+        subject_id: str,
+        day: str,
+        *,
+        detector_version: str,
+        score: float,
+        reasons: list[str],
+        rank: int | None = None,
+        members: list[str] | None = None,
+        suppressed_by: int | None = None,
+    ) -> Alert:
+        """The alert of ``subject_id`` on ``day``, its key derived from both."""
+        return cls(
+            alert_key=alert_key(subject_type, subject_id, day, detector_version),
+            subject_type=subject_type,
+            subject_id=subject_id,
+            score=float(score),
+            rank=rank,
+            reasons=list(reasons),
+            members=members,
+            detector_version=detector_version,
+            suppressed_by=suppressed_by,
+        )
+
+    @property
+    def agents(self) -> list[str]:
+        """The agents whose accesses are its evidence: the agent, or the group's members."""
+        return [self.subject_id] if self.subject_type == "agent" else list(self.members or [])
+
+    def as_record(self) -> dict:
+        """Its fields as a plain dict (a row of a frame, a line of an export)."""
+        return dataclasses.asdict(self)
+
+
+#: the fields of an alert, in order (a frame of alerts has these columns, plus ``day``)
+ALERT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Alert))
 
 
 def alert_key(subject_type: str, subject: str, day: str, detector_version: str) -> str:

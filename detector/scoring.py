@@ -31,7 +31,7 @@ class ScoredDay:
     features: pd.DataFrame  # features.compute output
     inputs: pd.DataFrame  # agent_id + model input columns
     scored: pd.DataFrame  # agent_id, score, raw_score, risk, rank_score, rank, flagged, history_days, contributions
-    alerts: list  # dicts ready for the store
+    alerts: list[al.Alert]  # agents first (in rank order), then groups
     peer_mode: bool  # no training history: fit on the night itself
     n_train: int
     train_days: int
@@ -102,40 +102,30 @@ def score_day(
             contributions[i] = json.dumps({n: round(float(v), 6) for n, v in zip(names, row)})
     scored["contributions"] = contributions
 
-    alerts = []
+    alerts: list[al.Alert] = []
     for i in np.flatnonzero(scored["flagged"].to_numpy() | scored["suppressed_alert"].to_numpy()):
         row = feats.iloc[i]
         contrib = json.loads(contributions[i]) if contributions[i] else {}
         reasons = al.reason_sentences(row, metric_contributions(contrib, row))
         if not reasons:
             reasons = [f"an unusual combination of activity for this agent and their peers (score {scored['score'].iloc[i]:.2f})"]
+        covered = suppression.iloc[i]
         alerts.append(
-            {
-                "alert_key": al.alert_key("agent", row[s.AGENT_ID], day, config.detector_version),
-                "subject_type": "agent",
-                "subject_id": row[s.AGENT_ID],
-                "score": float(scored["score"].iloc[i]),
-                "rank": int(scored["rank"].iloc[i]),
-                "reasons": reasons,
-                "members": None,
-                "detector_version": config.detector_version,
-                "suppressed_by": None if pd.isna(suppression.iloc[i]) else int(suppression.iloc[i]),
-            }
+            al.Alert.of_subject(
+                "agent",
+                row[s.AGENT_ID],
+                day,
+                detector_version=config.detector_version,
+                score=scored["score"].iloc[i],
+                rank=int(scored["rank"].iloc[i]),
+                reasons=reasons,
+                suppressed_by=None if pd.isna(covered) else int(covered),
+            )
         )
     groups = al.group_alerts(feats, day=day, settings=config.alerts)
     for g in groups.to_dict("records"):
         alerts.append(
-            {
-                "alert_key": al.alert_key(g["subject_type"], g["subject_id"], day, config.detector_version),
-                "subject_type": g["subject_type"],
-                "subject_id": g["subject_id"],
-                "score": float(g["score"]),
-                "rank": None,
-                "reasons": g["reasons"],
-                "members": g["members"],
-                "detector_version": config.detector_version,
-                "suppressed_by": None,
-            }
+            al.Alert.of_subject(g["subject_type"], g["subject_id"], day, detector_version=config.detector_version, score=g["score"], reasons=g["reasons"], members=g["members"])
         )
     return ScoredDay(
         day=day,

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from detector import __version__, schema as s
 from detector.aggregate import DAY, DayAggregator, Deduplicator, Touched
+from detector.alerts import ALERT_FIELDS
 from detector.config import Config
 from detector.days import DayRange, days_between, parse_day, shift_day, yesterday_utc  # noqa: F401  (parse_day, yesterday_utc: until the commands import them from detector.days)
 from detector.errors import UsageError
@@ -242,7 +243,7 @@ class NightScorer:
             ),
         )
         self._remember(day, agent_days, result, day_touched)
-        alerts = pd.DataFrame(result.alerts)
+        alerts = pd.DataFrame([a.as_record() for a in result.alerts], columns=list(ALERT_FIELDS))
         if len(alerts):
             alerts.insert(0, DAY, day)
         return NightSummary(day, len(agent_days), events, alerts, result.peer_mode, history_days)
@@ -252,14 +253,13 @@ class NightScorer:
         return suppressions_in_force(self._suppressions, day, mode=self.suppression_mode, known_by=self.known_by)
 
     def _evidence(self, result: ScoredDay, evidence: Callable[[set[str]], pd.DataFrame] | None) -> pd.DataFrame:
-        members_of = [[a["subject_id"]] if a["subject_type"] == "agent" else (a["members"] or []) for a in result.alerts]
-        wanted = {m for members in members_of for m in members}
+        """Each alert's evidence: its agents' accesses of the day, the first ``evidence_limit``."""
+        wanted = {agent for alert in result.alerts for agent in alert.agents}
         events = evidence(wanted) if evidence is not None and wanted else s.empty_events()
         parts = []
         for alert in result.alerts:
-            members = [alert["subject_id"]] if alert["subject_type"] == "agent" else (alert["members"] or [])
-            rows = events[events[s.AGENT_ID].isin(members)].sort_values(s.TIMESTAMP, kind="stable").head(self.cfg.evidence_limit)
-            parts.append(rows.assign(alert_key=alert["alert_key"]))
+            rows = events[events[s.AGENT_ID].isin(alert.agents)].sort_values(s.TIMESTAMP, kind="stable").head(self.cfg.evidence_limit)
+            parts.append(rows.assign(alert_key=alert.alert_key))
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["alert_key", *s.EVENT_COLUMNS])
 
     def _remember(self, day: str, agent_days: pd.DataFrame, result: ScoredDay, day_touched: Touched | None) -> None:

@@ -333,3 +333,16 @@ def test_known_cases_yield_the_budget_to_new_subjects():
     # with budget to spare, the known case is flagged too; below the threshold nobody is
     out = al.rank_and_flag(scored, settings=al.AlertSettings(budget_fraction=0.01, min_budget=5), known=known).set_index("agent_id")
     assert out["flagged"].tolist() == [True, True, True, True, False]
+
+
+def test_an_alert_is_typed_and_every_alert_listing_carries_its_fields():
+    """score_day builds Alerts (one constructor for agents and groups); the export's columns
+    are the Alert's fields plus what the store adds, so the two cannot drift apart."""
+    from pipelines.results import ALERT_COLUMNS
+
+    agent = al.Alert.of_subject("agent", "a1", "2026-01-05", detector_version="v", score=3, rank=1, reasons=["r"])
+    group = al.Alert.of_subject("team", "T1", "2026-01-05", detector_version="v", score=5.0, reasons=["r"], members=["a1", "a2"])
+    assert agent.alert_key == al.alert_key("agent", "a1", "2026-01-05", "v") and agent.agents == ["a1"] and isinstance(agent.score, float)
+    assert group.agents == ["a1", "a2"] and group.rank is None and group.suppressed_by is None
+    assert list(agent.as_record()) == list(al.ALERT_FIELDS)
+    assert set(ALERT_COLUMNS) == set(al.ALERT_FIELDS) | {"day", "run_id", "created_at"}

@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, text
 
 from detector import schema
 from detector.aggregate import AGENT_DAY_COLUMNS, Touched, customer_hashes
+from detector.alerts import Alert
 from detector.errors import InsiderwatchError, UsageError
 from detector.store import STORED_COUNTS, DayResults, Store
 
@@ -78,7 +79,7 @@ def _results(day: str, agents: list[str], flagged: str | None = None) -> DayResu
     if flagged:
         key = f"k-{flagged}-{day}"
         alerts = [
-            {"alert_key": key, "subject_type": "agent", "subject_id": flagged, "score": 3.0, "rank": 1, "reasons": ["r1 " + HOSTILE, "r2"], "members": None, "detector_version": "v"}
+            Alert(alert_key=key, subject_type="agent", subject_id=flagged, score=3.0, rank=1, reasons=["r1 " + HOSTILE, "r2"], members=None, detector_version="v")
         ]
         ev = schema.validate(
             pd.DataFrame(

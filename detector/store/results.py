@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from detector import schema as s
 from detector.aggregate import DAY, Touched
+from detector.alerts import Alert
 from detector.novelty import NOVELTY_COUNTS
 from detector.store.base import StoreBase
 from detector.store.errors import StoreError, disk_hint, first_line
@@ -49,7 +50,7 @@ class DayResults:
     agent_days: pd.DataFrame
     inputs: pd.DataFrame  # agent_id + model input columns
     scores: pd.DataFrame  # agent_id, score, raw_score, rank_score, rank, flagged, history_days, contributions
-    alerts: list[dict]
+    alerts: list[Alert]
     evidence: pd.DataFrame  # alert_key + canonical event columns
     events: int
     peer_mode: bool
@@ -76,13 +77,13 @@ def _score_row(r: dict, day: str, run_id: int, peer_mode: bool) -> dict:
     }
 
 
-def _alert_row(a: dict, day: str, run_id: int) -> dict:
+def _alert_row(a: Alert, day: str, run_id: int) -> dict:
     return {
-        **a,
+        **a.as_record(),
         DAY: day,
         "run_id": run_id,
-        "reasons": json.dumps(a["reasons"]),
-        "members": json.dumps(a.get("members")) if a.get("members") is not None else None,
+        "reasons": json.dumps(a.reasons),
+        "members": json.dumps(a.members) if a.members is not None else None,
         "created_at": now(),
     }
 
