@@ -23,7 +23,7 @@ from detector import __version__, schema as s
 from detector.aggregate import DAY, DayAggregator, Deduplicator, Touched
 from detector.alerts import ALERT_FIELDS
 from detector.config import Config
-from detector.days import DayRange, days_between, parse_day, shift_day, yesterday_utc  # noqa: F401  (parse_day, yesterday_utc: until the commands import them from detector.days)
+from detector.days import DayRange, days_between, shift_day
 from detector.errors import UsageError
 from detector.features import METRICS
 from detector.history import DayView, day_view, span_days, suppressions_in_force, training_inputs
