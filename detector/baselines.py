@@ -13,17 +13,11 @@ import pandas as pd
 
 from detector import schema as s
 from detector.aggregate import DAY, HOURS
+from detector.registry import Registry
 
 #: name -> function(agent_days, *, seed) -> frame (day, agent_id, score)
-BASELINES: dict[str, Callable] = {}
-
-
-def register(name: str):
-    def wrap(fn):
-        BASELINES[name] = fn
-        return fn
-
-    return wrap
+BASELINES: Registry[Callable] = Registry("baseline")
+register = BASELINES.register
 
 
 def _days(frame: pd.DataFrame) -> list[str]:

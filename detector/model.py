@@ -14,17 +14,11 @@ from typing import Callable
 import numpy as np
 
 from detector.errors import UsageError
+from detector.registry import Registry
 
 #: name -> factory(seed, **params) building an unfitted pyod detector
-DETECTORS: dict[str, Callable] = {}
-
-
-def register(name: str):
-    def wrap(factory):
-        DETECTORS[name] = factory
-        return factory
-
-    return wrap
+DETECTORS: Registry[Callable] = Registry("model")
+register = DETECTORS.register
 
 
 @register("iforest")
@@ -94,10 +88,7 @@ class ModelSettings:
 def make_detector(settings: ModelSettings):
     """An unfitted detector from the registry; a clear error for an unknown name or
     parameter."""
-    try:
-        factory = DETECTORS[settings.name]
-    except KeyError:
-        raise UsageError(f"unknown model {settings.name!r}; choose one of {', '.join(sorted(DETECTORS))}") from None
+    factory = DETECTORS.lookup(settings.name)
     try:
         return factory(settings.seed, **settings.params)
     except TypeError as exc:

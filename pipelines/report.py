@@ -16,10 +16,8 @@ report that looks complete.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import io
 import json
 import logging
 import os
@@ -37,13 +35,14 @@ from detector import __version__
 from detector import schema as s
 from detector.aggregate import DAY, HOURS
 from detector.config import Config
-from detector.days import shift_day
+from detector.days import DayRange, shift_day
 from detector.errors import UsageError
 from detector.features import FeatureSettings
-from detector.metrics import METRIC_TABLE
 from detector.history import baseline_window, has_baseline, personal_baseline
+from detector.metrics import METRIC_TABLE
 from detector.store import Store
 from pipelines.explain import explain, scored_night
+from pipelines.report_plots import hours_plot, mix_plot, sparkline, views_plot
 
 log = logging.getLogger("insiderwatch")
 
@@ -82,24 +81,22 @@ def agent_page_name(agent_id: str) -> str:
     return "agent-" + hashlib.sha256(agent_id.encode("utf-8")).hexdigest()[:16] + ".html"
 
 
-def resolve_period(store: Store, *, run_id: int | None, day: str | None, first: str | None, last: str | None) -> tuple[str, str, list[dict]]:
-    """The reported days and the runs behind them."""
+def resolve_period(store: Store, *, run_id: int | None, days: DayRange) -> tuple[str, str, list[dict]]:
+    """The reported days and the runs behind them: a run's days, or ``days`` (one end
+    given: that end to the other or to the last scored day; none: the last scored day)."""
     if run_id is not None:
         run = store.run(run_id)
         if run is None:
-            raise UsageError(f"no run {run_id} in the store (see: insiderwatch export scores)")
+            raise UsageError(f"no run {run_id} in the store (see: insiderwatch runs)")
         if not run.get("day_from"):
             raise UsageError(f"run {run_id} scored no days")
         return run["day_from"], run["day_to"], [run]
-    if day:
-        first = last = day
-    days = store.scored_days()
-    if not days:
+    scored = store.scored_days()
+    if not scored:
         raise UsageError("the store holds no scored days: run `insiderwatch replay` or `nightly` first")
-    first = first or (last if last else days[-1])
-    last = last or (days[-1] if not day else day)
+    first, last = days.first or days.last or scored[-1], days.last or scored[-1]
     if first > last:
-        raise UsageError(f"--from {first} is after --to {last}")
+        raise UsageError(f"--from {first} is after the last scored day, {last}")
     runs = store.runs()
     involved = runs[(runs["day_from"] <= last) & (runs["day_to"] >= first)] if len(runs) else runs
     return first, last, involved.to_dict("records")
@@ -111,13 +108,11 @@ def build_report(
     out: Path,
     *,
     run_id: int | None = None,
-    day: str | None = None,
-    first: str | None = None,
-    last: str | None = None,
+    days: DayRange = DayRange(),
     reveal_customers: bool = False,
 ) -> ReportSummary:
-    """Write the report of the alerts of a run or a period into ``out``."""
-    first, last, runs = resolve_period(store, run_id=run_id, day=day, first=first, last=last)
+    """Write the report of the alerts of a run or of ``days`` into ``out``."""
+    first, last, runs = resolve_period(store, run_id=run_id, days=days)
     if run_id is not None:
         held = store.day_runs(first, last + "~")
         moved = sorted(d for d, r in held if r != run_id)
@@ -242,8 +237,8 @@ def _agent_page(store, cfg, agent_id, mine, history, scores, pseudo, reveal, nig
                 "evidence": ev_rows,
                 "evidence_total": total_evidence,
                 "evidence_shown": len(ev_rows),
-                "hours_png": _hours_plot(today, before),
-                "mix_png": _mix_plot(today, before),
+                "hours_png": hours_plot(today, before),
+                "mix_png": mix_plot(today, before, MIX),
             }
         )
     spark = own.set_index(DAY)["views"] if len(own) else pd.Series(dtype=float)
@@ -255,7 +250,7 @@ def _agent_page(store, cfg, agent_id, mine, history, scores, pseudo, reveal, nig
         "site": group(s.SITE),
         "vendor": group(s.VENDOR),
         "flagged_days": flagged_days,
-        "views_png": _views_plot(band, flagged_days),
+        "views_png": views_plot(band, flagged_days),
         "days": days,
         "index_row": {
             "agent_id": agent_id,
@@ -269,7 +264,7 @@ def _agent_page(store, cfg, agent_id, mine, history, scores, pseudo, reveal, nig
             "days": sorted(mine[DAY]),
             "days_flagged": int(len(mine)),
             "reason": (list(top["reasons"]) or [""])[0],
-            "sparkline": _sparkline(spark.to_numpy(float), [i for i, d in enumerate(spark.index) if d in set(mine[DAY])]),
+            "sparkline": sparkline(spark.to_numpy(float), [i for i, d in enumerate(spark.index) if d in set(mine[DAY])]),
         },
     }
 
@@ -334,98 +329,6 @@ def _views_bands(own: pd.DataFrame, history: pd.DataFrame, scores: pd.DataFrame,
         stats = pd.DataFrame(columns=["team_med", "team_hi"])
     frame = pd.DataFrame({DAY: days, "views": views, "own_med": own_med, "own_hi": own_hi})
     return frame.merge(stats, left_on=DAY, right_index=True, how="left")
-
-
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _views_plot(band: pd.DataFrame, flagged_days: list[str]) -> str | None:
-    if band.empty:
-        return None
-    plt = _plt()
-    x = pd.to_datetime(band[DAY])
-    fig, ax = plt.subplots(figsize=(9, 3.2))
-    ax.fill_between(x, band["team_med"].astype(float), band["team_hi"].astype(float), color="tab:green", alpha=0.18, step="mid", label="team: median to 95th percentile that day")
-    ax.fill_between(x, band["own_med"].astype(float), band["own_hi"].astype(float), color="tab:blue", alpha=0.25, step="mid", label="own baseline: median to 90th percentile")
-    ax.plot(x, band["views"], color="black", marker="o", markersize=3, linewidth=1.2, label="record views")
-    flagged = band[band[DAY].isin(flagged_days)]
-    ax.scatter(pd.to_datetime(flagged[DAY]), flagged["views"], s=90, facecolors="none", edgecolors="red", linewidths=2, label="alerted", zorder=5)
-    ax.set_ylabel("customer record views per day")
-    ax.set_xlabel("day (UTC)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    return _png(fig)
-
-
-def _hours_plot(today: pd.DataFrame, before: pd.DataFrame) -> str | None:
-    if today.empty:
-        return None
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 2.8))
-    hours = np.arange(24)
-    ax.bar(hours, today[HOURS].to_numpy(float)[0], color="tab:red", alpha=0.7, label="this day")
-    if len(before):
-        ax.plot(hours, before[HOURS].to_numpy(float).mean(axis=0), color="black", marker=".", label=f"usual (mean of {len(before)} earlier days)")
-    ax.set_xticks(range(0, 24, 3))
-    ax.set_xlabel("local hour of day")
-    ax.set_ylabel("accesses per hour")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return _png(fig)
-
-
-def _mix_plot(today: pd.DataFrame, before: pd.DataFrame) -> str | None:
-    if today.empty:
-        return None
-    plt = _plt()
-    labels = list(MIX.values())
-    t = today[list(MIX)].to_numpy(float)[0] / max(float(today["views"].iloc[0]), 1.0)
-    fig, ax = plt.subplots(figsize=(6, 2.8))
-    y = np.arange(len(labels))
-    ax.barh(y + 0.2, 100 * t, height=0.4, color="tab:red", alpha=0.7, label="this day")
-    if len(before):
-        usual = (before[list(MIX)].to_numpy(float) / np.maximum(before["views"].to_numpy(float)[:, None], 1.0)).mean(axis=0)
-        ax.barh(y - 0.2, 100 * usual, height=0.4, color="grey", label="usual")
-    ax.set_yticks(y, labels)
-    ax.set_xlabel("% of the day's record views")
-    ax.invert_yaxis()
-    ax.legend(fontsize=8)
-    ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    return _png(fig)
-
-
-def _sparkline(values: np.ndarray, marks: list[int], width: int = 120, height: int = 24) -> dict:
-    """Points of a small inline SVG line (numbers only: nothing from the logs)."""
-    if len(values) == 0:
-        return {"points": "", "marks": [], "width": width, "height": height}
-    top = max(float(np.nanmax(values)), 1.0)
-    xs = np.linspace(1, width - 1, len(values)) if len(values) > 1 else np.array([width / 2])
-    ys = height - 1 - (height - 2) * np.nan_to_num(values) / top
-    return {
-        "points": " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys)),
-        "marks": [{"x": round(float(xs[i]), 1), "y": round(float(ys[i]), 1)} for i in marks if i < len(xs)],
-        "width": width,
-        "height": height,
-    }
 
 
 def _run_view(run: dict) -> dict:

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from detector import __version__, schema as s
+from detector import __version__
+from detector import schema as s
 from detector.aggregate import DAY, DayAggregator, Deduplicator, Touched
 from detector.alerts import ALERT_FIELDS
 from detector.config import Config
@@ -291,6 +292,20 @@ def _lock(store: Store, run_id: int, day_list: list[str], cfg: Config, ingest: I
 AGAIN_SHARE = 0.9
 
 
+_LATE = (
+    "%d late event(s) of %s, a day already scored, were set aside: to include them run "
+    "`insiderwatch rescore --date %s --events ...` with all of that day's files"
+)
+_AGAIN = (
+    "%d event(s) of %d day(s) already scored (%s) were set aside: the inputs hold those days again; "
+    "if late events arrived for one of them, rescore it with all its files (`insiderwatch rescore --date D --events ...`)"
+)
+_LATER = (
+    "%d event(s) dated %s, after the night scored (%s), were set aside: future timestamps, a clock out of step, "
+    "or files of later days (score those with their own nightly run, or a replay)"
+)
+
+
 def tell_set_aside(store: Store, ingest: IngestSummary, day: str) -> None:
     """Say what the night's files held for other days, in a few lines: late events of days
     already scored (to rescore), days already scored held again (a file of several days),
@@ -313,29 +328,11 @@ def tell_set_aside(store: Store, ingest: IngestSummary, day: str) -> None:
         return days[0][0] if len(days) == 1 else f"{days[0][0]} to {days[-1][0]}"
 
     for d, n in late:
-        log.warning(
-            "%d late event(s) of %s, a day already scored, were set aside: to include them run "
-            "`insiderwatch rescore --date %s --events ...` with all of that day's files",
-            n,
-            d,
-            d,
-        )
+        log.warning(_LATE, n, d, d)
     if again:
-        log.warning(
-            "%d event(s) of %d day(s) already scored (%s) were set aside: the inputs hold those days again; "
-            "if late events arrived for one of them, rescore it with all its files (`insiderwatch rescore --date D --events ...`)",
-            sum(n for _, n in again),
-            len(again),
-            span(again),
-        )
+        log.warning(_AGAIN, sum(n for _, n in again), len(again), span(again))
     if later:
-        log.warning(
-            "%d event(s) dated %s, after the night scored (%s), were set aside: future timestamps, a clock out of step, "
-            "or files of later days (score those with their own nightly run, or a replay)",
-            sum(n for _, n in later),
-            span(later),
-            day,
-        )
+        log.warning(_LATER, sum(n for _, n in later), span(later), day)
     if other:
         log.info("%d event(s) of %d earlier day(s) not scored (%s) were set aside", sum(n for _, n in other), len(other), span(other))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import subprocess
 
 import numpy as np
@@ -159,7 +160,8 @@ def test_verify_of_a_replay_in_which_a_suppression_applied_is_identical(desk, tm
     assert iw(db, "suppress", agent, "--until", "2030-01-01", "--reason", "approved project", "--ticket", "SEC-7").returncode == 0
     replayed = iw(db, *args, "--suppressions", "current")
     assert replayed.returncode == 0 and "covered by suppression(s) 1" in replayed.stderr
-    manifest = json.loads(iw(db, "runs", "--format", "jsonl").stdout.splitlines()[-1])["manifest"]
+    with sqlite3.connect(tmp_path / "iw.db") as conn:
+        (manifest,) = conn.execute("SELECT manifest FROM runs WHERE run_id = 2").fetchone()
     assert json.loads(manifest)["suppressions"] == "current"
     ok = iw(db, "--config", config, "verify", "2")
     assert ok.returncode == 0 and "IDENTICAL" in ok.stdout, ok.stdout + ok.stderr

@@ -184,7 +184,7 @@ def report_command(app: AppContext, store: Store, out: Path, run_id: int | None,
 
     if run_id is not None and not days.empty:
         raise UsageError("--run cannot be combined with --date, --from or --to")
-    report = build_report(store, app.config, out, run_id=run_id, first=days.first, last=days.last, reveal_customers=reveal_customers)
+    report = build_report(store, app.config, out, run_id=run_id, days=days, reveal_customers=reveal_customers)
     click.echo(f"{report.out / 'index.html'}")
     click.echo(
         f"report of {report.first} to {report.last}: {report.agents} flagged agent(s), {report.alerts} alert(s); customer ids "
