@@ -130,7 +130,10 @@ class Injector:
         return int(rng.integers(self.per_day[0], self.per_day[1] + 1))
 
     def inject(self, plan: Plan, ctx: DayContext, rng: np.random.Generator) -> EventArrays:
-        raise NotImplementedError
+        """The day's extra accesses. By default the wholesale harvest: :meth:`count` views in
+        a few bursts during the shift, of customers drawn across the whole customer base."""
+        n = self.count(rng)
+        return self._views(plan, burst_times(self._shift(plan, ctx), n, rng), ctx.world.uniform(n, rng), rng)
 
     # helpers -------------------------------------------------------------------------
     #: resources harvested and their shares, for the scenarios that take records wholesale
@@ -167,10 +170,6 @@ class Bulk(Injector):
     per_day = (150, 220)
     duration = (8, 15)
     harvested = ((ID_DOCUMENT, PROFILE, ADDRESS), (0.45, 0.35, 0.2))
-
-    def inject(self, plan, ctx, rng):
-        n = self.count(rng)
-        return self._views(plan, burst_times(self._shift(plan, ctx), n, rng), ctx.world.uniform(n, rng), rng)
 
 
 @register
@@ -318,10 +317,6 @@ class NewHire(Injector):
                 plans.append(plan)
                 taken.add(agent)
         return plans
-
-    def inject(self, plan, ctx, rng):
-        n = self.count(rng)
-        return self._views(plan, burst_times(self._shift(plan, ctx), n, rng), ctx.world.uniform(n, rng), rng)
 
 
 @register
