@@ -372,9 +372,11 @@ def benchmark_group():
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the simulated desk: the same seed and options give the same data.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the figures to this JSON file.")
 def speed_command(agents, events, history_days, seed, json_out):
-    """Time one night at the scale of a large desk, beside the floor of this machine.
+    """Time one night of a large desk beside this machine's floor.
 
     \b
+    Example (the figures in BENCHMARKS.md):
+      insiderwatch benchmark speed --json speed.json
     Generates a day of AGENTS people topped up to EVENTS accesses, then measures ingest plus
     aggregation from csv.gz and Parquet beside a bare pyarrow (and DuckDB, if installed)
     read-and-group-by of the same file, the agent-day stages over HISTORY_DAYS of history,
@@ -401,10 +403,12 @@ BUDGET_CURVE = (0.0025, 0.005, 0.01, 0.02, 0.03, 0.05)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the figures to this JSON file.")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), help="Keep the generated files here and reuse them in the next run.  [default: a temporary directory, removed]")
 def memory_command(agents, events, scale, replay_agents, replay_days, budget_mb, seed, json_out, work):
-    """Peak memory against input size: a usual day and one SCALE times larger, a usual replay
-    and one over SCALE times the days.
+    """Peak memory of nightly runs and replays as their input grows.
 
     \b
+    Example (the figures in BENCHMARKS.md):
+      insiderwatch benchmark memory --work /tmp/bench --json memory.json
+    A usual day and one SCALE times larger, a usual replay and one over SCALE times the days.
     Each run is a real `insiderwatch nightly` or `replay` in a child process of its own,
     into a fresh SQLite store; its peak resident memory (RSS) comes from the kernel's
     accounting of that child. The large day repeats the usual day's work SCALE times under
@@ -539,9 +543,12 @@ def plot_recall(results: dict, path: Path) -> None:
 @click.option("--ablation", is_flag=True, help="Also replay once per feature family with that family left out of the model (one more replay each).")
 @click.pass_context
 def detection_command(ctx, data, json_out, plot, ablation):
-    """Replay a labelled dataset and measure detection against the labels.
+    """Replay a labelled desk and measure detection against its labels.
 
     \b
+    Example, on a simulated desk:
+      insiderwatch simulate --agents 1500 --days 60 --seed 1 --out desk1
+      insiderwatch benchmark detection --data desk1 --json detection.json
     For insiderwatch (as configured: budget and threshold) and three hand-written baselines
     run at the same budget without look-ahead (raw views; views over the agent's own
     28-day median; scikit-learn IsolationForest on raw daily counts fit on the previous 28
@@ -551,7 +558,7 @@ def detection_command(ctx, data, json_out, plot, ablation):
     the same measures for insiderwatch with each feature family left out in turn
     (notebooks/tuning.ipynb plots them from the JSON).
     """
-    results = run_detection(data, cfg=ctx.obj["config"], show_progress=not ctx.obj["quiet"], ablation=ablation)
+    results = run_detection(data, cfg=ctx.obj.config, show_progress=not ctx.obj.quiet, ablation=ablation)
     click.echo(format_detection(results))
     if json_out:
         json_out.write_text(json.dumps(results, indent=2, default=str) + "\n")

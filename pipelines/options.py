@@ -20,7 +20,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import click
 import pandas as pd
@@ -69,14 +68,6 @@ class AppContext:
         cfg = self.config
         if mapping or lookup or cfg.sources.mapping:
             self.config = dataclasses.replace(cfg, sources=cfg.sources.resolved(mapping, lookup))
-
-    # benchmark.py and simulate.py still read ctx.obj["config"] / ctx.obj.get("quiet"), as
-    # when ctx.obj was a dict; these two keep them working until they move to attributes.
-    def __getitem__(self, key: str) -> Any:
-        return getattr(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key, default)
 
 
 pass_app = click.make_pass_decorator(AppContext)

@@ -165,6 +165,8 @@ def simulate_command(ctx, agents, days, seed, out, start, fmt, insiders):
     """Simulate a support desk's access logs with labelled insiders.
 
     \b
+    Example (how sample_logs/ was made):
+      insiderwatch simulate --agents 200 --days 35 --seed 7 --out sample_logs
     Writes into --out:
       events.csv.gz | events.parquet  access events in the canonical schema
       roster.csv        agent_id, vendor, team, site, role, start_date, end_date, timezone
@@ -185,7 +187,7 @@ def simulate_command(ctx, agents, days, seed, out, start, fmt, insiders):
     """
     counts = parse_spec(insiders, agents, days)
     spec = SimulationSpec(agents=agents, days=days, seed=seed, start=start, insiders=counts)
-    result = run_simulation(spec, out, fmt=fmt, show_progress=not ctx.obj.get("quiet"))
+    result = run_simulation(spec, out, fmt=fmt, show_progress=not (ctx.obj and ctx.obj.quiet))
     click.echo(
         f"wrote {result.events:,} events for {result.agents} people over {days} days "
         f"with {result.insiders} insiders to {result.out}/",

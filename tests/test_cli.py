@@ -49,18 +49,11 @@ def test_every_visible_option_has_a_help_text_and_every_value_a_metavar():
     assert not bare, f"options without a metavar: {bare}"
 
 
-#: simulate and benchmark's subcommands keep their own help for now (their modules are
-#: being reworked elsewhere): their summaries wrap and simulate has no example yet
-OWN_HELP = {("simulate",), ("benchmark", "detection"), ("benchmark", "memory"), ("benchmark", "speed")}
-
-
 @pytest.mark.parametrize("path", command_paths(), ids=" ".join)
 def test_every_help_exits_0_with_a_summary_and_an_example(path):
     """The pattern: a one-line summary (on an 80-column terminal), then an example."""
     proc = iw(*path, "--help")
     assert proc.returncode == 0, proc.stderr
-    if path in OWN_HELP:
-        return
     summary = proc.stdout.split("\n\n")[1].strip()
     assert summary and "\n" not in summary, f"{' '.join(path)}: the summary is not one line: {summary!r}"
     description = proc.stdout.split("\n\n", 2)[2].split("Options:")[0]
