@@ -92,12 +92,14 @@ def aggregate_days(events: pd.DataFrame, *, timezones: dict[str, str] | None = N
     if events.empty:
         return empty_agent_days(), []
     days = events[s.TIMESTAMP].dt.strftime("%Y-%m-%d")
-    frames, sets = [], []
+    frames: list[pd.DataFrame] = []
+    sets: list[Touched] = []
     for day, rows in events.groupby(days, sort=True):
         agg = DayAggregator(str(day), timezones=timezones)
         agg.add(rows)
         agent_days, day_touched = agg.finish()
         frames.append(agent_days)
+        assert day_touched is not None  # a day with rows has touched sets
         sets.append(day_touched)
     return pd.concat(frames, ignore_index=True), sets
 
@@ -225,12 +227,14 @@ class _Partials:
         for p, idx in _partitions(columns["key"]):
             self.pending[p].append({c: v[idx] for c, v in columns.items()})
             self.pending_rows[p] += len(idx)
-            held = len(self.merged[p]["key"]) if self.merged[p] is not None else 0
+            merged = self.merged[p]
+            held = len(merged["key"]) if merged is not None else 0
             if self.pending_rows[p] >= max(held // 2, MERGE_MIN_ROWS):
                 self._merge(p)
 
     def _merge(self, p: int) -> None:
-        parts = ([self.merged[p]] if self.merged[p] is not None else []) + self.pending[p]
+        merged = self.merged[p]
+        parts = ([merged] if merged is not None else []) + self.pending[p]
         self.pending[p], self.pending_rows[p] = [], 0
         if not parts:
             return

@@ -284,7 +284,7 @@ def group_alerts(features: pd.DataFrame, *, day: str, settings: AlertSettings) -
     (:func:`role_shift`), so a role's busy week (a KYC backlog sits in one team, at one
     site) is not read as that team drifting together.
     """
-    rows = []
+    rows: list[dict] = []
     if features.empty:
         return pd.DataFrame(rows)
     member_hit = np.zeros(len(features), bool)

@@ -9,6 +9,8 @@ AUC alone misleads; these are the measures. Pure: frames in, numbers out.
 from __future__ import annotations
 
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -73,7 +75,7 @@ def evaluate(scores: pd.DataFrame, labels: pd.DataFrame, label_days: pd.DataFram
 
     ap = float(average_precision_score(sc["harvesting"], sc["score"])) if sc["harvesting"].any() else None
     alerted = insiders[insiders["alerted"]]
-    out = {
+    out: dict[str, Any] = {
         "insiders": int(len(insiders)),
         "recall": float(insiders["alerted"].mean()) if len(insiders) else None,
         "delay_median": float(alerted["delay_days"].median()) if len(alerted) else None,

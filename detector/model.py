@@ -9,7 +9,7 @@ same scores. Pure: arrays in, arrays out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -99,7 +99,7 @@ def make_detector(settings: ModelSettings):
 class FittedModel:
     """A fitted detector and the scores of its own training rows (for calibration)."""
 
-    detector: object
+    detector: Any  # a fitted pyod detector (fit / decision_function)
     train_scores: np.ndarray
     reference: np.ndarray  # per-feature median of the training rows: "nothing unusual"
     n_train: int

@@ -95,18 +95,18 @@ def score_day(
     # attribution for the night's top agents (all flagged ones among them)
     budget = config.alerts.budget(len(scored))
     top = np.flatnonzero((scored["rank"].to_numpy() <= max(3 * budget, 10)) | scored["suppressed_alert"].to_numpy())
-    contributions = [None] * len(scored)
+    contributions: list[str | None] = [None] * len(scored)
     if fitted is not None and len(top):
-        contrib = fitted.attribute(X[top])
-        for i, row in zip(top, contrib):
-            contributions[i] = json.dumps({n: round(float(v), 6) for n, v in zip(names, row)})
+        attributed = fitted.attribute(X[top])
+        for i, row in zip(top, attributed):
+            contributions[int(i)] = json.dumps({n: round(float(v), 6) for n, v in zip(names, row)})
     scored["contributions"] = contributions
 
     alerts: list[al.Alert] = []
     for i in np.flatnonzero(scored["flagged"].to_numpy() | scored["suppressed_alert"].to_numpy()):
         row = feats.iloc[i]
-        contrib = json.loads(contributions[i]) if contributions[i] else {}
-        reasons = al.reason_sentences(row, metric_contributions(contrib, row))
+        stored = contributions[i]
+        reasons = al.reason_sentences(row, metric_contributions(json.loads(stored) if stored else {}, row))
         if not reasons:
             reasons = [f"an unusual combination of activity for this agent and their peers (score {scored['score'].iloc[i]:.2f})"]
         covered = suppression.iloc[i]
@@ -157,7 +157,7 @@ def _covering_suppressions(scored, feats, X, names, fitted, suppressed: dict, ri
             contrib = dict(zip(names, fitted.attribute(X[i : i + 1])[0]))
             per_metric = metric_contributions(contrib, feats.iloc[i])
             if per_metric:
-                top = max(per_metric, key=per_metric.get).split("__")[0]
+                top = max(per_metric, key=lambda k: per_metric[k]).split("__")[0]
                 if top in ft.FAMILIES.get(pattern, ()):
                     out.iloc[i] = sid
                     break

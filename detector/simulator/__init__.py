@@ -214,7 +214,7 @@ class Simulation:
         the sample's README."""
         cal = self.calendar
         day = lambda k: (self.spec.start + timedelta(days=int(k))).isoformat()  # noqa: E731
-        notes = {"busy_days": [day(k) for k in cal.busy_days]}
+        notes: dict[str, object] = {"busy_days": [day(k) for k in cal.busy_days]}
         if cal.backlog:
             queue, b0, b1 = cal.backlog
             teams = sorted(self.desk.team_names[np.flatnonzero(self.desk.team_queue == queue)])

@@ -127,7 +127,9 @@ class Calendar:
 
 def _utc_offset_ms(tz: str, d: date) -> int:
     local_noon = datetime.combine(d, time(12), tzinfo=ZoneInfo(tz))
-    return int(local_noon.utcoffset().total_seconds() * 1000)
+    offset = local_noon.utcoffset()
+    assert offset is not None  # an aware datetime
+    return int(offset.total_seconds() * 1000)
 
 
 def build_calendar(desk: Desk, days: int, rng: np.random.Generator) -> Calendar:

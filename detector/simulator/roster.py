@@ -74,9 +74,9 @@ class Desk:
     shift_start: np.ndarray
     shift_change_day: np.ndarray
     shift_start_after: np.ndarray
+    subnet: np.ndarray  # per agent: the site's subnet for source IPs
+    start: date  # the first simulated day
     off_days: list = field(default_factory=list)  # per team: tuple of local weekdays off
-    subnet: np.ndarray = None
-    start: date = None
 
     @property
     def n(self) -> int:

@@ -111,6 +111,7 @@ class StoreBase:
                 return
         with self._engine.connect() as conn:
             dbapi = conn.connection.driver_connection
+            assert dbapi is not None  # an open connection
             saved = dbapi.isolation_level
             dbapi.isolation_level = None  # no implicit BEGIN or COMMIT: the transaction is ours
             try:

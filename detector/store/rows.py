@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import Table, insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, CursorResult
 
 from detector import schema as s
 from detector.aggregate import DAY
@@ -25,6 +25,13 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> None:
     """Insert many rows; nothing for none (an empty executemany would insert one empty row)."""
     if rows:
         conn.execute(insert(table), rows)
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The id the database gave the row an INSERT wrote."""
+    key = result.inserted_primary_key
+    assert key is not None  # a single-row insert into a table with an id
+    return int(key[0])
 
 
 def records(frame: pd.DataFrame) -> list[dict]:

@@ -13,7 +13,7 @@ from sqlalchemy import delete, insert, select, update
 
 from detector.store.base import StoreBase
 from detector.store.errors import StoreError
-from detector.store.rows import now, optional_int
+from detector.store.rows import inserted_id, now, optional_int
 from detector.store.tables import day_locks, rejects, runs
 
 log = logging.getLogger("insiderwatch.store")
@@ -36,7 +36,7 @@ class RunRecords(StoreBase):
                     config=json.dumps(config, sort_keys=True, default=str),
                 )
             )
-            return int(result.inserted_primary_key[0])
+            return inserted_id(result)
 
     def finish_run(self, run_id: int, *, status: str, manifest: dict, message: str | None = None) -> None:
         """Record how a run ended and release its day locks. Recording a failure is best

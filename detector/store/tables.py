@@ -7,6 +7,8 @@ a change to them is a new migration and a new version.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Boolean, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
 from detector import schema as s
@@ -143,7 +145,7 @@ days = Table(
 
 def _archive_of(table: Table, name: str) -> Table:
     """The archive of ``table``: its columns (no keys), an id, and who superseded the row."""
-    cols = [Column("id", Integer, primary_key=True, autoincrement=True)]
+    cols: list[Column[Any]] = [Column("id", Integer, primary_key=True, autoincrement=True)]
     for c in table.columns:
         if c.name == "id":
             continue

@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select
 
 from detector.errors import UsageError
 from detector.store.base import StoreBase
-from detector.store.rows import now
+from detector.store.rows import inserted_id, now
 from detector.store.tables import alerts, decisions, suppressions
 
 #: the shortest alert key prefix accepted
@@ -38,7 +38,7 @@ class Triage(StoreBase):
         with self.engine.begin() as conn:
             last = conn.execute(select(func.max(decisions.c.id)).where(decisions.c.alert_key == alert_key)).scalar()
             row = {"alert_key": alert_key, "status": status, "note": note, "author": author, "decided_at": now(), "supersedes": last}
-            row["id"] = int(conn.execute(insert(decisions).values(**row)).inserted_primary_key[0])
+            row["id"] = inserted_id(conn.execute(insert(decisions).values(**row)))
         return row
 
     def decisions(self, alert_key: str | None = None) -> pd.DataFrame:
@@ -60,7 +60,7 @@ class Triage(StoreBase):
                     agent_id=agent_id, until=until, reason=reason, ticket=ticket, owner=owner, created_at=now(), from_alert=from_alert, pattern=pattern
                 )
             )
-            return int(result.inserted_primary_key[0])
+            return inserted_id(result)
 
     def suppressions(self) -> pd.DataFrame:
         """Every suppression, in the order they were made."""
