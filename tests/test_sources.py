@@ -244,7 +244,7 @@ def test_csv_reject_lines_are_record_numbers_with_header_as_line_1(tmp_path):
 
 
 def test_csv_wrong_field_counts_are_rejects_with_their_lines_across_batches(tmp_path, monkeypatch):
-    monkeypatch.setattr(sources, "CSV_BLOCK_BYTES", 512)  # many Arrow blocks as well
+    monkeypatch.setattr(sources.csv, "CSV_BLOCK_BYTES", 512)  # many Arrow blocks as well
     lines = [",".join(HEADER)]
     bad_lines = set()
     for i in range(2, 120):
@@ -348,7 +348,7 @@ def test_jsonl_broken_lines_are_rejects_with_physical_line_numbers(tmp_path):
 
 @pytest.mark.parametrize("read_bytes", [2, 64, 1 << 20])
 def test_jsonl_line_numbers_across_groups_and_reads(tmp_path, monkeypatch, read_bytes):
-    monkeypatch.setattr(sources, "JSONL_READ_BYTES", read_bytes)
+    monkeypatch.setattr(sources.jsonl, "JSONL_READ_BYTES", read_bytes)
     lines, bad, blank = [], set(), set()
     for i in range(1, 60):
         if i % 9 == 0:
