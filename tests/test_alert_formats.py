@@ -20,6 +20,9 @@ from pipelines import alert_formats as af
 from pipelines.output import json_line
 from tests.conftest import INSIDERWATCH
 
+#: exports of a real replay, validated against the official OCSF schema (slow)
+pytestmark = pytest.mark.slow
+
 FIRST, LAST = "2026-01-17", "2026-01-23"  # the ring's team drifts together on the last day
 # a short baseline so that a week of replay gives the members personal baselines
 CONFIG = "[alerts]\nbudget_fraction = 0.04\n[features]\nwindow = 7\nlag = 2\nmin_history = 3\n[model]\ntrain_days = 7\n"

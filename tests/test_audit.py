@@ -17,6 +17,9 @@ from detector.simulator import SimulationSpec
 from pipelines.simulate import run_simulation
 from tests.conftest import INSIDERWATCH
 
+#: every test replays a desk through the real command (slow: CI runs it; `pytest -m "not slow"` skips it)
+pytestmark = pytest.mark.slow
+
 PG_URL = os.environ.get("INSIDERWATCH_TEST_PG")
 
 

@@ -61,6 +61,7 @@ def test_leaving_a_family_out_removes_its_inputs_and_names_are_checked():
         from_dict({"features": {"leave_out": ["tickts"]}})
 
 
+@pytest.mark.slow
 def test_benchmark_detection_command_and_tuning_notebook(tmp_path):
     import subprocess
 

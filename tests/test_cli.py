@@ -111,6 +111,7 @@ def test_rejects_takes_the_run_as_an_argument_and_still_accepts_run(night_with_r
         assert iw(*db, *args).returncode == 2, args
 
 
+@pytest.mark.slow
 def test_explain_of_a_team_says_it_is_a_group_and_how_to_see_it(sample_replay):
     """BOG-GEN-15 is the sample's ring: a team in the roster and a group alert subject."""
     cwd, proc = sample_replay

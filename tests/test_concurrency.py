@@ -14,6 +14,9 @@ from detector.store import Store
 from pipelines.simulate import run_simulation
 from tests.conftest import INSIDERWATCH
 
+#: concurrent real runs on one store (slow)
+pytestmark = pytest.mark.slow
+
 DAY = "2026-01-06"
 HOLDER = """
 import sys

@@ -20,6 +20,9 @@ from detector.simulator import SimulationSpec
 from pipelines.simulate import run_simulation
 from tests.conftest import INSIDERWATCH
 
+#: runs killed mid-replay, fuzzed nightly runs and rescores of a real desk (slow)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory):

@@ -23,6 +23,9 @@ from pipelines.simulate import run_simulation
 from tests.conftest import INSIDERWATCH
 from tests.test_faults import consistent
 
+#: replays and exports onto a full tmpfs disk (slow)
+pytestmark = pytest.mark.slow
+
 FULL = re.compile(r"No space left on device|disk is full|bytes are free")
 
 

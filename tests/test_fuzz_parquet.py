@@ -200,6 +200,7 @@ def check_read(path, columns, batch_rows: int) -> None:
                     assert _trimmed(got.iloc[row], written), (canonical, kind, values[i], got.iloc[row])
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=parquet_files(), batch_rows=st.integers(1, 40))
 def test_arbitrary_parquet_files_are_read_or_refused_and_every_row_is_accounted_for(tmp_path_factory, case, batch_rows):
@@ -209,6 +210,7 @@ def test_arbitrary_parquet_files_are_read_or_refused_and_every_row_is_accounted_
     check_read(path, columns, batch_rows)
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=parquet_files(max_rows=20))
 def test_arbitrary_parquet_files_never_crash_the_nightly_run_and_every_row_is_accounted_for(tmp_path_factory, case):

@@ -101,6 +101,7 @@ def desk(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_report_explain_and_model_agree_under_a_configured_baseline(desk, tmp_path):
     """With [features] window, lag, min_history and baseline_skip_above changed, the report's
     own band, explain's baseline and the model's inputs come from the same days."""
@@ -147,6 +148,7 @@ def iw(db: str, *args):
     return subprocess.run([*INSIDERWATCH, "-q", "--db", db, *map(str, args)], capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_verify_of_a_replay_in_which_a_suppression_applied_is_identical(desk, tmp_path):
     """verify copies the suppressions into its scratch store, replays with the run's
     suppression mode, and ignores suppressions created after the run."""

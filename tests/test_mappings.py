@@ -322,6 +322,7 @@ def to_lightning_page_view(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
     return out, lookup
 
 
+@pytest.mark.slow
 def test_replay_of_a_salesforce_export_scores_like_the_canonical_file(sim_events, sim_dir, tmp_path):
     days = sorted(sim_events["timestamp"].dt.strftime("%Y-%m-%d").unique())[:6]
     window = sim_events["timestamp"].dt.strftime("%Y-%m-%d").isin(days)

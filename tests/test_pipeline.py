@@ -182,6 +182,7 @@ def small_sim(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_no_look_ahead(small_sim, tmp_path):
     """Scores of day d do not change when later days are added."""
     events = small_sim / "events.csv.gz"
@@ -194,6 +195,7 @@ def test_no_look_ahead(small_sim, tmp_path):
     pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
 
 
+@pytest.mark.slow
 def test_replay_is_deterministic_and_nightly_rerun_is_idempotent(small_sim, tmp_path):
     events, roster = small_sim / "events.csv.gz", small_sim / "roster.csv"
     one, two = tmp_path / "one.db", tmp_path / "two.db"

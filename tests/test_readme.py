@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import re
 from pathlib import Path
 
@@ -40,6 +42,7 @@ def test_example_settings_are_valid():
     assert cfg.sources.rename == {"USER_ID_DERIVED": "agent_id"} and cfg.alerts.threshold == 2.0
 
 
+@pytest.mark.slow
 def test_main_command_flags_the_sample_bulk_harvester_on_day_one(sample_replay):
     """The README's first command, run as written (minus the install) in a fresh directory."""
     tmp_path, proc = sample_replay
@@ -57,6 +60,7 @@ def test_main_command_flags_the_sample_bulk_harvester_on_day_one(sample_replay):
     assert (ROOT / "README.report.png").stat().st_size > 50_000
 
 
+@pytest.mark.slow
 def test_investigate_agent_notebook_runs_on_the_sample(sample_replay, tmp_path):
     """notebooks/investigate_agent.ipynb, top to bottom, on the store the README's command wrote."""
     import os

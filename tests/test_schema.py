@@ -204,6 +204,7 @@ FIELD_TEXT = st.one_of(
 ROW = st.fixed_dictionaries({c: FIELD_TEXT for c in schema.EVENT_COLUMNS})
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(ROW, max_size=15), st.booleans())
 def test_validate_never_crashes_and_accounts_for_every_row(rows, as_object):
