@@ -8,7 +8,9 @@ and knows no vendor field names (sources do the mapping).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -97,18 +99,40 @@ class Validated:
     rejects: pd.DataFrame
 
 
+def missing_columns_error(
+    missing: Sequence[str], raw_columns: Iterable[str], path: str | Path, *, mapping: str | None = None, reads: str = ""
+) -> InputError:
+    """The error for a file that lacks required columns: the one place its wording is built.
+
+    Parameters
+    ----------
+    missing : sequence of str
+        The required canonical columns nothing supplies, in :data:`~detector.schema.REQUIRED_COLUMNS` order.
+    raw_columns : iterable of str
+        The columns the file offers, listed in the message.
+    path : str or Path
+        The file.
+    mapping, reads : str, optional
+        For a mapping file: its name and what it reads for the first missing column.
+    """
+    found = ", ".join(map(str, raw_columns)) or "none"
+    if mapping is None:
+        what = f"missing required column {missing[0]!r}" + (f" (and {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else "")
+    else:
+        what = (
+            f"mapping {mapping!r} cannot supply required column {missing[0]!r}"
+            + (f" (nor {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else "")
+            + f": it reads {reads}"
+        )
+    return InputError(f"{what}; columns found: {found}", file=str(path), column=missing[0])
+
+
 def require_columns(columns, *, source: str, required=REQUIRED_COLUMNS) -> None:
-    """Raise :class:`InputError` naming the first required column missing from ``columns``."""
+    """Raise :func:`missing_columns_error` when a ``required`` column is not in ``columns``."""
     present = set(columns)
     missing = [c for c in required if c not in present]
     if missing:
-        raise InputError(
-            f"missing required column {missing[0]!r}"
-            + (f" (and {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else "")
-            + f"; columns found: {', '.join(map(str, columns)) or 'none'}",
-            file=source,
-            column=missing[0],
-        )
+        raise missing_columns_error(missing, columns, source)
 
 
 def parse_timestamps(values: pd.Series) -> pd.Series:

@@ -3,53 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import click
 
 from detector import schema as s
 from detector.errors import InputError, UsageError
 from pipelines.options import AppContext, lookup_option, mapping_option, pass_app
-
-
-def _columns_of(path: Path, mapping) -> list[str]:
-    """Raw column names a file offers (CSV header, Parquet schema, JSON keys as dotted paths)."""
-    from detector import sources
-
-    fmt = sources.detect_format(path) or getattr(mapping, "fmt", None)
-    if fmt == "csv":
-        found = sources._csv_header(path)
-        return found[0] if found else []
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(path).schema_arrow.names
-    import gzip
-    import json
-
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    keys: dict[str, None] = {}
-
-    def walk(obj, prefix=""):
-        for k, v in obj.items():
-            name = f"{prefix}{k}"
-            keys[name] = None
-            if isinstance(v, dict):
-                walk(v, name + ".")
-            elif isinstance(v, list) and v and isinstance(v[0], dict):
-                walk(v[0], name + "[0].")
-
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-        for i, line in enumerate(handle):
-            if i >= 50:
-                break
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                walk(obj)
-    return list(keys)
 
 
 @click.command("validate-logs")
@@ -85,7 +44,7 @@ def validate_logs_command(app: AppContext, files: tuple[str, ...], mapping: str 
           --mapping salesforce-lightning-page-view --lookup case_customers.csv
     """
     from detector.mapping import builtin_descriptions
-    from detector.sources import IngestReport, read_events, resolve_inputs
+    from detector.sources import IngestReport, raw_columns, read_events, resolve_inputs
     from pipelines.output import terminal_safe
 
     if list_mappings:
@@ -100,14 +59,14 @@ def validate_logs_command(app: AppContext, files: tuple[str, ...], mapping: str 
     from detector.sources import as_mapping
 
     reader = as_mapping(reader)
-    fmt = getattr(reader, "fmt", None)
+    fmt = reader.fmt
     paths = resolve_inputs(list(files), any_name=fmt is not None)
     name = cfg.sources.mapping or ("[sources.rename]" if cfg.sources.rename else "none (canonical columns)")
     click.echo(f"mapping: {terminal_safe(name)}" + (f" (lookup {terminal_safe(cfg.sources.lookup)})" if cfg.sources.lookup else ""))
     unusable: list[str] = []  # one line per file that cannot be ingested, for stderr
     for path in paths:
         click.echo(f"\n{terminal_safe(str(path))}")
-        raw = _columns_of(path, reader)
+        raw = raw_columns(path, fmt=fmt)
         cover = reader.coverage(raw)
         click.echo("  columns:")
         missing = []

@@ -50,7 +50,7 @@ def frame_from_arrow(table: pa.Table | None, selected: dict[str, str], lines: np
         return frame, [], None
     rows = np.flatnonzero(bad)
     rejects = [
-        (int(lines[i]), bad_reason[i], schema.raw_row(frame.iloc[i].to_dict())) for i in rows
+        (int(lines[i]), bad_reason[int(i)], schema.raw_row(frame.iloc[i].to_dict())) for i in rows
     ]
     keep = ~bad
     return frame.loc[keep].reset_index(drop=True), rejects, keep

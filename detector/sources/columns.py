@@ -24,6 +24,7 @@ import pandas as pd
 
 from detector import schema
 from detector.errors import InputError
+from detector.schema import missing_columns_error
 
 
 @runtime_checkable
@@ -66,34 +67,6 @@ class ColumnMapping(Protocol):
         ``found`` names their columns for an error message. Raises like :meth:`require`.
         """
         ...
-
-
-def missing_columns_error(
-    missing: Sequence[str], raw_columns: Iterable[str], path: str | Path, *, mapping: str | None = None, reads: str = ""
-) -> InputError:
-    """The error for a file that lacks required columns: the one place its wording is built.
-
-    Parameters
-    ----------
-    missing : sequence of str
-        The required canonical columns nothing supplies, in :data:`~detector.schema.REQUIRED_COLUMNS` order.
-    raw_columns : iterable of str
-        The columns the file offers, listed in the message.
-    path : str or Path
-        The file.
-    mapping, reads : str, optional
-        For a mapping file: its name and what it reads for the first missing column.
-    """
-    found = ", ".join(map(str, raw_columns)) or "none"
-    if mapping is None:
-        what = f"missing required column {missing[0]!r}" + (f" (and {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else "")
-    else:
-        what = (
-            f"mapping {mapping!r} cannot supply required column {missing[0]!r}"
-            + (f" (nor {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else "")
-            + f": it reads {reads}"
-        )
-    return InputError(f"{what}; columns found: {found}", file=str(path), column=missing[0])
 
 
 def require_present(supplied: Iterable[str], raw_columns: Iterable[str], path: str | Path, *, required: Sequence[str] = schema.REQUIRED_COLUMNS) -> None:
