@@ -87,7 +87,7 @@ def aggregate(events: pd.DataFrame, *, timezones: dict[str, str] | None = None) 
     return aggregate_days(events, timezones=timezones)[0]
 
 
-def aggregate_days(events: pd.DataFrame, *, timezones: dict[str, str] | None = None) -> tuple[pd.DataFrame, list["Touched"]]:
+def aggregate_days(events: pd.DataFrame, *, timezones: dict[str, str] | None = None) -> tuple[pd.DataFrame, list[Touched]]:
     """:func:`aggregate` and :func:`touched` of whole days in memory, in one pass."""
     if events.empty:
         return empty_agent_days(), []
@@ -410,7 +410,7 @@ class DayAggregator:
             )
         self.events += n
 
-    def finish(self) -> tuple[pd.DataFrame, "Touched | None"]:
+    def finish(self) -> tuple[pd.DataFrame, Touched | None]:
         """The day's agent-days (as :func:`aggregate`) and touched sets (as :func:`touched`)."""
         G = len(self._agents)
         if G == 0:

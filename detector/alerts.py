@@ -6,9 +6,9 @@ Pure: frames in, frames out.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np

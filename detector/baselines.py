@@ -6,7 +6,7 @@ score of day d uses days before d (and day d itself). Higher = more suspicious. 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd

@@ -40,7 +40,7 @@ class SourceSettings:
     mapping_sha256: str = ""
     lookup_sha256: str = ""
 
-    def resolved(self, mapping: str | None = None, lookup: str | None = None) -> "SourceSettings":
+    def resolved(self, mapping: str | None = None, lookup: str | None = None) -> SourceSettings:
         """These settings with --mapping / --lookup applied and the files' digests recorded.
 
         Loads the mapping (and table) once, so a bad one fails before anything is read.

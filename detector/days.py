@@ -9,11 +9,12 @@ none of them does date arithmetic of its own. Pure: no I/O, no clock except
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 
 from detector.errors import UsageError
+
 
 def parse_day(text: str, option: str) -> str:
     """``text`` as a canonical ``YYYY-MM-DD``; a :class:`UsageError` naming ``option`` if it
@@ -43,7 +44,7 @@ def day_bounds(day: str) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 def yesterday_utc() -> str:
     """The nightly run's default day."""
-    return (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat()
+    return (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
 
 
 @dataclass(frozen=True)

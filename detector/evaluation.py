@@ -8,7 +8,6 @@ AUC alone misleads; these are the measures. Pure: frames in, numbers out.
 
 from __future__ import annotations
 
-
 from typing import Any
 
 import numpy as np

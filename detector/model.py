@@ -8,8 +8,9 @@ same scores. Pure: arrays in, arrays out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

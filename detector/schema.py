@@ -99,9 +99,7 @@ class Validated:
     rejects: pd.DataFrame
 
 
-def missing_columns_error(
-    missing: Sequence[str], raw_columns: Iterable[str], path: str | Path, *, mapping: str | None = None, reads: str = ""
-) -> InputError:
+def missing_columns_error(missing: Sequence[str], raw_columns: Iterable[str], path: str | Path, *, mapping: str | None = None, reads: str = "") -> InputError:
     """The error for a file that lacks required columns: the one place its wording is built.
 
     Parameters
@@ -119,11 +117,7 @@ def missing_columns_error(
     if mapping is None:
         what = f"missing required column {missing[0]!r}" + (f" (and {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else "")
     else:
-        what = (
-            f"mapping {mapping!r} cannot supply required column {missing[0]!r}"
-            + (f" (nor {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else "")
-            + f": it reads {reads}"
-        )
+        what = f"mapping {mapping!r} cannot supply required column {missing[0]!r}" + (f" (nor {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else "") + f": it reads {reads}"
     return InputError(f"{what}; columns found: {found}", file=str(path), column=missing[0])
 
 

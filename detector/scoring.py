@@ -124,9 +124,7 @@ def score_day(
         )
     groups = al.group_alerts(feats, day=day, settings=config.alerts)
     for g in groups.to_dict("records"):
-        alerts.append(
-            al.Alert.of_subject(g["subject_type"], g["subject_id"], day, detector_version=config.detector_version, score=g["score"], reasons=g["reasons"], members=g["members"])
-        )
+        alerts.append(al.Alert.of_subject(g["subject_type"], g["subject_id"], day, detector_version=config.detector_version, score=g["score"], reasons=g["reasons"], members=g["members"]))
     return ScoredDay(
         day=day,
         features=feats,

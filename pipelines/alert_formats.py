@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
-from typing import Iterator
 
 import pandas as pd
 
@@ -53,16 +53,14 @@ ANALYTICS = {
         "name": "Customer-record harvesting: agent-day anomaly",
         "type_id": 2,
         "type": "Behavioral",
-        "desc": "The agent's day against their own lagged baseline and their peers that day, scored by an anomaly detector "
-        "(calibrated: 2.0 = rarer than 1 in 100 of the agent-days it learned from)",
+        "desc": "The agent's day against their own lagged baseline and their peers that day, scored by an anomaly detector (calibrated: 2.0 = rarer than 1 in 100 of the agent-days it learned from)",
     },
     "group": {
         "uid": "insiderwatch.group_drift",
         "name": "Customer-record harvesting: group drifting together",
         "type_id": 3,
         "type": "Statistical",
-        "desc": "A team's or site's summed harvesting excess over its members' own baselines, in robust deviations above "
-        "the other teams or sites that day",
+        "desc": "A team's or site's summed harvesting excess over its members' own baselines, in robust deviations above the other teams or sites that day",
     },
 }
 
@@ -377,9 +375,7 @@ def _unmapped(facts: AlertFacts, shown: int, customers_shown: int) -> dict:
     for agent in facts.subjects:
         picked = _anomalous(facts.features.get(agent, []))
         if picked:
-            per_feature[agent] = {
-                str(r["metric"]): {k: _number(r.get(k)) for k in ("meaning", "own_z", "peer_z", "contribution") if _present(r.get(k))} for r in picked
-            }
+            per_feature[agent] = {str(r["metric"]): {k: _number(r.get(k)) for k in ("meaning", "own_z", "peer_z", "contribution") if _present(r.get(k))} for r in picked}
     out = {
         "alert_key": str(a["alert_key"]),
         "day": str(a["day"]),
@@ -502,9 +498,9 @@ def alert_facts(store, cfg, first: str | None = None, last: str | None = None, *
     EVIDENCE_ROWS per agent read), the agents' peer groups that night, its latest triage
     decision and (``features``) the features behind the score, rebuilt once per alerted day
     from the stored agent-days as ``insiderwatch explain`` does (about half a second a day)."""
-    from pipelines.explain import ScoredNight, explain, scored_night
     from detector.days import shift_day
     from detector.history import baseline_window
+    from pipelines.explain import ScoredNight, explain, scored_night
 
     alerts = store.alerts(first, last)
     if alerts.empty:
@@ -596,7 +592,7 @@ def _parse(ts) -> datetime | None:
         t = datetime.fromisoformat(str(ts))
     except ValueError:
         return None
-    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 def _ms(ts) -> int | None:
@@ -611,6 +607,6 @@ def _iso(ts) -> str | None:
 
 def _day_ms(day: str) -> tuple[int, int]:
     """The first and last millisecond of a UTC day."""
-    start = datetime.combine(date.fromisoformat(day), datetime.min.time(), tzinfo=timezone.utc)
+    start = datetime.combine(date.fromisoformat(day), datetime.min.time(), tzinfo=UTC)
     end = start + timedelta(days=1)
     return int(start.timestamp() * 1000), int(end.timestamp() * 1000) - 1

@@ -213,6 +213,7 @@ def diff_runs(store: Store, run_a: int, run_b: int) -> dict:
     key = lambda r: (r[DAY], r["subject_type"], r["subject_id"])  # noqa: E731
     a = {key(r): r for r in al_a.to_dict("records") if r[DAY] in both}
     b = {key(r): r for r in al_b.to_dict("records") if r[DAY] in both}
+
     def rank(r: dict | None) -> int | None:  # group alerts have none (NaN in the frame)
         return None if r is None or r["rank"] is None or pd.isna(r["rank"]) else int(r["rank"])
 
@@ -227,8 +228,14 @@ def diff_runs(store: Store, run_a: int, run_b: int) -> dict:
     for k in sorted(set(a) | set(b)):
         ra, rb = a.get(k), b.get(k)
         row = {
-            "day": k[0], "subject": f"{k[1]} {k[2]}", "a": score(ra), "b": score(rb), "rank_a": rank(ra), "rank_b": rank(rb),
-            "suppressed_a": suppressed(ra), "suppressed_b": suppressed(rb),
+            "day": k[0],
+            "subject": f"{k[1]} {k[2]}",
+            "a": score(ra),
+            "b": score(rb),
+            "rank_a": rank(ra),
+            "rank_b": rank(rb),
+            "suppressed_a": suppressed(ra),
+            "suppressed_b": suppressed(rb),
         }
         if rb is None:
             alerts.append({"change": "gone", **row})

@@ -120,9 +120,7 @@ def duckdb_floor(path: Path) -> int | None:
     con = duckdb.connect()
     try:
         con.execute("SET threads TO 2")
-        rows = con.execute(
-            f"SELECT agent_id, count(*), count(DISTINCT customer_id) FROM {reader}(?) GROUP BY agent_id", [str(path)]
-        ).fetchall()
+        rows = con.execute(f"SELECT agent_id, count(*), count(DISTINCT customer_id) FROM {reader}(?) GROUP BY agent_id", [str(path)]).fetchall()
         return len(rows)
     finally:
         con.close()
@@ -497,9 +495,7 @@ def format_detection(results: dict) -> str:
     lines.append("")
     lines.append(f"{'insiderwatch by scenario':<24} {'insiders':>8} {'recall':>6} {'delay med':>9} {'delay max':>9} {'exposure med':>12}")
     for scenario, m in sorted(iw.items()):
-        lines.append(
-            f"{scenario:<24} {m['insiders']:>8} {f(m['recall'], '.0%'):>6} {f(m['delay_median'], '.1f'):>9} {f(m['delay_max'], 'd'):>9} {f(m['exposure_median'], ',.0f'):>12}"
-        )
+        lines.append(f"{scenario:<24} {m['insiders']:>8} {f(m['recall'], '.0%'):>6} {f(m['delay_median'], '.1f'):>9} {f(m['delay_max'], 'd'):>9} {f(m['exposure_median'], ',.0f'):>12}")
     if results.get("ablation"):
         lines.append("")
         lines.append(f"{'insiderwatch without':<24} {'recall':>6} {'delay med':>9} {'delay max':>9} {'exposure med':>12} {'false/night':>11} {'precision*':>10} {'AP':>6}")
@@ -537,7 +533,12 @@ def plot_recall(results: dict, path: Path) -> None:
 
 
 @benchmark_group.command("detection")
-@click.option("--data", type=click.Path(file_okay=False, exists=True, path_type=Path), required=True, help="A labelled dataset: events.*, roster.csv, labels.csv, label_days.csv (what `insiderwatch simulate` writes).")
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="A labelled dataset: events.*, roster.csv, labels.csv, label_days.csv (what `insiderwatch simulate` writes).",
+)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the metrics to this JSON file.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG of recall against alert budget.")
 @click.option("--ablation", is_flag=True, help="Also replay once per feature family with that family left out of the model (one more replay each).")

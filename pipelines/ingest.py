@@ -8,8 +8,8 @@ outside the days being scored are counted as set aside (never scored into the wr
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd

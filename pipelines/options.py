@@ -147,7 +147,10 @@ class Inputs:
 mapping_option = click.option(
     "--mapping",
     metavar="NAME|FILE",
-    help="How to read a non-canonical export: a built-in mapping's name or a mapping TOML file (see `insiderwatch validate-logs --help`).  [default: [sources] mapping in the config; none: canonical columns]",
+    help=(
+        "How to read a non-canonical export: a built-in mapping's name or a mapping TOML file (see `insiderwatch validate-logs --help`)."
+        "  [default: [sources] mapping in the config; none: canonical columns]"
+    ),
 )
 lookup_option = click.option(
     "--lookup",

@@ -108,11 +108,11 @@ def build_report(
     out: Path,
     *,
     run_id: int | None = None,
-    days: DayRange = DayRange(),
+    days: DayRange | None = None,
     reveal_customers: bool = False,
 ) -> ReportSummary:
     """Write the report of the alerts of a run or of ``days`` into ``out``."""
-    first, last, runs = resolve_period(store, run_id=run_id, days=days)
+    first, last, runs = resolve_period(store, run_id=run_id, days=days or DayRange())
     if run_id is not None:
         held = store.day_runs(first, last + "~")
         moved = sorted(d for d, r in held if r != run_id)
@@ -120,8 +120,12 @@ def build_report(
             log.warning(
                 "%d of run %d's days were scored again by later runs (%s): the report shows run %d's alerts of the %d day(s) "
                 "it still holds; `insiderwatch alerts --run %d` lists all it wrote, `report --from/--to` the current ones",
-                len(moved), run_id, moved[0] if len(moved) == 1 else f"{moved[0]} to {moved[-1]}", run_id,
-                len(held) - len(moved), run_id,
+                len(moved),
+                run_id,
+                moved[0] if len(moved) == 1 else f"{moved[0]} to {moved[-1]}",
+                run_id,
+                len(held) - len(moved),
+                run_id,
             )
     alerts = store.alerts(first, last, run_id=run_id)
     suppressed = int(alerts["suppressed_by"].notna().sum()) if len(alerts) else 0
@@ -169,7 +173,11 @@ def build_report(
         "suppressed": suppressed,
     }
     env = _environment()
-    files = {"index.html": env.get_template("index.html").render(**context, rows=rows, groups=groups, vendors=_distinct(rows, "vendor"), teams=_distinct(rows, "team"), days=sorted({d for r in rows for d in r["days"]}))}
+    files = {
+        "index.html": env.get_template("index.html").render(
+            **context, rows=rows, groups=groups, vendors=_distinct(rows, "vendor"), teams=_distinct(rows, "team"), days=sorted({d for r in rows for d in r["days"]})
+        )
+    }
     for page in pages:
         files[page["file"]] = env.get_template("agent.html").render(**context, **page)
     files["run.html"] = env.get_template("run.html").render(**context, runs=[_run_view(r) for r in runs])

@@ -62,10 +62,7 @@ def _run_alerts(store: Store, run_id: int, days: DayRange) -> tuple[pd.DataFrame
     if not len(frame):
         return frame, 0
     gone = frame["superseded_by"].notna()
-    marked: list = [
-        ([f"[replaced since by run {int(by)}, which scored the day again]"] if g else []) + list(reasons)
-        for reasons, g, by in zip(frame["reasons"], gone, frame["superseded_by"])
-    ]
+    marked: list = [([f"[replaced since by run {int(by)}, which scored the day again]"] if g else []) + list(reasons) for reasons, g, by in zip(frame["reasons"], gone, frame["superseded_by"])]
     return frame.assign(reasons=marked), int(gone.sum())
 
 

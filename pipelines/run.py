@@ -209,8 +209,7 @@ class NightScorer:
             agent_days[c] = agent_days[c].fillna(0).astype("int64")
         if agent_days.empty:
             log.warning(
-                "%s: no events of this day in the inputs: nothing scored (the day is recorded as empty; "
-                "if the day's logs were not there yet, rerun when they are: the run replaces it)",
+                "%s: no events of this day in the inputs: nothing scored (the day is recorded as empty; if the day's logs were not there yet, rerun when they are: the run replaces it)",
                 day,
             )
         history_days = int(history[DAY].nunique()) if len(history) else 0
@@ -292,18 +291,12 @@ def _lock(store: Store, run_id: int, day_list: list[str], cfg: Config, ingest: I
 AGAIN_SHARE = 0.9
 
 
-_LATE = (
-    "%d late event(s) of %s, a day already scored, were set aside: to include them run "
-    "`insiderwatch rescore --date %s --events ...` with all of that day's files"
-)
+_LATE = "%d late event(s) of %s, a day already scored, were set aside: to include them run `insiderwatch rescore --date %s --events ...` with all of that day's files"
 _AGAIN = (
     "%d event(s) of %d day(s) already scored (%s) were set aside: the inputs hold those days again; "
     "if late events arrived for one of them, rescore it with all its files (`insiderwatch rescore --date D --events ...`)"
 )
-_LATER = (
-    "%d event(s) dated %s, after the night scored (%s), were set aside: future timestamps, a clock out of step, "
-    "or files of later days (score those with their own nightly run, or a replay)"
-)
+_LATER = "%d event(s) dated %s, after the night scored (%s), were set aside: future timestamps, a clock out of step, or files of later days (score those with their own nightly run, or a replay)"
 
 
 def tell_set_aside(store: Store, ingest: IngestSummary, day: str) -> None:
@@ -432,6 +425,4 @@ def run_replay(
     in the files), each day seeing only what came before it (:func:`run_days`)."""
     if first and last and first > last:
         raise UsageError(f"--from {first} is after --to {last}")
-    return run_days(
-        cfg, store, events_spec, DayRange(first, last), kind="replay", roster=roster, show_progress=show_progress, suppressions=suppressions, known_by=known_by
-    )
+    return run_days(cfg, store, events_spec, DayRange(first, last), kind="replay", roster=roster, show_progress=show_progress, suppressions=suppressions, known_by=known_by)

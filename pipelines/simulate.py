@@ -159,7 +159,13 @@ def _parse_start(ctx, param, value):
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Directory to write into (created if missing; files in it are replaced).")
 @click.option("--start", callback=_parse_start, metavar="DATE", help="First simulated day, YYYY-MM-DD.  [default: 2026-01-05]")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv.gz", show_default=True, help="Events file format.")
-@click.option("--insiders", metavar="SPEC", default="default", show_default=True, help="Which insiders to inject: 'default' (every scenario, more as the desk grows), 'none', or NAME[=COUNT],... e.g. 'bulk=2,ring=1'.")
+@click.option(
+    "--insiders",
+    metavar="SPEC",
+    default="default",
+    show_default=True,
+    help="Which insiders to inject: 'default' (every scenario, more as the desk grows), 'none', or NAME[=COUNT],... e.g. 'bulk=2,ring=1'.",
+)
 @click.pass_context
 def simulate_command(ctx, agents, days, seed, out, start, fmt, insiders):
     """Simulate a support desk's access logs with labelled insiders.
@@ -189,8 +195,7 @@ def simulate_command(ctx, agents, days, seed, out, start, fmt, insiders):
     spec = SimulationSpec(agents=agents, days=days, seed=seed, start=start, insiders=counts)
     result = run_simulation(spec, out, fmt=fmt, show_progress=not (ctx.obj and ctx.obj.quiet))
     click.echo(
-        f"wrote {result.events:,} events for {result.agents} people over {days} days "
-        f"with {result.insiders} insiders to {result.out}/",
+        f"wrote {result.events:,} events for {result.agents} people over {days} days with {result.insiders} insiders to {result.out}/",
     )
 
 

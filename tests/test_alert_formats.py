@@ -271,8 +271,18 @@ def test_hostile_ids_stay_exact_and_escaped_in_json(hostile, fmt, shipped_valida
 # --- the pure parts ----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "kind, score, risk, severity",
-    [("agent", 1.5, 30, 2), ("agent", 2.0, 40, 3), ("agent", 2.99, 60, 4), ("agent", 3.2, 64, 4), ("agent", 4.0, 80, 5), ("agent", 9.0, 100, 5),
-     ("team", 4.0, 60, 4), ("site", 8.0, 80, 5), ("team", 30.0, 100, 5), ("agent", float("nan"), 0, 2)],
+    [
+        ("agent", 1.5, 30, 2),
+        ("agent", 2.0, 40, 3),
+        ("agent", 2.99, 60, 4),
+        ("agent", 3.2, 64, 4),
+        ("agent", 4.0, 80, 5),
+        ("agent", 9.0, 100, 5),
+        ("team", 4.0, 60, 4),
+        ("site", 8.0, 80, 5),
+        ("team", 30.0, 100, 5),
+        ("agent", float("nan"), 0, 2),
+    ],
 )
 def test_risk_score_and_severity_mapping(kind, score, risk, severity):
     assert af.risk_score(kind, score) == risk and af.severity_id(risk) == severity
@@ -289,9 +299,18 @@ def test_fair_share_keeps_every_member_and_the_cap():
 def test_a_group_alert_without_features_or_evidence_still_maps(shipped_validator, official_validator):
     facts = af.AlertFacts(
         alert={
-            "alert_key": "0" * 24, "day": "2026-02-01", "subject_type": "site", "subject_id": 'S"1\n', "score": 5.5, "rank": None,
-            "reasons": ["3 of 9 members drift"], "members": ["m1", 'm"2', "m\u20283"], "run_id": 4,
-            "detector_version": "insiderwatch-0.1.0/iforest", "created_at": "2026-02-02T02:15:00+00:00", "suppressed_by": None,
+            "alert_key": "0" * 24,
+            "day": "2026-02-01",
+            "subject_type": "site",
+            "subject_id": 'S"1\n',
+            "score": 5.5,
+            "rank": None,
+            "reasons": ["3 of 9 members drift"],
+            "members": ["m1", 'm"2', "m\u20283"],
+            "run_id": 4,
+            "detector_version": "insiderwatch-0.1.0/iforest",
+            "created_at": "2026-02-02T02:15:00+00:00",
+            "suppressed_by": None,
         },
         decision={"status": "benign", "author": "ana", "decided_at": "2026-02-03T10:00:00+00:00"},
     )

@@ -4,8 +4,8 @@ same scores (SQLite and PostgreSQL); diff reports a threshold change."""
 
 from __future__ import annotations
 
-import json
 import io
+import json
 import os
 import sqlite3
 import subprocess
@@ -285,9 +285,7 @@ def test_with_baseline_skip_explain_sees_the_baselines_the_model_saw(desk, tmp_p
         high = conn.execute("SELECT agent_id, count(*) FROM scores WHERE score >= 1.5 GROUP BY agent_id ORDER BY 2 DESC LIMIT 1").fetchone()
         assert high and high[1] >= 3, high
         agent = high[0]
-        day, vector, names = conn.execute(
-            "SELECT day, vector, names FROM model_inputs WHERE agent_id = ? ORDER BY day DESC LIMIT 1", (agent,)
-        ).fetchone()
+        day, vector, names = conn.execute("SELECT day, vector, names FROM model_inputs WHERE agent_id = ? ORDER BY day DESC LIMIT 1", (agent,)).fetchone()
     stored = dict(zip(json.loads(names), json.loads(vector)))
     e = json.loads(iw(db, "explain", agent, "--date", day, "--json", config=config).stdout)
     compared = 0

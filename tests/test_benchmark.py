@@ -40,8 +40,11 @@ def test_metrics_on_a_tiny_labelled_desk():
 
 def test_baselines_have_no_look_ahead():
     frame = pd.DataFrame(
-        [{"day": f"2026-01-{d:02d}", "agent_id": a, "views": v, "customers": v // 2, "ticketless_views": 1, **{f"h{h:02d}": 0 for h in range(24)}}
-         for d in range(1, 11) for a, v in (("a", 100 + d), ("b", 50))]
+        [
+            {"day": f"2026-01-{d:02d}", "agent_id": a, "views": v, "customers": v // 2, "ticketless_views": 1, **{f"h{h:02d}": 0 for h in range(24)}}
+            for d in range(1, 11)
+            for a, v in (("a", 100 + d), ("b", 50))
+        ]
     )
     for name, baseline in BASELINES.items():
         full = baseline(frame, seed=0)

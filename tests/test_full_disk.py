@@ -106,7 +106,21 @@ def desk(tmp_path_factory):
 
 
 def replay_args(db: str, desk_dir: Path):
-    return ["--config", desk_dir / "alert-nightly.toml", "--db", db, "replay", "--events", desk_dir / "events.csv.gz", "--events", desk_dir / "bad.csv", "--roster", desk_dir / "roster.csv", "--show", "0"]
+    return [
+        "--config",
+        desk_dir / "alert-nightly.toml",
+        "--db",
+        db,
+        "replay",
+        "--events",
+        desk_dir / "events.csv.gz",
+        "--events",
+        desk_dir / "bad.csv",
+        "--roster",
+        desk_dir / "roster.csv",
+        "--show",
+        "0",
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,24 @@ from detector.errors import InputError
 
 DAY = dt.datetime(2026, 1, 5)
 #: text a log would hold, beside arbitrary text
-PLAUSIBLE = ["2026-01-05T09:00:00Z", "2026-01-05 10:00:00+02:00", "2026-01-05T09:00:00", "1767603600", "1767603600123", "2026-02-30T00:00:00Z", "", " ", "view", "VIEW ", "A1", "C1", "\x1b[31m", "=cmd|' /C calc'!A0", "<script>", "1985-06-01T00:00:00Z"]
+PLAUSIBLE = [
+    "2026-01-05T09:00:00Z",
+    "2026-01-05 10:00:00+02:00",
+    "2026-01-05T09:00:00",
+    "1767603600",
+    "1767603600123",
+    "2026-02-30T00:00:00Z",
+    "",
+    " ",
+    "view",
+    "VIEW ",
+    "A1",
+    "C1",
+    "\x1b[31m",
+    "=cmd|' /C calc'!A0",
+    "<script>",
+    "1985-06-01T00:00:00Z",
+]
 TIMEZONES = [None, "UTC", "Europe/Berlin", "+05:30", "America/New_York"]
 UNITS = ["s", "ms", "us", "ns"]
 REASON = re.compile(
@@ -38,7 +55,7 @@ ID_COLUMNS = (schema.AGENT_ID, schema.CUSTOMER_ID, schema.TICKET_ID, schema.SESS
 char = st.characters(codec="utf-8")
 long_text = st.builds(lambda c, k: c * k, char, st.integers(schema.MAX_FIELD_LENGTH - 4, schema.MAX_FIELD_LENGTH + 4))
 text = st.one_of(st.text(char, max_size=20), st.sampled_from(PLAUSIBLE), long_text)
-epoch_s = st.integers(int(DAY.replace(tzinfo=dt.timezone.utc).timestamp()), int(DAY.replace(tzinfo=dt.timezone.utc).timestamp()) + 86_399)
+epoch_s = st.integers(int(DAY.replace(tzinfo=dt.UTC).timestamp()), int(DAY.replace(tzinfo=dt.UTC).timestamp()) + 86_399)
 epoch = st.one_of(epoch_s, epoch_s.map(lambda s: s * 1000 + 123))
 on_the_day = st.datetimes(min_value=DAY, max_value=DAY + dt.timedelta(hours=23, minutes=59))
 

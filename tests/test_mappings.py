@@ -39,8 +39,18 @@ def rows(events: pd.DataFrame) -> list[dict]:
 
 
 def row(ts, agent, customer, action, ticket=NA, resource=NA, tier=NA, session=NA, ip=NA, event=NA):
-    return {"timestamp": ts, "agent_id": agent, "customer_id": customer, "action": action, "ticket_id": ticket, "resource": resource,
-            "customer_tier": tier, "session_id": session, "source_ip": ip, "event_id": event}
+    return {
+        "timestamp": ts,
+        "agent_id": agent,
+        "customer_id": customer,
+        "action": action,
+        "ticket_id": ticket,
+        "resource": resource,
+        "customer_tier": tier,
+        "session_id": session,
+        "source_ip": ip,
+        "event_id": event,
+    }
 
 
 # --- each built-in mapping on its fixture ----------------------------------------------
@@ -222,8 +232,13 @@ def test_a_file_the_mapping_cannot_supply_is_an_input_error(tmp_path):
 # --- validate-logs ----------------------------------------------------------------------
 def test_validate_logs_shows_columns_samples_rejects_and_accounting(tmp_path):
     proc = iw(
-        "validate-logs", FORMATS / "salesforce-lightning-page-view.csv",
-        "--mapping", "salesforce-lightning-page-view", "--lookup", FORMATS / "salesforce-case-customers.csv", cwd=tmp_path,
+        "validate-logs",
+        FORMATS / "salesforce-lightning-page-view.csv",
+        "--mapping",
+        "salesforce-lightning-page-view",
+        "--lookup",
+        FORMATS / "salesforce-case-customers.csv",
+        cwd=tmp_path,
     )
     out = proc.stdout
     assert "customer_id    required when PAGE_ENTITY_TYPE" in out
@@ -245,7 +260,13 @@ def test_validate_logs_checks_every_file_after_an_unusable_one(tmp_path):
     """One file the mapping cannot read does not hide the next one's report; the exit is 2
     and stderr names only the unusable file."""
     proc = iw(
-        "validate-logs", FORMATS / "ecs.jsonl", FORMATS / "salesforce-uri-event.csv", "--mapping", "salesforce-uri-event", check=False, cwd=tmp_path,
+        "validate-logs",
+        FORMATS / "ecs.jsonl",
+        FORMATS / "salesforce-uri-event.csv",
+        "--mapping",
+        "salesforce-uri-event",
+        check=False,
+        cwd=tmp_path,
     )
     assert proc.returncode == 2
     good = proc.stdout.split("salesforce-uri-event.csv", 1)[1]
@@ -275,8 +296,7 @@ def test_config_mapping_and_rename_still_work(tmp_path):
 
 
 # --- a Salesforce export scores exactly like the canonical file ---------------------------
-RELATED = {"id_document": "IdentityDocuments", "address": "ContactPointAddresses", "balance": "FinancialAccounts",
-           "transactions": "FinancialAccountTransactions", "ticket": "Cases"}
+RELATED = {"id_document": "IdentityDocuments", "address": "ContactPointAddresses", "balance": "FinancialAccounts", "transactions": "FinancialAccountTransactions", "ticket": "Cases"}
 
 
 def to_lightning_page_view(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -295,30 +315,37 @@ def to_lightning_page_view(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
     tiers = events.drop_duplicates("customer_id").set_index("customer_id")["customer_tier"]
     as_case = (events["resource"] == "ticket") & events["ticket_id"].isin(case_tickets)
     related = events["resource"].map(RELATED)
-    account_url = "/lightning/r/Account/" + events["customer_id"] + pd.Series(
-        ["/view" if pd.isna(r) else f"/related/{r}/view" for r in related], index=events.index
-    ) + events["ticket_id"].map(lambda t: "" if pd.isna(t) else f"?ws=%2Flightning%2Fr%2FCase%2F{t}%2Fview")
+    account_url = (
+        "/lightning/r/Account/"
+        + events["customer_id"]
+        + pd.Series(["/view" if pd.isna(r) else f"/related/{r}/view" for r in related], index=events.index)
+        + events["ticket_id"].map(lambda t: "" if pd.isna(t) else f"?ws=%2Flightning%2Fr%2FCase%2F{t}%2Fview")
+    )
     case_url = "/lightning/r/Case/" + events["ticket_id"].fillna("") + "/view"
-    out = pd.DataFrame({
-        "EVENT_TYPE": "LightningPageView",
-        "TIMESTAMP": compact,
-        "REQUEST_ID": "TID:" + events["session_id"].fillna("") + ts.dt.strftime("%H%M"),  # shared within a transaction
-        "ORGANIZATION_ID": "00D5g000004XyZa",
-        "USER_ID": events["agent_id"],
-        "CLIENT_IP": events["source_ip"],
-        "SESSION_KEY": events["session_id"],
-        "PAGE_ENTITY_ID": events["ticket_id"].where(as_case, events["customer_id"]),
-        "PAGE_ENTITY_TYPE": pd.Series("Account", index=events.index).where(~as_case, "Case"),
-        "PAGE_START_TIME": (ts.astype("int64") // 1_000_000).astype(str),
-        "PAGE_URL": case_url.where(as_case, account_url),
-        "USER_ID_DERIVED": events["agent_id"],
-        "TIMESTAMP_DERIVED": derived,
-    })
+    out = pd.DataFrame(
+        {
+            "EVENT_TYPE": "LightningPageView",
+            "TIMESTAMP": compact,
+            "REQUEST_ID": "TID:" + events["session_id"].fillna("") + ts.dt.strftime("%H%M"),  # shared within a transaction
+            "ORGANIZATION_ID": "00D5g000004XyZa",
+            "USER_ID": events["agent_id"],
+            "CLIENT_IP": events["source_ip"],
+            "SESSION_KEY": events["session_id"],
+            "PAGE_ENTITY_ID": events["ticket_id"].where(as_case, events["customer_id"]),
+            "PAGE_ENTITY_TYPE": pd.Series("Account", index=events.index).where(~as_case, "Case"),
+            "PAGE_START_TIME": (ts.astype("int64") // 1_000_000).astype(str),
+            "PAGE_URL": case_url.where(as_case, account_url),
+            "USER_ID_DERIVED": events["agent_id"],
+            "TIMESTAMP_DERIVED": derived,
+        }
+    )
     case_rows = ticket_views[ticket_views["ticket_id"].isin(case_tickets)].drop_duplicates("ticket_id")
-    lookup = pd.concat([
-        pd.DataFrame({"record_id": case_rows["ticket_id"], "customer_id": case_rows["customer_id"], "customer_tier": case_rows["customer_id"].map(tiers)}),
-        pd.DataFrame({"record_id": tiers.index, "customer_id": tiers.index, "customer_tier": tiers.to_numpy()}),
-    ])
+    lookup = pd.concat(
+        [
+            pd.DataFrame({"record_id": case_rows["ticket_id"], "customer_id": case_rows["customer_id"], "customer_tier": case_rows["customer_id"].map(tiers)}),
+            pd.DataFrame({"record_id": tiers.index, "customer_id": tiers.index, "customer_tier": tiers.to_numpy()}),
+        ]
+    )
     return out, lookup
 
 

@@ -281,7 +281,7 @@ def test_fail_on_alert_exits_3(small_sim, tmp_path):
 def test_csv_export_neutralises_formulas(tmp_path):
     path = tmp_path / "hostile.csv"
     rows = ["timestamp,agent_id,customer_id,action,ticket_id"]
-    rows += [f"2026-01-05T09:{i // 60:02d}:{i % 60:02d}Z,=HYPERLINK(\"x\"),C{i},view," for i in range(300)]
+    rows += [f'2026-01-05T09:{i // 60:02d}:{i % 60:02d}Z,=HYPERLINK("x"),C{i},view,' for i in range(300)]
     # a desk of 200 ordinary agents: enough for peer comparison on a first night
     rows += [f"2026-01-05T{10 + j % 8:02d}:{i:02d}:00Z,a{i},C{i}{j},view,T{i}{j // 3}" for i in range(200) for j in range(40)]
     path.write_text("\n".join(rows) + "\n")
@@ -289,10 +289,10 @@ def test_csv_export_neutralises_formulas(tmp_path):
     iw("nightly", "--events", path, "--date", "2026-01-05", db=db)
     out = iw("export", "scores", db=db).stdout
     cells = pd.read_csv(io.StringIO(out), dtype=str).agent_id
-    assert "'=HYPERLINK(\"x\")" in set(cells) and not cells.str.startswith("=").any()
+    assert '\'=HYPERLINK("x")' in set(cells) and not cells.str.startswith("=").any()
     # the harvester with a hostile name still ranks first, on a desk with no history at all
     top = pd.read_csv(io.StringIO(out)).sort_values("rank").iloc[0]
-    assert top.agent_id == "'=HYPERLINK(\"x\")"
+    assert top.agent_id == '\'=HYPERLINK("x")'
 
 
 def test_a_night_without_events_is_recorded_empty(tmp_path):

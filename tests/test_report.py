@@ -24,8 +24,8 @@ from tests.conftest import INSIDERWATCH
 #: a real replay, then the report in headless Chromium (slow)
 pytestmark = pytest.mark.slow
 
-HOSTILE_AGENT = "A<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">&'"
-HOSTILE_CUSTOMER = "C<b onmouseover=alert(1)>=HYPERLINK(\"http://x\")"
+HOSTILE_AGENT = 'A<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">&\''
+HOSTILE_CUSTOMER = 'C<b onmouseover=alert(1)>=HYPERLINK("http://x")'
 KEY = "test-pseudonym-key"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 

@@ -175,7 +175,7 @@ def test_off_hours_after_the_shift(injected, labels, sim_clean_events):
     ev, _ = _per_work_day(injected, labels, "off_hours")
     agent = ev.agent_id.iloc[0]
     own = sim_clean_events[sim_clean_events.agent_id == agent].timestamp
-    local_hours = lambda ts: ((ts.dt.hour + ts.dt.minute / 60.0) % 24)  # noqa: E731
+    local_hours = lambda ts: (ts.dt.hour + ts.dt.minute / 60.0) % 24  # noqa: E731
     usual = local_hours(own)
     harvest = local_hours(ev[ev.agent_id == agent].timestamp)
     # most of the harvest falls in hours when the agent normally does almost nothing
@@ -295,7 +295,9 @@ def test_backlog_week_lifts_one_queue(sim_dir, agent_days):
     inside = agent_days.day.between(pd.Timestamp(backlog["first_day"], tz="UTC"), pd.Timestamp(backlog["last_day"], tz="UTC"))
     queue = agent_days.team.isin(backlog["teams"])
     lifted = agent_days[queue & inside].groupby("agent_id").events.median() / agent_days[queue & ~inside].groupby("agent_id").events.median()
-    others = agent_days[~queue & inside & (agent_days.role == "agent")].groupby("agent_id").events.median() / agent_days[~queue & ~inside & (agent_days.role == "agent")].groupby("agent_id").events.median()
+    others = (
+        agent_days[~queue & inside & (agent_days.role == "agent")].groupby("agent_id").events.median() / agent_days[~queue & ~inside & (agent_days.role == "agent")].groupby("agent_id").events.median()
+    )
     assert lifted.median() > 1.4 > others.median()
 
 
@@ -347,7 +349,6 @@ def test_cli_rejects_bad_spec(tmp_path):
     assert proc.returncode == 2
     assert "unknown insider scenario 'exfil'" in proc.stderr
     assert not (tmp_path / "x" / "events.csv.gz").exists()
-
 
 
 def test_sample_logs_regenerate_from_their_documented_command(tmp_path):

@@ -69,7 +69,7 @@ def test_register_refuses_a_name_or_ending_taken():
 
 # --- raw_columns ------------------------------------------------------------------------------
 def test_raw_columns_of_a_csv_is_its_header(tmp_path):
-    assert sources.raw_columns(write(tmp_path / "a.csv.gz", b"\xef\xbb\xbfWhen,Who,\"a,b\"\n1,2,3\n")) == ["When", "Who", "a,b"]
+    assert sources.raw_columns(write(tmp_path / "a.csv.gz", b'\xef\xbb\xbfWhen,Who,"a,b"\n1,2,3\n')) == ["When", "Who", "a,b"]
     assert sources.raw_columns(write(tmp_path / "header.csv", b"x,y")) == ["x", "y"]
     assert sources.raw_columns(write(tmp_path / "empty.csv", b"")) == []
 

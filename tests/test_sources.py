@@ -276,11 +276,7 @@ def test_csv_line_numbers_of_validation_rejects_after_a_skipped_record(tmp_path)
 
 
 def test_csv_quoted_line_breaks_stay_in_the_field_and_count_as_one_record(tmp_path):
-    text = (
-        "timestamp,agent_id,customer_id,action,ticket_id\n"
-        '2026-03-01T08:00:00Z,A1,C1,note,"T1\nsecond line"\n'
-        "2026-03-01T08:00:00Z,,C2,view,T2\n"
-    )
+    text = 'timestamp,agent_id,customer_id,action,ticket_id\n2026-03-01T08:00:00Z,A1,C1,note,"T1\nsecond line"\n2026-03-01T08:00:00Z,,C2,view,T2\n'
     loaded = sources.load_events(write(tmp_path / "a.csv", text.encode()))
     assert loaded.events["ticket_id"].tolist() == ["T1\nsecond line"]
     # physical line 4, record 3: rejects carry record numbers (documented)
@@ -556,10 +552,7 @@ def test_corrupt_parquet_is_an_input_error_naming_the_file(tmp_path, cut):
 
 # --- mapping ----------------------------------------------------------------------------
 def test_mapping_renames_raw_fields_before_validation(tmp_path):
-    raw = [
-        {"ts": r["timestamp"], "user": r["agent_id"], "customer_id": r["customer_id"], "op": r["action"], "agent_id": "ignored"}
-        for r in ROWS
-    ]
+    raw = [{"ts": r["timestamp"], "user": r["agent_id"], "customer_id": r["customer_id"], "op": r["action"], "agent_id": "ignored"} for r in ROWS]
     rename = {"ts": "timestamp", "user": "agent_id", "op": "action"}
     header = ["ts", "user", "customer_id", "op", "agent_id"]
     for path in (
@@ -593,9 +586,7 @@ def write_roster(tmp_path, text: str) -> Path:
 def test_read_roster_types_and_optional_columns(tmp_path):
     path = write_roster(
         tmp_path,
-        "\ufeffagent_id,team,role,start_date,end_date,timezone,notes\n"
-        "A1,billing, Team_Lead ,2024-01-15,,Europe/Berlin,x\n"
-        "A2,,agent,,2026-06-30,,y\n",
+        "\ufeffagent_id,team,role,start_date,end_date,timezone,notes\nA1,billing, Team_Lead ,2024-01-15,,Europe/Berlin,x\nA2,,agent,,2026-06-30,,y\n",
     )
     roster = sources.read_roster(path)
     assert list(roster.columns) == list(schema.ROSTER_COLUMNS)

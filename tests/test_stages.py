@@ -13,10 +13,10 @@ from detector import features as ft
 from detector import model as md
 from detector import schema
 from detector.aggregate import AGENT_DAY_COLUMNS, HOURS, aggregate, touched
-from detector.novelty import novelty_counts
 from detector.config import Config, from_dict
 from detector.errors import UsageError
 from detector.history import skip_high_days
+from detector.novelty import novelty_counts
 
 
 def events(rows):
@@ -268,10 +268,14 @@ def test_a_roles_busy_week_is_not_a_team_drifting_together():
     ring = ["a01", "a02", "a03", "a04"]
     frame.loc[frame.agent_id.isin(ring) & (frame.day == "2026-01-31"), "ticketless_views"] = 60
     team = {a: a[0].upper() for a in general + kyc}
-    roster = pd.DataFrame({
-        "agent_id": list(team), "team": list(team.values()),
-        "role": ["kyc_analyst" if a in kyc else "agent" for a in team], "site": ["lisbon" if a in kyc else a[0] for a in team],
-    })
+    roster = pd.DataFrame(
+        {
+            "agent_id": list(team),
+            "team": list(team.values()),
+            "role": ["kyc_analyst" if a in kyc else "agent" for a in team],
+            "site": ["lisbon" if a in kyc else a[0] for a in team],
+        }
+    )
     f = ft.compute(frame[frame.day < "2026-01-31"], frame[frame.day == "2026-01-31"], day="2026-01-31", roster=roster)
     groups = al.group_alerts(f, day="2026-01-31", settings=al.AlertSettings())
     assert "K" not in set(groups.subject_id) and "lisbon" not in set(groups.subject_id)

@@ -53,9 +53,7 @@ HOSTILE = "a'); DROP TABLE scores;--<script>alert(1)</script>"
 
 
 def _results(day: str, agents: list[str], flagged: str | None = None) -> DayResults:
-    ad = pd.DataFrame(
-        [{**dict.fromkeys(AGENT_DAY_COLUMNS[2:], 1), "day": day, "agent_id": a, "views": 10 + i, "new_customers": i} for i, a in enumerate(agents)]
-    )
+    ad = pd.DataFrame([{**dict.fromkeys(AGENT_DAY_COLUMNS[2:], 1), "day": day, "agent_id": a, "views": 10 + i, "new_customers": i} for i, a in enumerate(agents)])
     hashes = customer_hashes([f"C{i}" for i in range(len(agents) * 2)])
     touched = Touched(day, np.array(agents, dtype=object), np.full(len(agents), 2, np.int64), hashes)
     inputs = pd.DataFrame({"agent_id": agents, "x__z": np.arange(len(agents), dtype=float), "y__z": 0.5})
@@ -78,9 +76,7 @@ def _results(day: str, agents: list[str], flagged: str | None = None) -> DayResu
     alerts, evidence = [], pd.DataFrame()
     if flagged:
         key = f"k-{flagged}-{day}"
-        alerts = [
-            Alert(alert_key=key, subject_type="agent", subject_id=flagged, score=3.0, rank=1, reasons=["r1 " + HOSTILE, "r2"], members=None, detector_version="v")
-        ]
+        alerts = [Alert(alert_key=key, subject_type="agent", subject_id=flagged, score=3.0, rank=1, reasons=["r1 " + HOSTILE, "r2"], members=None, detector_version="v")]
         ev = schema.validate(
             pd.DataFrame(
                 {

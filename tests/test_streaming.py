@@ -9,10 +9,10 @@ import pandas as pd
 
 from detector import schema
 from detector.aggregate import _PARTS, COUNTS, MERGE_MIN_ROWS, DayAggregator, Deduplicator, aggregate_days, customer_hashes
-from detector.store import Store
-from pipelines.run import run_nightly
 from detector.config import Config
 from detector.sources import read_roster
+from detector.store import Store
+from pipelines.run import run_nightly
 
 
 def busiest_day(events: pd.DataFrame) -> tuple[str, pd.DataFrame]:
@@ -58,19 +58,23 @@ def reference_counts(rows: pd.DataFrame) -> pd.DataFrame:
     main = under.sort_values(["ticket_id", "n", "first"], ascending=[True, False, True]).drop_duplicates("ticket_id").set_index("ticket_id")["customer_id"]
     r["off_primary"] = r["view"] & r["has_ticket"] & (r["ticket_id"].map(main) != r["customer_id"])
     g = r.groupby("agent_id")
-    out = pd.DataFrame(
-        {
-            "events": g.size(),
-            "views": g["view"].sum(),
-            "customers": g["customer_id"].nunique(),
-            "tickets": g["ticket_id"].nunique(),
-            "ticketless_views": g["tl_view"].sum(),
-            "ticketless_customers": r[r["tl_view"]].groupby("agent_id")["customer_id"].nunique(),
-            "off_primary_views": g["off_primary"].sum(),
-            "id_document_views": r[r["view"] & (r["resource"] == "id_document")].groupby("agent_id").size(),
-            "exports": r[r["action"].isin(["export", "list", "download", "print"])].groupby("agent_id").size(),
-        }
-    ).fillna(0).astype("int64")
+    out = (
+        pd.DataFrame(
+            {
+                "events": g.size(),
+                "views": g["view"].sum(),
+                "customers": g["customer_id"].nunique(),
+                "tickets": g["ticket_id"].nunique(),
+                "ticketless_views": g["tl_view"].sum(),
+                "ticketless_customers": r[r["tl_view"]].groupby("agent_id")["customer_id"].nunique(),
+                "off_primary_views": g["off_primary"].sum(),
+                "id_document_views": r[r["view"] & (r["resource"] == "id_document")].groupby("agent_id").size(),
+                "exports": r[r["action"].isin(["export", "list", "download", "print"])].groupby("agent_id").size(),
+            }
+        )
+        .fillna(0)
+        .astype("int64")
+    )
     seq = {}
     for agent, cust in r.groupby("agent_id")["customer_id"]:
         ids = sorted({(m.group(1), int(m.group(2))) for c in set(cust) if (m := __import__("re").match(r"^(.*?)(\d{1,15})$", c))})
@@ -194,10 +198,6 @@ def test_stored_hashes_are_pinned(tmp_path):
     assert [hex(x) for x in customer_hashes(["C000001", "cust-é", "0035g00000XyZ1aAAB"])] == ["0xb3f8b921850931ed", "0x95e566f3000c8e97", "0xe1ab29e0b3e4574"]
     assert [hex(x) for x in _hash(["T1", "TKT-9"])] == ["0x1bebfc6290481981", "0x115b0e6e5652fab5"]
     path = tmp_path / "e.csv"
-    path.write_text(
-        "timestamp,agent_id,customer_id,action,ticket_id,resource,event_id\n"
-        "2026-01-05T09:00:00Z,A1,C1,view,T1,profile,ev-1\n"
-        "2026-01-05T09:01:00Z,A1,C2,view,,id_document,\n"
-    )
+    path.write_text("timestamp,agent_id,customer_id,action,ticket_id,resource,event_id\n2026-01-05T09:00:00Z,A1,C1,view,T1,profile,ev-1\n2026-01-05T09:01:00Z,A1,C2,view,,id_document,\n")
     assert [hex(x) for x in event_keys(load_events(path).events)] == ["0xbe6fa076725c8884", "0x52a9d97165944c97"]
     assert _hash_rows([pd.Series(["a", "b"]), pd.Series(["x", None])], 2).tolist() == ["fb8d67ce587665d6", "63c1eba20f5614e8"]

@@ -116,17 +116,20 @@ class FileMapping:
         index = pd.RangeIndex(n)
         text = {f: _text(frame[f], index) for f in frame.columns}
         nulls = pd.Series(pd.NA, index=index, dtype=schema.STRING_DTYPE)
-        get = lambda f: text.get(f, nulls)
+
+        def get(f: str) -> pd.Series:
+            return text.get(f, nulls)
+
         reasons = np.full(n, None, dtype=object)
         out: dict[str, pd.Series] = {}
         for canonical, col in self.columns.items():
             values, why = self._column(col, get, n)
             out[canonical] = values
             if canonical in schema.REQUIRED_COLUMNS and why is not None:
-                fill = (reasons == None) & why.notna().to_numpy()
+                fill = (reasons == None) & why.notna().to_numpy()  # noqa: E711  (elementwise on an object array)
                 reasons[fill] = why.to_numpy(dtype=object)[fill]
         result = pd.DataFrame(out, index=index)
-        return result, (reasons if (reasons != None).any() else None)
+        return result, (reasons if (reasons != None).any() else None)  # noqa: E711  (elementwise)
 
     def _column(self, col: ColumnSpec, get, n: int) -> tuple[pd.Series, pd.Series | None]:
         is_ts = col.canonical == schema.TIMESTAMP
@@ -175,7 +178,10 @@ class FileMapping:
     def _values(self, spec: ValueSpec, get, idx: np.ndarray, is_ts: bool) -> tuple[pd.Series, pd.Series | None]:
         """Values of one spec for the rows ``idx`` (positions), and reasons where it fails."""
         n = len(idx)
-        sub = lambda f: get(f).iloc[idx].reset_index(drop=True)
+
+        def sub(f: str) -> pd.Series:
+            return get(f).iloc[idx].reset_index(drop=True)
+
         if spec.value is not None:
             values = pd.Series([spec.value] * n, dtype=schema.STRING_DTYPE)
         elif spec.hash is not None:
@@ -210,9 +216,14 @@ class FileMapping:
         why = pd.Series(pd.NA, index=keys.index, dtype=schema.STRING_DTYPE)
         if missing.any():
             found = keys[missing].isin(table.index)
-            text = "lookup key " + _quoted(keys[missing]) + f" (from {' or '.join(spec.sources)})" + pd.Series(
-                np.where(found.to_numpy(), f" has no {spec.lookup} in the lookup table {self.lookup.path.name}", f" not in the lookup table {self.lookup.path.name}"),
-                index=keys[missing].index,
+            text = (
+                "lookup key "
+                + _quoted(keys[missing])
+                + f" (from {' or '.join(spec.sources)})"
+                + pd.Series(
+                    np.where(found.to_numpy(), f" has no {spec.lookup} in the lookup table {self.lookup.path.name}", f" not in the lookup table {self.lookup.path.name}"),
+                    index=keys[missing].index,
+                )
             )
             why[missing] = text
         return values, why

@@ -42,9 +42,7 @@ def resolve_mapping(name_or_path: str) -> tuple[str, Path]:
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return str(path.resolve()), path.resolve()
-    raise UsageError(
-        f"no mapping {name_or_path!r}: neither a built-in mapping ({', '.join(builtins)}) nor a file"
-    )
+    raise UsageError(f"no mapping {name_or_path!r}: neither a built-in mapping ({', '.join(builtins)}) nor a file")
 
 
 def sha256_of(path: Path) -> str:

@@ -14,9 +14,9 @@ Pure: writes nothing; pipelines/simulate.py does the I/O.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Iterator
+from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 import pandas as pd
@@ -78,9 +78,7 @@ class Simulation:
         self._labels = _Labels()
         self._consumed = False
         ip_host = np.arange(self.desk.n)
-        self._agent_ips = np.array(
-            [f"{net}.{(h // 250) % 250}.{h % 250 + 1}" for net, h in zip(self.desk.subnet, ip_host)], dtype=object
-        )
+        self._agent_ips = np.array([f"{net}.{(h // 250) % 250}.{h % 250 + 1}" for net, h in zip(self.desk.subnet, ip_host)], dtype=object)
 
     def _rng(self, purpose: int, k: int = 0) -> np.random.Generator:
         return np.random.default_rng([self.spec.seed, purpose, k])
@@ -108,7 +106,7 @@ class Simulation:
         if self._consumed:
             raise RuntimeError("a Simulation's events can be generated once; build a new one")
         self._consumed = True
-        start_ms = int(datetime.combine(self.spec.start, time(0), tzinfo=timezone.utc).timestamp() * 1000)
+        start_ms = int(datetime.combine(self.spec.start, time(0), tzinfo=UTC).timestamp() * 1000)
         counter = TicketCounter(TICKET_BASE)
         previous = Tickets.empty()
         carry = EventArrays.empty()

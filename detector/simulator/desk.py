@@ -8,7 +8,7 @@ Pure: arrays in, arrays out, all randomness from the generator passed in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -80,7 +80,7 @@ class World:
     partner: np.ndarray  # customer offset -> linked customer offset
 
     @classmethod
-    def build(cls, n_customers: int, rng: np.random.Generator) -> "World":
+    def build(cls, n_customers: int, rng: np.random.Generator) -> World:
         high_value = rng.random(n_customers) < 0.05
         partner = rng.permutation(n_customers)
         return cls(
@@ -169,9 +169,7 @@ def build_calendar(desk: Desk, days: int, rng: np.random.Generator) -> Calendar:
     zones = sorted(set(desk.timezone))
     zone_idx = np.array([zones.index(z) for z in desk.timezone])
     offsets = np.array([[_utc_offset_ms(z, d) for d in dates] for z in zones], np.int64)
-    midnight = np.array(
-        [int(datetime.combine(d, time(0), tzinfo=timezone.utc).timestamp() * 1000) for d in dates], np.int64
-    )
+    midnight = np.array([int(datetime.combine(d, time(0), tzinfo=UTC).timestamp() * 1000) for d in dates], np.int64)
     shift_start_ms = midnight[None, :] + (shift_h * HOUR_MS).astype(np.int64) - offsets[zone_idx]
 
     tenure_days = k[None, :] - desk.start_day[:, None]
@@ -215,7 +213,7 @@ class Tickets:
     customer: np.ndarray
 
     @classmethod
-    def empty(cls) -> "Tickets":
+    def empty(cls) -> Tickets:
         return cls(np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.int64))
 
 
@@ -310,9 +308,7 @@ def benign_day(
         probs = np.zeros((len(li), len(KINDS)))
         probs[:, 1] = 1.0
         probs[:, 2] = 0.5
-        parts.append(
-            _expand(t_agent[li], t_ticket[li], world.linked(t_customer[li]), t_start[li] + 120_000, probs, rng)
-        )
+        parts.append(_expand(t_agent[li], t_ticket[li], world.linked(t_customer[li]), t_start[li] + 120_000, probs, rng))
     today = Tickets(agent=t_agent, ticket=t_ticket, customer=t_customer)
 
     # --- KYC batch reviews: one ticket covers many customers' id documents -----------
@@ -332,9 +328,7 @@ def benign_day(
         probs[:, 1] = 0.8
         probs[:, 5] = 0.35
         probs[:, 7] = 0.5  # KYC status update
-        parts.append(
-            _expand(working[b_owner][c_batch].astype(np.int32), b_ticket[c_batch], c_customer, c_start, probs, rng, gap_ms=20_000.0)
-        )
+        parts.append(_expand(working[b_owner][c_batch].astype(np.int32), b_ticket[c_batch], c_customer, c_start, probs, rng, gap_ms=20_000.0))
 
     # --- team leads review their team's tickets of the day -------------------------------
     leads = np.flatnonzero(role == "team_lead")
@@ -378,11 +372,7 @@ def benign_day(
             probs[:, 8] = 1.0
             probs[:, 1] = 0.8
             probs[:, 3] = 0.4
-            parts.append(
-                _expand(
-                    working[r_qa].astype(np.int32), pool.ticket[pick], pool.customer[pick], _in_shift(shift[r_qa], rng), probs, rng
-                )
-            )
+            parts.append(_expand(working[r_qa].astype(np.int32), pool.ticket[pick], pool.customer[pick], _in_shift(shift[r_qa], rng), probs, rng))
 
     # --- legitimate ticketless look-ups: phone calls, quick checks ----------------------
     n_l = rng.poisson(LOOKUPS_PER_DAY * np.sqrt(desk.workload[working]) * np.minimum(mult, 2.0))

@@ -37,7 +37,7 @@ class EventArrays:
     ticket: np.ndarray  # int64
 
     @classmethod
-    def empty(cls) -> "EventArrays":
+    def empty(cls) -> EventArrays:
         return cls(
             ts=np.empty(0, np.int64),
             agent=np.empty(0, np.int32),
@@ -48,7 +48,7 @@ class EventArrays:
         )
 
     @classmethod
-    def build(cls, ts, agent, customer, action, resource, ticket) -> "EventArrays":
+    def build(cls, ts, agent, customer, action, resource, ticket) -> EventArrays:
         n = len(ts)
         return cls(
             ts=np.asarray(ts, np.int64),
@@ -63,13 +63,13 @@ class EventArrays:
         return len(self.ts)
 
     @classmethod
-    def concat(cls, parts: list["EventArrays"]) -> "EventArrays":
+    def concat(cls, parts: list[EventArrays]) -> EventArrays:
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls.empty()
         return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
 
-    def take(self, idx) -> "EventArrays":
+    def take(self, idx) -> EventArrays:
         return EventArrays(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
 

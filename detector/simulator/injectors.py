@@ -48,7 +48,7 @@ class DayContext:
     tickets: Tickets  # own tickets worked today
 
 
-INJECTORS: dict[str, "Injector"] = {}
+INJECTORS: dict[str, Injector] = {}
 
 
 def register(cls):
@@ -84,12 +84,7 @@ class Injector:
 
     def eligible(self, desk: Desk, cal: Calendar, taken: set) -> np.ndarray:
         """Tenured people of the right role who stay and keep their shift during the period."""
-        ok = (
-            np.isin(desk.role, self.roles)
-            & (desk.start_day <= -30)
-            & (desk.end_day >= cal.days)
-            & (desk.shift_change_day < 0)
-        )
+        ok = np.isin(desk.role, self.roles) & (desk.start_day <= -30) & (desk.end_day >= cal.days) & (desk.shift_change_day < 0)
         ok[list(taken)] = False
         return np.flatnonzero(ok)
 
@@ -142,9 +137,7 @@ class Injector:
     def _views(self, plan: Plan, ts: np.ndarray, customers: np.ndarray, rng, ticket=NONE) -> EventArrays:
         """Views at ``ts`` of ``customers``, resources drawn from :attr:`harvested`."""
         resources, shares = self.harvested
-        return EventArrays.build(
-            ts=ts, agent=plan.agent, customer=customers, action=VIEW, resource=_resources(rng, len(ts), resources, shares), ticket=ticket
-        )
+        return EventArrays.build(ts=ts, agent=plan.agent, customer=customers, action=VIEW, resource=_resources(rng, len(ts), resources, shares), ticket=ticket)
 
     def _shift(self, plan: Plan, ctx: DayContext) -> int:
         return int(ctx.cal.shift_start_ms[plan.agent, ctx.k])
@@ -306,9 +299,7 @@ class NewHire(Injector):
     duration = (10, 15)
 
     def plan(self, desk, cal, count, rng, taken):
-        hires = np.flatnonzero(
-            (desk.role == "agent") & (desk.start_day >= 3) & (desk.start_day <= cal.days - 5) & (desk.end_day >= cal.days)
-        )
+        hires = np.flatnonzero((desk.role == "agent") & (desk.start_day >= 3) & (desk.start_day <= cal.days - 5) & (desk.end_day >= cal.days))
         hires = [int(a) for a in rng.permutation(hires) if int(a) not in taken][:count]
         plans = []
         for agent in hires:

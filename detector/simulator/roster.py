@@ -85,9 +85,7 @@ class Desk:
     def roster_frame(self) -> pd.DataFrame:
         """The roster in the canonical roster columns (start/end as ISO dates)."""
         start_dates = [(self.start + timedelta(days=int(d))).isoformat() for d in self.start_day]
-        end_dates = [
-            "" if d >= _NEVER else (self.start + timedelta(days=int(d))).isoformat() for d in self.end_day
-        ]
+        end_dates = ["" if d >= _NEVER else (self.start + timedelta(days=int(d))).isoformat() for d in self.end_day]
         return pd.DataFrame(
             {
                 s.AGENT_ID: self.agent_id,
@@ -141,9 +139,7 @@ def build_desk(n_agents: int, days: int, start: date, rng: np.random.Generator, 
         if not (kinds == 0).any():
             kinds[order[-1]] = 0
     team_kind = kind_names[kinds]
-    team_queue = np.where(
-        team_kind == "general", rng.choice(np.array(QUEUES), size=n_teams), team_kind
-    ).astype(object)
+    team_queue = np.where(team_kind == "general", rng.choice(np.array(QUEUES), size=n_teams), team_kind).astype(object)
     off_idx = rng.choice(len(OFF_DAY_PATTERNS), size=n_teams, p=[p for _, p in OFF_DAY_PATTERNS])
     off_days = [OFF_DAY_PATTERNS[i][0] for i in off_idx]
     shift_w = np.array([w for _, w in SHIFT_STARTS])

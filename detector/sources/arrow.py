@@ -41,17 +41,13 @@ def frame_from_arrow(table: pa.Table | None, selected: dict[str, str], lines: np
                         except UnicodeDecodeError:
                             bad[i] = True
                             bad_reason[i] = f"invalid UTF-8 in {canonical}"
-                column = pa.chunked_array(
-                    [pa.array([None if v is None else v.decode("utf-8", "replace") for v in values], pa.string())]
-                )
+                column = pa.chunked_array([pa.array([None if v is None else v.decode("utf-8", "replace") for v in values], pa.string())])
         arrays[canonical] = column
     frame = pd.DataFrame({c: to_pandas(a) for c, a in arrays.items()})
     if not bad.any():
         return frame, [], None
     rows = np.flatnonzero(bad)
-    rejects = [
-        (int(lines[i]), bad_reason[int(i)], schema.raw_row(frame.iloc[i].to_dict())) for i in rows
-    ]
+    rejects = [(int(lines[i]), bad_reason[int(i)], schema.raw_row(frame.iloc[i].to_dict())) for i in rows]
     keep = ~bad
     return frame.loc[keep].reset_index(drop=True), rejects, keep
 

@@ -106,8 +106,7 @@ class Mapping:
         unknown = sorted(set(self.rename.values()) - set(schema.EVENT_COLUMNS))
         if unknown:
             raise InputError(
-                f"mapping targets unknown canonical column {unknown[0]!r}; "
-                f"canonical columns are {', '.join(schema.EVENT_COLUMNS)}",
+                f"mapping targets unknown canonical column {unknown[0]!r}; canonical columns are {', '.join(schema.EVENT_COLUMNS)}",
                 column=unknown[0],
             )
 

@@ -60,22 +60,12 @@ def resolve_inputs(spec: str | Path | Sequence[str | Path], *, any_name: bool = 
         if path.is_file():
             found.append(path)
         elif path.is_dir():
-            files = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and (any_name or detect_format(p) is not None)
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
+            files = sorted(p for p in path.rglob("*") if p.is_file() and (any_name or detect_format(p) is not None) and not any(part.startswith(".") for part in p.relative_to(path).parts))
             if not files:
                 raise InputError("directory holds no CSV, JSON Lines or Parquet file", file=str(item))
             found.extend(files)
         elif glob.has_magic(str(item)):
-            files = sorted(
-                Path(p)
-                for p in glob.glob(str(item), recursive=True)
-                if Path(p).is_file() and (any_name or detect_format(p) is not None)
-            )
+            files = sorted(Path(p) for p in glob.glob(str(item), recursive=True) if Path(p).is_file() and (any_name or detect_format(p) is not None))
             if not files:
                 raise InputError("pattern matches no CSV, JSON Lines or Parquet file", file=str(item))
             found.extend(files)
@@ -125,8 +115,7 @@ def format_of(path: Path, fmt: str | None) -> str:
         fmt = detect_format(path)
         if fmt is None:
             raise InputError(
-                "cannot tell the format from the file name; name it .csv, .jsonl or .parquet "
-                "(optionally .gz), or give the format",
+                "cannot tell the format from the file name; name it .csv, .jsonl or .parquet (optionally .gz), or give the format",
                 file=str(path),
             )
     if fmt not in FORMATS:

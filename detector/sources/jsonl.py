@@ -136,6 +136,7 @@ def _parse_jsonl(data: bytes, first_line: int, n_lines: int, selected: dict[str,
     kept = [(first_line + i, line) for i, line in enumerate(lines[: len(starts)]) if line.strip()]
     return _jsonl_slow([line for _, line in kept], [n for n, _ in kept], selected, nested=typed)
 
+
 def _jsonl_slow(content: list[bytes], numbers: list[int], selected: dict[str, str], *, nested: bool = False) -> Chunk:
     rows: list[list[str | None]] = []
     kept: list[int] = []

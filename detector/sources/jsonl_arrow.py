@@ -79,6 +79,7 @@ def jsonl_typed(data: bytes, rows: int, selected: dict[str, str]) -> pd.DataFram
             continue
         if isinstance(obj, dict):
             samples.append(obj)
+
     def forms(raw: str) -> list[tuple]:
         # a dotted path may be a literal key ("user.id") or nested objects, even line by line
         segments = path_segments(raw)

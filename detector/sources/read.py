@@ -163,12 +163,9 @@ def _validate_chunk(chunk: Chunk, path: Path, mapping: ColumnMapping) -> Batch:
     # raw fields -> canonical columns, with the mapping's own rejects
     frame, reasons = mapping.transform(frame.reset_index(drop=True))
     if reasons is not None:
-        bad = reasons != None
+        bad = reasons != None  # noqa: E711  (elementwise on an object array)
         raw = chunk.frame.reset_index(drop=True).loc[bad]
-        early_rejects = list(early_rejects) + [
-            (int(line), str(reason), schema.raw_row(record))
-            for line, reason, record in zip(lines[bad], reasons[bad], raw.to_dict("records"))
-        ]
+        early_rejects = list(early_rejects) + [(int(line), str(reason), schema.raw_row(record)) for line, reason, record in zip(lines[bad], reasons[bad], raw.to_dict("records"))]
         frame, lines = frame.loc[~bad].reset_index(drop=True), lines[~bad]
     validated = schema.validate(frame, source=source, lines=lines)
     rejects = validated.rejects

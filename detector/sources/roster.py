@@ -77,6 +77,7 @@ def read_roster(path: str | Path) -> pd.DataFrame:
     if agents.isna().any():
         line = int(lines[agents.isna().to_numpy()][0])
         raise InputError("roster row without agent_id", file=str(path), line=line)
+
     def refuse(mask: np.ndarray, message: str, values: pd.Series | np.ndarray | None = None) -> None:
         """InputError at the first row ``mask`` flags, naming its line and agent; ``message``
         takes ``{agent}`` and ``{value}`` (that row's entry of ``values``)."""

@@ -56,8 +56,7 @@ class StoreBase:
             raise _not_a_url(url, exc) from exc
         except ModuleNotFoundError as exc:
             raise UsageError(
-                f"--db needs the database driver {exc.name!r}, which is not installed"
-                + (": pip install 'insiderwatch[postgres]'" if url.startswith("postgres") else ""),
+                f"--db needs the database driver {exc.name!r}, which is not installed" + (": pip install 'insiderwatch[postgres]'" if url.startswith("postgres") else ""),
                 store=safe_url(url),
             ) from exc
         if self._engine.dialect.name == "sqlite":
@@ -84,8 +83,7 @@ class StoreBase:
             except OperationalError as exc:
                 if attempt >= connect_attempts:
                     raise StoreError(
-                        f"cannot open the store: {exc.__class__.__name__}: {first_line(exc)}{disk_hint(url)}"
-                        + (f" (tried {attempt} times)" if attempt > 1 else ""),
+                        f"cannot open the store: {exc.__class__.__name__}: {first_line(exc)}{disk_hint(url)}" + (f" (tried {attempt} times)" if attempt > 1 else ""),
                         store=safe_url(url),
                     ) from exc
                 log.warning("cannot reach the store (%s); trying again in %.0f s (attempt %d of %d)", first_line(exc), wait, attempt + 1, connect_attempts)

@@ -57,8 +57,7 @@ class DayLocks(StoreBase):
             if live:
                 h = live[0]
                 raise StoreBusy(
-                    f"{h[DAY]} is being scored by run {h['run_id']} (pid {h['pid']} on {h['host']}, since {h['acquired_at']}): "
-                    "wait for it to finish, then run again (a rerun replaces the day)",
+                    f"{h[DAY]} is being scored by run {h['run_id']} (pid {h['pid']} on {h['host']}, since {h['acquired_at']}): wait for it to finish, then run again (a rerun replaces the day)",
                     day=h[DAY],
                 )
             stale_runs = sorted({h["run_id"] for h in held})

@@ -51,11 +51,7 @@ def _touched_by_day(rows: Sequence[Row]) -> list[Touched]:
 
 def _evidence_chunk(conn: Connection, chunk: list[str], per_agent: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The evidence rows (at most ``per_agent`` per alert and agent) and summary of some alerts."""
-    ranked = (
-        select(evidence, func.row_number().over(partition_by=[evidence.c.alert_key, evidence.c.agent_id], order_by=evidence.c.id).label("_n"))
-        .where(evidence.c.alert_key.in_(chunk))
-        .subquery()
-    )
+    ranked = select(evidence, func.row_number().over(partition_by=[evidence.c.alert_key, evidence.c.agent_id], order_by=evidence.c.id).label("_n")).where(evidence.c.alert_key.in_(chunk)).subquery()
     q = select(*[ranked.c[c.name] for c in evidence.columns])
     if per_agent is not None:
         q = q.where(ranked.c._n <= int(per_agent))
@@ -111,11 +107,7 @@ class ResultReader(StoreBase):
     def _agent_day_rows(self, table: Table, columns: list[str], first: str, before: str) -> Sequence[Row]:
         """(day, agent_id, *columns) of ``table`` with ``first <= day < before``, by day and agent."""
         with self.engine.connect() as conn:
-            return conn.execute(
-                select(table.c.day, table.c.agent_id, *[table.c[c] for c in columns])
-                .where(table.c.day >= first, table.c.day < before)
-                .order_by(table.c.day, table.c.agent_id)
-            ).all()
+            return conn.execute(select(table.c.day, table.c.agent_id, *[table.c[c] for c in columns]).where(table.c.day >= first, table.c.day < before).order_by(table.c.day, table.c.agent_id)).all()
 
     def agent_days(self, first: str, before: str, columns: list[str] | None = None) -> pd.DataFrame:
         """Agent-days with ``first <= day < before`` (``columns``: day, agent_id and these

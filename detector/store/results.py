@@ -139,10 +139,7 @@ class DayWriter(StoreBase):
             insert_rows(
                 conn,
                 model_inputs,
-                [
-                    {DAY: day, s.AGENT_ID: a, "run_id": run_id, "vector": json.dumps([round(float(v), 6) for v in vec]), "names": names_json}
-                    for a, vec in zip(results.inputs[s.AGENT_ID], vectors)
-                ],
+                [{DAY: day, s.AGENT_ID: a, "run_id": run_id, "vector": json.dumps([round(float(v), 6) for v in vec]), "names": names_json} for a, vec in zip(results.inputs[s.AGENT_ID], vectors)],
             )
             insert_rows(conn, scores, [_score_row(r, day, run_id, results.peer_mode) for r in results.scores.to_dict("records")])
             insert_rows(conn, alerts, [_alert_row(a, day, run_id) for a in results.alerts])

@@ -46,11 +46,7 @@ class RunRecords(StoreBase):
         try:
             with self._writing(f"record the end of run {run_id}"), self.engine.begin() as conn:
                 conn.execute(delete(day_locks).where(day_locks.c.run_id == run_id))
-                conn.execute(
-                    update(runs)
-                    .where(runs.c.run_id == run_id)
-                    .values(status=status, finished_at=now(), manifest=json.dumps(manifest, sort_keys=True, default=str), message=message)
-                )
+                conn.execute(update(runs).where(runs.c.run_id == run_id).values(status=status, finished_at=now(), manifest=json.dumps(manifest, sort_keys=True, default=str), message=message))
         except StoreError as exc:
             if status == "complete":
                 raise
@@ -71,10 +67,7 @@ class RunRecords(StoreBase):
         """Record the rows a run rejected (source, line, reason, raw)."""
         if frame.empty:
             return
-        rows = [
-            {"run_id": run_id, "source": r["source"], "line": optional_int(r["line"]), "reason": r["reason"], "raw": r["raw"]}
-            for r in frame.to_dict("records")
-        ]
+        rows = [{"run_id": run_id, "source": r["source"], "line": optional_int(r["line"]), "reason": r["reason"], "raw": r["raw"]} for r in frame.to_dict("records")]
         with self._writing(f"record the rejected rows of run {run_id}"), self.engine.begin() as conn:
             conn.execute(insert(rejects), rows)
 

@@ -49,17 +49,11 @@ class Triage(StoreBase):
         with self.engine.connect() as conn:
             return pd.read_sql(q, conn)
 
-    def add_suppression(
-        self, agent_id: str, *, until: str, reason: str, ticket: str, owner: str, from_alert: str | None = None, pattern: str | None = None
-    ) -> int:
+    def add_suppression(self, agent_id: str, *, until: str, reason: str, ticket: str, owner: str, from_alert: str | None = None, pattern: str | None = None) -> int:
         """Record a suppression of the agent's alerts until ``until`` (only those driven
         mostly by the feature family ``pattern``, when given); its id."""
         with self.engine.begin() as conn:
-            result = conn.execute(
-                insert(suppressions).values(
-                    agent_id=agent_id, until=until, reason=reason, ticket=ticket, owner=owner, created_at=now(), from_alert=from_alert, pattern=pattern
-                )
-            )
+            result = conn.execute(insert(suppressions).values(agent_id=agent_id, until=until, reason=reason, ticket=ticket, owner=owner, created_at=now(), from_alert=from_alert, pattern=pattern))
             return inserted_id(result)
 
     def suppressions(self) -> pd.DataFrame:

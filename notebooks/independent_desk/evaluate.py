@@ -4,6 +4,7 @@
 Usage: python evaluate.py DIR   (DIR holds iw.db, labels.csv, label_days.csv, roster.csv)
 Writes DIR/per_insider.csv, DIR/benign_alerts.csv, DIR/summary.json and prints a summary.
 """
+
 import json
 import subprocess
 import sys
@@ -38,24 +39,34 @@ group_alerts = alerts[alerts.subject_type != "agent"].copy()
 rows = []
 for r in labels.itertuples():
     mine = agent_alerts[(agent_alerts.subject_id == r.agent_id) & (agent_alerts.day >= r.start_day)]
-    g = group_alerts[(group_alerts.day >= r.start_day) & group_alerts.members.apply(lambda m: r.agent_id in m)]
+    g = group_alerts[(group_alerts.day >= r.start_day) & group_alerts.members.apply(lambda m, agent=r.agent_id: agent in m)]
     first = mine.day.min() if len(mine) else None
     firstg = g.day.min() if len(g) else None
     top = mine.sort_values("day").iloc[0].reasons[0] if len(mine) else ""
     delay = (pd.Timestamp(first) - pd.Timestamp(r.start_day)).days if first else None
     delayg = (pd.Timestamp(firstg) - pd.Timestamp(r.start_day)).days if firstg else None
     sc = scores[(scores.agent_id == r.agent_id) & (scores.day >= r.start_day)]
-    rows.append({"agent_id": r.agent_id, "scenario": r.scenario, "role": r.role, "start": r.start_day,
-                 "alerted": first is not None, "first_alert": first, "delay": delay,
-                 "agent_alert_days": mine.day.nunique(), "group_delay": delayg,
-                 "harvest_days": int((label_days.agent_id == r.agent_id).sum()),
-                 "median_rank": float(sc["rank"].median()), "max_score": round(float(sc.score.max()), 2),
-                 "first_reason": top[:160]})
+    rows.append(
+        {
+            "agent_id": r.agent_id,
+            "scenario": r.scenario,
+            "role": r.role,
+            "start": r.start_day,
+            "alerted": first is not None,
+            "first_alert": first,
+            "delay": delay,
+            "agent_alert_days": mine.day.nunique(),
+            "group_delay": delayg,
+            "harvest_days": int((label_days.agent_id == r.agent_id).sum()),
+            "median_rank": float(sc["rank"].median()),
+            "max_score": round(float(sc.score.max()), 2),
+            "first_reason": top[:160],
+        }
+    )
 per = pd.DataFrame(rows)
 per.to_csv(d / "per_insider.csv", index=False)
 
-aa = agent_alerts.merge(roster[["agent_id", "role", "team", "desk"]] if "desk" in roster else roster[["agent_id", "role", "team"]],
-                        left_on="subject_id", right_on="agent_id", how="left")
+aa = agent_alerts.merge(roster[["agent_id", "role", "team", "desk"]] if "desk" in roster else roster[["agent_id", "role", "team"]], left_on="subject_id", right_on="agent_id", how="left")
 aa["true"] = [(a, dd) in harv for a, dd in zip(aa.subject_id, aa.day)]
 aa["insider"] = aa.subject_id.isin(ins_ids)
 fa = aa[~aa["true"]].copy()
@@ -66,10 +77,12 @@ n_all, n_post = len(days), len([x for x in days if x >= burn])
 ga_false = group_alerts[~group_alerts.members.apply(lambda m: any(x in ins_ids for x in m))]
 summary = {
     "nights": n_all,
-    "agent_alerts": len(aa), "true_agent_alerts": int(aa["true"].sum()),
+    "agent_alerts": len(aa),
+    "true_agent_alerts": int(aa["true"].sum()),
     "false_agent_alerts_per_night": round(len(fa) / n_all, 2),
     "false_agent_alerts_per_night_after_day14": round(len(fa[fa.day >= burn]) / n_post, 2),
-    "group_alerts": len(group_alerts), "group_alerts_without_insider": len(ga_false),
+    "group_alerts": len(group_alerts),
+    "group_alerts_without_insider": len(ga_false),
     "recall_agent_alerts": round(float(per.alerted.mean()), 2),
     "recall_incl_group": round(float((per.alerted | per.group_delay.notna()).mean()), 2),
 }

@@ -8,6 +8,7 @@ Usage: python gen.py --seed 1 --out DIR [--days 45] [--no-insiders]   (about 300
 Writes OUT/events.csv.gz, OUT/roster.csv, OUT/labels.csv (agent_id, scenario, start_day,
 end_day, first_day), OUT/label_days.csv (agent_id, day, exfil_events).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -140,8 +141,17 @@ for desk, site, nteams, size, role, pattern, shifts in DESKS:
             is_lead = k == 0
             d = "lead" if is_lead else desk
             a = Agent(
-                new_id(), desk, site, team, "supervisor" if is_lead else role, tz, vendor, pattern, shift,
-                rate=DESK_RATE[d] * rng.lognormal(0, 0.28), ticketless=min(0.4, DESK_TL[d] * rng.lognormal(0, 0.5)),
+                new_id(),
+                desk,
+                site,
+                team,
+                "supervisor" if is_lead else role,
+                tz,
+                vendor,
+                pattern,
+                shift,
+                rate=DESK_RATE[d] * rng.lognormal(0, 0.28),
+                ticketless=min(0.4, DESK_TL[d] * rng.lognormal(0, 0.5)),
             )
             if not is_lead and desk in ("chat", "voice", "email") and rng.random() < 0.10:
                 a.parttime = True
@@ -269,7 +279,11 @@ def gen_day(a: Agent, di: int, local_date, t0, length, ai, today_team_tickets, t
     ts, cu, ac, tk, rs = [], [], [], [], []
 
     def add(t, c, act, tick, res):
-        ts.append(t); cu.append(c); ac.append(AC[act]); tk.append(tick); rs.append(R[res])
+        ts.append(t)
+        cu.append(c)
+        ac.append(AC[act])
+        tk.append(tick)
+        rs.append(R[res])
 
     gap = {"chat": 35, "voice": 50, "nightchat": 40, "email": 110, "kyc": 60, "disputes": 120, "qa": 70, "lead": 80}[kind]
     recent = [x for x in a.recent if di - x[0] <= 10]
@@ -289,36 +303,44 @@ def gen_day(a: Agent, di: int, local_date, t0, length, ai, today_team_tickets, t
                 ids = contacts(k)  # periodic re-verification of existing customers
             ids = np.clip(ids, 0, N_CUST - 1)
             for c in ids:
-                t = int(starts[min(i, n - 1)]); i += 1
+                t = int(starts[min(i, n - 1)])
+                i += 1
                 add(t, c, "view", tick, "profile")
                 for _ in range(rng.integers(1, 4)):
-                    t += int(rng.exponential(gap) * NS); add(t, c, "view", tick, "id_document")
+                    t += int(rng.exponential(gap) * NS)
+                    add(t, c, "view", tick, "id_document")
                 if rng.random() < 0.6:
-                    t += int(rng.exponential(gap) * NS); add(t, c, "view", tick, "address")
+                    t += int(rng.exponential(gap) * NS)
+                    add(t, c, "view", tick, "address")
                 if rng.random() < 0.8:
-                    t += int(rng.exponential(gap) * NS); add(t, c, "update", tick, "id_document")
+                    t += int(rng.exponential(gap) * NS)
+                    add(t, c, "update", tick, "id_document")
             remaining -= k
     else:
         for i in range(n):
             t = int(starts[i])
-            r = rng.random()
+            _ = rng.random()  # drawn and unused: kept so the seeds give the same desks
             ticketless = rng.random() < a.ticketless
             if kind == "lead":
                 # review a team member's ticket from yesterday, or own escalation
                 if today_team_tickets and rng.random() < 0.7:
                     tick, c = today_team_tickets[int(rng.integers(len(today_team_tickets)))]
                     add(t, c, "view", tick, "ticket")
-                    t += int(rng.exponential(gap) * NS); add(t, c, "view", tick, "profile")
+                    t += int(rng.exponential(gap) * NS)
+                    add(t, c, "view", tick, "profile")
                     if rng.random() < 0.4:
-                        t += int(rng.exponential(gap) * NS); add(t, c, "view", tick, "transactions")
+                        t += int(rng.exponential(gap) * NS)
+                        add(t, c, "view", tick, "transactions")
                     continue
             if kind == "qa":
                 if today_all:
                     tick, c = today_all[int(rng.integers(len(today_all)))]
                     add(t, c, "view", tick, "ticket")
-                    t += int(rng.exponential(gap) * NS); add(t, c, "view", tick, "profile")
+                    t += int(rng.exponential(gap) * NS)
+                    add(t, c, "view", tick, "profile")
                     if rng.random() < 0.3:
-                        t += int(rng.exponential(gap) * NS); add(t, c, "view", tick, rng.choice(["balance", "transactions", "id_document"]))
+                        t += int(rng.exponential(gap) * NS)
+                        add(t, c, "view", tick, rng.choice(["balance", "transactions", "id_document"]))
                     continue
             # follow-up on own recent ticket?
             fu = {"email": 0.3, "disputes": 0.35, "lead": 0.2}.get(kind, 0.08)
@@ -330,7 +352,8 @@ def gen_day(a: Agent, di: int, local_date, t0, length, ai, today_team_tickets, t
             if ticketless:
                 tick = -1
             if kind in ("chat", "nightchat", "voice") and rng.random() < 0.4:
-                add(t, c, "search", tick, ""); t += int(rng.exponential(10) * NS)
+                add(t, c, "search", tick, "")
+                t += int(rng.exponential(10) * NS)
             add(t, c, "view", tick, "profile")
             mix = {
                 "chat": [("balance", 0.5), ("transactions", 0.4), ("address", 0.1), ("id_document", 0.04)],
@@ -342,7 +365,8 @@ def gen_day(a: Agent, di: int, local_date, t0, length, ai, today_team_tickets, t
             }[kind]
             for res, p in mix:
                 if rng.random() < p:
-                    t += int(rng.exponential(gap) * NS); add(t, c, "view", tick, res)
+                    t += int(rng.exponential(gap) * NS)
+                    add(t, c, "view", tick, res)
             # linked customers: joint account, counterparties of a dispute, merged tickets
             linked = []
             if partner[c] >= 0 and rng.random() < (0.5 if kind == "disputes" else 0.25):
@@ -352,13 +376,17 @@ def gen_day(a: Agent, di: int, local_date, t0, length, ai, today_team_tickets, t
             elif kind == "email" and rng.random() < 0.08:
                 linked += list(contacts(int(rng.integers(1, 3))))  # merged ticket
             for lc in linked:
-                t += int(rng.exponential(gap) * NS); add(t, lc, "view", tick, "profile")
-                t += int(rng.exponential(gap) * NS); add(t, lc, "view", tick, "transactions" if kind == "disputes" else "balance")
+                t += int(rng.exponential(gap) * NS)
+                add(t, lc, "view", tick, "profile")
+                t += int(rng.exponential(gap) * NS)
+                add(t, lc, "view", tick, "transactions" if kind == "disputes" else "balance")
             if tick >= 0:
                 if rng.random() < (0.9 if kind in ("email", "disputes") else 0.6):
-                    t += int(rng.exponential(gap) * NS); add(t, c, "note", tick, "ticket")
+                    t += int(rng.exponential(gap) * NS)
+                    add(t, c, "note", tick, "ticket")
                 if rng.random() < 0.1:
-                    t += int(rng.exponential(gap) * NS); add(t, c, "update", tick, rng.choice(["profile", "address"]))
+                    t += int(rng.exponential(gap) * NS)
+                    add(t, c, "update", tick, rng.choice(["profile", "address"]))
                 recent.append((di, tick, c))
                 today_team_tickets_next.setdefault(a.team, []).append((tick, c))
                 today_all_next.append((tick, c))
@@ -384,9 +412,19 @@ insiders: list[Insider] = []
 
 
 def pick(desk=None, role=None, site=None, exclude=(), shift=None):
-    pool = [a for a in agents if (desk is None or a.desk == desk) and (role is None or a.role == role)
-            and (site is None or a.site == site) and a.aid not in exclude and a.start < 0 and a.end > NDAYS
-            and not a.parttime and a.shift_change is None and (shift is None or a.shift == shift)]
+    pool = [
+        a
+        for a in agents
+        if (desk is None or a.desk == desk)
+        and (role is None or a.role == role)
+        and (site is None or a.site == site)
+        and a.aid not in exclude
+        and a.start < 0
+        and a.end > NDAYS
+        and not a.parttime
+        and a.shift_change is None
+        and (shift is None or a.shift == shift)
+    ]
     return pool[int(rng.integers(len(pool)))]
 
 
@@ -425,61 +463,82 @@ def gen_harvest(ins: Insider, a: Agent, di, local_date, t0, length, ai):
     ts, cu, ac, tk, rs = [], [], [], [], []
 
     def add(t, c, act, tick, res):
-        ts.append(t); cu.append(c); ac.append(AC[act]); tk.append(tick); rs.append(R[res])
+        ts.append(t)
+        cu.append(c)
+        ac.append(AC[act])
+        tk.append(tick)
+        rs.append(R[res])
 
     sc = ins.scenario
     if sc == "photographer" and (not ins.tickets or rng.random() < 0.2):
         ins.tickets = [new_ticket() for _ in range(3)]
     for i in range(n):
         t = int(starts[i])
-        step = lambda: int(rng.uniform(8, 30) * NS)
+
+        def step() -> int:
+            return int(rng.uniform(8, 30) * NS)
+
         if sc == "photographer":
             c = int(uniform_customers(1)[0])
             tick = ins.tickets[int(rng.integers(3))] if rng.random() < 0.3 else -1
-            add(t, c, "view", tick, "profile"); t += step()
-            add(t, c, "view", tick, "id_document"); t += step()
+            add(t, c, "view", tick, "profile")
+            t += step()
+            add(t, c, "view", tick, "id_document")
+            t += step()
             if rng.random() < 0.6:
                 add(t, c, "view", tick, "address")
         elif sc in ("ring", "ring_lead"):
             c = int(uniform_customers(1)[0])
             tick = own[int(rng.integers(len(own)))][1] if own and rng.random() < 0.5 else -1
-            add(t, c, "view", tick, "profile"); t += step()
+            add(t, c, "view", tick, "profile")
+            t += step()
             add(t, c, "view", tick, rng.choice(["id_document", "address", "balance"]))
         elif sc == "low_slow":
             c = int(uniform_customers(1)[0])
             tick = own[int(rng.integers(len(own)))][1] if own and rng.random() < 0.6 else -1
-            add(t, c, "view", tick, "profile"); t += step()
+            add(t, c, "view", tick, "profile")
+            t += step()
             if rng.random() < 0.5:
                 add(t, c, "view", tick, "address")
         elif sc == "night_2to4":
             c = int(uniform_customers(1)[0])
-            add(t, c, "view", -1, "profile"); t += step()
+            add(t, c, "view", -1, "profile")
+            t += step()
             add(t, c, "view", -1, "id_document")
         elif sc == "hv_search":
             c = int(HV_IDX[rng.integers(len(HV_IDX))])
             tick = own[int(rng.integers(len(own)))][1] if own and rng.random() < 0.4 else -1
-            add(t, c, "search", tick, ""); t += step()
-            add(t, c, "view", tick, "balance"); t += step()
+            add(t, c, "search", tick, "")
+            t += step()
+            add(t, c, "view", tick, "balance")
+            t += step()
             add(t, c, "view", tick, "transactions")
         elif sc == "fake_tickets":
             c = int(uniform_customers(1)[0])
             tick = new_ticket() if rng.random() > 0.12 else -1  # keeps their normal ticketless share
-            add(t, c, "search", tick, ""); t += step()
-            add(t, c, "view", tick, "profile"); t += step()
-            add(t, c, "view", tick, "id_document"); t += step()
-            add(t, c, "view", tick, "address"); t += step()
+            add(t, c, "search", tick, "")
+            t += step()
+            add(t, c, "view", tick, "profile")
+            t += step()
+            add(t, c, "view", tick, "id_document")
+            t += step()
+            add(t, c, "view", tick, "address")
+            t += step()
             if tick >= 0:
                 add(t, c, "note", tick, "ticket")
         elif sc == "kyc_docs":
             c = int(uniform_customers(1)[0])
             tick = own[int(rng.integers(len(own)))][1] if own else new_ticket()
-            add(t, c, "view", tick, "profile"); t += step()
+            add(t, c, "view", tick, "profile")
+            t += step()
             add(t, c, "view", tick, "id_document")
         elif sc == "dispute_links":
             c = int(HV_IDX[rng.integers(len(HV_IDX))]) if rng.random() < 0.5 else int(uniform_customers(1)[0])
             tick = own[int(rng.integers(len(own)))][1] if own else new_ticket()
-            add(t, c, "view", tick, "profile"); t += step()
-            add(t, c, "view", tick, "transactions"); t += step()
+            add(t, c, "view", tick, "profile")
+            t += step()
+            add(t, c, "view", tick, "transactions")
+            t += step()
             add(t, c, "view", tick, "balance")
     emit(ts, ai, cu, ac, tk, rs, ins=1)
 
@@ -522,27 +581,38 @@ ev = pd.concat([ev, dup]).sort_values("eid", kind="stable").reset_index(drop=Tru
 aids = np.array([a.aid for a in agents], dtype=object)
 site_ip = np.array([SITES[a.site][2] for a in agents], dtype=object)
 day_of = (ev.ts.to_numpy() - lo) // (86400 * NS)
-out = pd.DataFrame({
-    "timestamp": pd.to_datetime(ev.ts.to_numpy(), utc=True).strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z",
-    "agent_id": aids[ev.ag.to_numpy()],
-    "customer_id": "CU" + (ev.cu.to_numpy() + CUST_BASE).astype(str),
-    "action": np.array(ACT, dtype=object)[ev.ac.to_numpy()],
-    "ticket_id": np.where(ev.tk.to_numpy() >= 0, "T-" + ev.tk.astype(str), ""),
-    "resource": np.array(RES, dtype=object)[ev.rs.to_numpy()],
-    "customer_tier": np.where(hv[ev.cu.to_numpy()], "high_value", "standard"),
-    "session_id": "s" + (ev.ag.to_numpy().astype(np.int64) * 1000 + day_of).astype(str),
-    "source_ip": site_ip[ev.ag.to_numpy()] + "." + (ev.ag.to_numpy() // 200).astype(str) + "." + (ev.ag.to_numpy() % 200 + 10).astype(str),
-    "event_id": "ev" + ev.eid.astype(str).str.zfill(9),
-})
+out = pd.DataFrame(
+    {
+        "timestamp": pd.to_datetime(ev.ts.to_numpy(), utc=True).strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z",
+        "agent_id": aids[ev.ag.to_numpy()],
+        "customer_id": "CU" + (ev.cu.to_numpy() + CUST_BASE).astype(str),
+        "action": np.array(ACT, dtype=object)[ev.ac.to_numpy()],
+        "ticket_id": np.where(ev.tk.to_numpy() >= 0, "T-" + ev.tk.astype(str), ""),
+        "resource": np.array(RES, dtype=object)[ev.rs.to_numpy()],
+        "customer_tier": np.where(hv[ev.cu.to_numpy()], "high_value", "standard"),
+        "session_id": "s" + (ev.ag.to_numpy().astype(np.int64) * 1000 + day_of).astype(str),
+        "source_ip": site_ip[ev.ag.to_numpy()] + "." + (ev.ag.to_numpy() // 200).astype(str) + "." + (ev.ag.to_numpy() % 200 + 10).astype(str),
+        "event_id": "ev" + ev.eid.astype(str).str.zfill(9),
+    }
+)
 os.makedirs(A.out, exist_ok=True)
 out.to_csv(os.path.join(A.out, "events.csv.gz"), index=False, compression="gzip")
 
-roster = pd.DataFrame([{
-    "agent_id": a.aid, "vendor": a.vendor, "team": a.team, "site": a.site, "role": a.role,
-    "start_date": str((START + pd.Timedelta(days=a.start)).date()) if a.start > -999 else str((START - pd.Timedelta(days=int(rng.integers(60, 1500)))).date()),
-    "end_date": str((START + pd.Timedelta(days=a.end)).date()) if a.end < 999 else "",
-    "timezone": a.tz,
-} for a in agents])
+roster = pd.DataFrame(
+    [
+        {
+            "agent_id": a.aid,
+            "vendor": a.vendor,
+            "team": a.team,
+            "site": a.site,
+            "role": a.role,
+            "start_date": str((START + pd.Timedelta(days=a.start)).date()) if a.start > -999 else str((START - pd.Timedelta(days=int(rng.integers(60, 1500)))).date()),
+            "end_date": str((START + pd.Timedelta(days=a.end)).date()) if a.end < 999 else "",
+            "timezone": a.tz,
+        }
+        for a in agents
+    ]
+)
 roster.to_csv(os.path.join(A.out, "roster.csv"), index=False)
 
 # labels from the actual harvesting events (UTC days)
@@ -556,8 +626,9 @@ for i in insiders:
     d = label_days[label_days.agent_id == i.aid]
     if len(d):
         a = AG[i.aid]
-        rows.append({"agent_id": i.aid, "scenario": i.scenario, "start_day": d.day.min(), "end_day": d.day.max(),
-                     "desk": a.desk, "role": a.role, "team": a.team, "per_day": f"{i.per_day[0]}-{i.per_day[1]}"})
+        rows.append(
+            {"agent_id": i.aid, "scenario": i.scenario, "start_day": d.day.min(), "end_day": d.day.max(), "desk": a.desk, "role": a.role, "team": a.team, "per_day": f"{i.per_day[0]}-{i.per_day[1]}"}
+        )
 pd.DataFrame(rows).to_csv(os.path.join(A.out, "labels.csv"), index=False)
 print(f"{len(out):,} events, {len(agents)} agents, {len(rows)} insiders -> {A.out}")
 print(pd.DataFrame(rows).to_string())

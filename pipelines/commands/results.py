@@ -187,8 +187,7 @@ def report_command(app: AppContext, store: Store, out: Path, run_id: int | None,
     report = build_report(store, app.config, out, run_id=run_id, days=days, reveal_customers=reveal_customers)
     click.echo(f"{report.out / 'index.html'}")
     click.echo(
-        f"report of {report.first} to {report.last}: {report.agents} flagged agent(s), {report.alerts} alert(s); customer ids "
-        + ("IN CLEAR (personal data)" if report.revealed else "pseudonymised"),
+        f"report of {report.first} to {report.last}: {report.agents} flagged agent(s), {report.alerts} alert(s); customer ids " + ("IN CLEAR (personal data)" if report.revealed else "pseudonymised"),
         err=True,
     )
 

@@ -14,9 +14,25 @@ depends_on = None
 
 ID = sa.String(256)
 AGENT_DAY_COUNTS = [
-    "events", "views", "customers", "tickets", "ticketless_views", "ticketless_customers", "off_primary_views",
-    "id_document_views", "address_views", "financial_views", "high_value_views", "searches", "edits", "exports",
-    "sequential_customers", "outside_shift_events", "first_seen", "last_seen", *[f"h{h:02d}" for h in range(24)],
+    "events",
+    "views",
+    "customers",
+    "tickets",
+    "ticketless_views",
+    "ticketless_customers",
+    "off_primary_views",
+    "id_document_views",
+    "address_views",
+    "financial_views",
+    "high_value_views",
+    "searches",
+    "edits",
+    "exports",
+    "sequential_customers",
+    "outside_shift_events",
+    "first_seen",
+    "last_seen",
+    *[f"h{h:02d}" for h in range(24)],
 ]
 EVENT_TEXT = ["agent_id", "customer_id", "action", "ticket_id", "resource", "customer_tier", "session_id", "source_ip", "event_id"]
 
