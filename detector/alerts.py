@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -112,7 +113,7 @@ class Alert:
         """The agents whose accesses are its evidence: the agent, or the group's members."""
         return [self.subject_id] if self.subject_type == "agent" else list(self.members or [])
 
-    def as_record(self) -> dict:
+    def as_record(self) -> dict[str, Any]:
         """Its fields as a plain dict (a row of a frame, a line of an export)."""
         return dataclasses.asdict(self)
 
@@ -135,7 +136,8 @@ def accumulated_risk(recent: pd.DataFrame, agents: pd.Series, *, day: str, setti
     first = (pd.Timestamp(day) - pd.Timedelta(days=settings.accumulate_days)).strftime("%Y-%m-%d")
     window = recent[(recent["day"] >= first) & (recent["day"] < day)]
     excess = (window["score"] - settings.accumulate_floor).clip(lower=0).groupby(window[s.AGENT_ID]).sum()
-    return agents.map(excess).fillna(0.0).to_numpy(float)
+    risk: np.ndarray = agents.map(excess).fillna(0.0).to_numpy(float)
+    return risk
 
 
 def recently_alerted(recent: pd.DataFrame | None, agents: pd.Series, *, day: str, settings: AlertSettings) -> np.ndarray:
@@ -149,7 +151,8 @@ def recently_alerted(recent: pd.DataFrame | None, agents: pd.Series, *, day: str
         return np.zeros(len(agents), bool)
     first = (pd.Timestamp(day) - pd.Timedelta(days=settings.realert_days)).strftime("%Y-%m-%d")
     window = recent[(recent["day"] >= first) & (recent["day"] < day) & recent["flagged"].astype(bool)]
-    return agents.isin(set(window[s.AGENT_ID])).to_numpy(bool)
+    alerted: np.ndarray = agents.isin(set(window[s.AGENT_ID])).to_numpy(bool)
+    return alerted
 
 
 def rank_and_flag(
@@ -284,7 +287,7 @@ def group_alerts(features: pd.DataFrame, *, day: str, settings: AlertSettings) -
     (:func:`role_shift`), so a role's busy week (a KYC backlog sits in one team, at one
     site) is not read as that team drifting together.
     """
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     if features.empty:
         return pd.DataFrame(rows)
     member_hit = np.zeros(len(features), bool)

@@ -49,7 +49,7 @@ def read_csv(path: Path, mapping: ColumnMapping, batch_rows: int, hasher: hashli
 
     invalid: list[tuple[int, str, str]] = []
 
-    def on_invalid_row(row) -> str:
+    def on_invalid_row(row: pa_csv.InvalidRow) -> str:
         number = row.number if row.number is not None else 0
         invalid.append((number, f"expected {row.expected_columns} fields, found {row.actual_columns}", row.text))
         return "skip"

@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -184,7 +185,7 @@ def raw_columns(path: Path) -> list[str]:
     """
     keys: dict[str, None] = {}
 
-    def walk(obj: dict, prefix: str = "") -> None:
+    def walk(obj: dict[str, Any], prefix: str = "") -> None:
         for k, v in obj.items():
             name = f"{prefix}{k}"
             keys[name] = None

@@ -10,6 +10,7 @@ never names a field itself.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -80,12 +81,13 @@ def jsonl_typed(data: bytes, rows: int, selected: dict[str, str]) -> pd.DataFram
         if isinstance(obj, dict):
             samples.append(obj)
 
-    def forms(raw: str) -> list[tuple]:
+    def forms(raw: str) -> list[tuple[str | int, ...]]:
         # a dotted path may be a literal key ("user.id") or nested objects, even line by line
         segments = path_segments(raw)
         return [(raw,)] + ([segments] if len(segments) > 1 else [])
 
-    tree: dict = {}
+    # path segment (a key, or ("[]", index) for an array element) -> leaf type or subtree
+    tree: dict[str | tuple[str, int], Any] = {}
     for raw in dict.fromkeys(selected.values()):
         sample = next((v for obj in samples if (v := get_path(obj, raw)) is not None), None)
         leaf = _arrow_type(sample)
@@ -133,7 +135,7 @@ def jsonl_typed(data: bytes, rows: int, selected: dict[str, str]) -> pd.DataFram
     return pd.DataFrame(out)
 
 
-def _arrow_type(sample):
+def _arrow_type(sample: Any) -> pa.DataType | None:
     if sample is None or isinstance(sample, str):
         return pa.string()
     if isinstance(sample, bool):
@@ -145,7 +147,7 @@ def _arrow_type(sample):
     return None  # a nested value where text is wanted: the line-by-line path writes it as JSON
 
 
-def _tree_type(node) -> pa.DataType:
+def _tree_type(node: pa.DataType | dict[str | tuple[str, int], Any]) -> pa.DataType:
     if isinstance(node, pa.DataType):
         return node
     items = list(node.items())

@@ -20,7 +20,7 @@ def path_segments(path: str) -> tuple[str | int, ...]:
     return tuple(segments)
 
 
-def get_path(obj: dict, path: str) -> Any:
+def get_path(obj: dict[str, Any], path: str) -> Any:
     """A JSON object's value at ``path`` (a literal key first, then the nested path)."""
     if path in obj:
         return obj[path]

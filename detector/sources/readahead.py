@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterator
-from typing import TypeVar
+from typing import TypeVar, cast
 
 T = TypeVar("T")
 
@@ -27,10 +27,11 @@ def read_ahead(make: Callable[[], Iterator[T]], depth: int) -> Generator[T, None
     if depth < 1:
         yield from make()
         return
-    out: queue.Queue = queue.Queue(maxsize=depth)
+    # (item, None), (_DONE, None) at the end, or (None, error)
+    out: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
-    def put(item) -> bool:
+    def put(item: tuple[object, BaseException | None]) -> bool:
         while not stop.is_set():
             try:
                 out.put(item, timeout=0.1)
@@ -63,7 +64,7 @@ def read_ahead(make: Callable[[], Iterator[T]], depth: int) -> Generator[T, None
                 raise error
             if item is _DONE:
                 return
-            yield item
+            yield cast(T, item)  # neither _DONE nor an error: an item the reader yielded
     finally:
         stop.set()
         worker.join()

@@ -11,12 +11,15 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import pyarrow as pa
 
 from detector import schema
 from detector.errors import InputError
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 #: a file name ending that means gzip
 GZIP = ".gz"
@@ -29,14 +32,14 @@ BOM = b"\xef\xbb\xbf"
 class HashingReader(io.RawIOBase):
     """A read-only file that feeds every byte it hands out to a hash."""
 
-    def __init__(self, handle, hasher) -> None:
+    def __init__(self, handle: io.BufferedReader, hasher: hashlib._Hash) -> None:
         self._handle = handle
         self._hasher = hasher
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         n = self._handle.readinto(buffer)
         if n:
             self._hasher.update(memoryview(buffer)[:n])
@@ -55,7 +58,7 @@ class HashingReader(io.RawIOBase):
 class Stream:
     """The decompressed bytes of a file, hashing the stored bytes as they are read."""
 
-    def __init__(self, path: Path, hasher=None) -> None:
+    def __init__(self, path: Path, hasher: hashlib._Hash | None = None) -> None:
         self.path = path
         self._raw = HashingReader(open(path, "rb"), hasher if hasher is not None else hashlib.sha256())  # noqa: SIM115 - closed by close()
         # large reads: each one takes the GIL, which the validating thread mostly holds
@@ -67,7 +70,8 @@ class Stream:
 
     def read(self, n: int) -> bytes:
         try:
-            return self.stream.read(n)
+            data: bytes = self.stream.read(n)  # pyarrow NativeFile.read gives bytes
+            return data
         except (OSError, pa.ArrowException) as exc:
             raise unreadable(self.path, exc) from exc
 
@@ -80,7 +84,7 @@ class Stream:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 

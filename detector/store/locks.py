@@ -9,6 +9,7 @@ import logging
 import os
 import socket
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -66,13 +67,13 @@ class DayLocks(StoreBase):
                 conn.execute(delete(day_locks).where(day_locks.c.run_id.in_(stale_runs)))
                 conn.execute(update(runs).where(runs.c.run_id.in_(stale_runs), runs.c.status == "running").values(status="abandoned", finished_at=now()))
 
-    def _lock_holders(self, day_list: list[str]) -> list[dict]:
+    def _lock_holders(self, day_list: list[str]) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             q = select(day_locks, runs.c.status).join(runs, runs.c.run_id == day_locks.c.run_id, isouter=True).where(day_locks.c.day.in_(day_list))
             return [dict(r) for r in conn.execute(q).mappings()]
 
     @staticmethod
-    def _stale(holder: dict, host: str) -> bool:
+    def _stale(holder: dict[str, Any], host: str) -> bool:
         if holder.get("status") not in (None, "running"):
             return True
         age = datetime.now(UTC) - datetime.fromisoformat(holder["acquired_at"])

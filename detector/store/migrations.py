@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from detector.errors import UsageError
 from detector.store.tables import SCHEMA_VERSION, meta
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 #: schema_version in store_meta -> the Alembic revision with that layout (stores made before
 #: the migrations existed carry only the former)
@@ -32,7 +36,7 @@ def _quiet_alembic() -> None:
         logger.setLevel(logging.WARNING)
 
 
-def alembic_config(conn: Connection):
+def alembic_config(conn: Connection) -> AlembicConfig:
     """Alembic settings that run the project's migrations on ``conn``."""
     _quiet_alembic()
     from alembic.config import Config as AlembicConfig

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,7 @@ from detector.store.tables import STORED_COUNTS, agent_days, alerts, alerts_arch
 KEYS_PER_QUERY = 500
 
 
-def _between(q: Select, table: Table, first: str | None, last: str | None, run_id: int | None) -> Select:
+def _between(q: Select[*tuple[Any, ...]], table: Table, first: str | None, last: str | None, run_id: int | None) -> Select[*tuple[Any, ...]]:
     """``q`` limited to ``first <= day <= last`` and to one run's rows (each when given)."""
     if first:
         q = q.where(table.c.day >= first)
@@ -34,7 +35,7 @@ def _between(q: Select, table: Table, first: str | None, last: str | None, run_i
     return q
 
 
-def _touched_by_day(rows: Sequence[Row]) -> list[Touched]:
+def _touched_by_day(rows: Sequence[Row[*tuple[Any, ...]]]) -> list[Touched]:
     """(day, agent_id, customers, hashes) rows in day order as one Touched per day."""
     out: list[Touched] = []
     start = 0
@@ -104,7 +105,7 @@ class ResultReader(StoreBase):
         with self.engine.connect() as conn:
             return conn.execute(select(agent_days.c.agent_id).where(agent_days.c.agent_id == agent_id).limit(1)).first() is not None
 
-    def _agent_day_rows(self, table: Table, columns: list[str], first: str, before: str) -> Sequence[Row]:
+    def _agent_day_rows(self, table: Table, columns: list[str], first: str, before: str) -> Sequence[Row[*tuple[Any, ...]]]:
         """(day, agent_id, *columns) of ``table`` with ``first <= day < before``, by day and agent."""
         with self.engine.connect() as conn:
             return conn.execute(select(table.c.day, table.c.agent_id, *[table.c[c] for c in columns]).where(table.c.day >= first, table.c.day < before).order_by(table.c.day, table.c.agent_id)).all()

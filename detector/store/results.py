@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,7 +58,7 @@ class DayResults:
     touched: Touched | None = None  # the day's touched sets, kept for later days' novelty
 
 
-def _score_row(r: dict, day: str, run_id: int, peer_mode: bool) -> dict:
+def _score_row(r: dict[str, Any], day: str, run_id: int, peer_mode: bool) -> dict[str, Any]:
     return {
         DAY: day,
         s.AGENT_ID: r[s.AGENT_ID],
@@ -77,7 +78,7 @@ def _score_row(r: dict, day: str, run_id: int, peer_mode: bool) -> dict:
     }
 
 
-def _alert_row(a: Alert, day: str, run_id: int) -> dict:
+def _alert_row(a: Alert, day: str, run_id: int) -> dict[str, Any]:
     return {
         **a.as_record(),
         DAY: day,
@@ -88,7 +89,7 @@ def _alert_row(a: Alert, day: str, run_id: int) -> dict:
     }
 
 
-def _touched_rows(t: Touched | None, day: str, run_id: int) -> list[dict]:
+def _touched_rows(t: Touched | None, day: str, run_id: int) -> list[dict[str, Any]]:
     """One row per agent: the agent's slice of the day's hashes, as little-endian bytes."""
     if t is None or not len(t.agents):
         return []

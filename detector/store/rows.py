@@ -21,7 +21,7 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> None:
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert many rows; nothing for none (an empty executemany would insert one empty row)."""
     if rows:
         conn.execute(insert(table), rows)
@@ -34,10 +34,10 @@ def inserted_id(result: CursorResult[Any]) -> int:
     return int(key[0])
 
 
-def records(frame: pd.DataFrame) -> list[dict]:
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as plain Python values (no numpy scalars, NA as None) for bound parameters."""
     out = frame.astype(object).where(frame.notna(), None)
-    rows = out.to_dict("records")
+    rows: list[dict[str, Any]] = out.to_dict("records")
     for r in rows:
         for k, v in r.items():
             if isinstance(v, np.generic):

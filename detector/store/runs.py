@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import delete, insert, select, update
@@ -22,7 +23,7 @@ log = logging.getLogger("insiderwatch.store")
 class RunRecords(StoreBase):
     """The ``runs`` and ``rejects`` tables."""
 
-    def start_run(self, kind: str, *, config: dict, detector_version: str, day_from: str | None, day_to: str | None) -> int:
+    def start_run(self, kind: str, *, config: dict[str, Any], detector_version: str, day_from: str | None, day_to: str | None) -> int:
         """Record a run as running; its id."""
         with self._writing("record a new run in the store"), self.engine.begin() as conn:
             result = conn.execute(
@@ -38,7 +39,7 @@ class RunRecords(StoreBase):
             )
             return inserted_id(result)
 
-    def finish_run(self, run_id: int, *, status: str, manifest: dict, message: str | None = None) -> None:
+    def finish_run(self, run_id: int, *, status: str, manifest: dict[str, Any], message: str | None = None) -> None:
         """Record how a run ended and release its day locks. Recording a failure is best
         effort: when the store cannot take it (a full disk), a warning is logged and the
         caller's own error goes on; the run then shows as running until the next run takes
@@ -52,7 +53,7 @@ class RunRecords(StoreBase):
                 raise
             log.warning("%s (run %s stays marked running)", exc, run_id)
 
-    def run(self, run_id: int) -> dict | None:
+    def run(self, run_id: int) -> dict[str, Any] | None:
         """The run's record, None when there is no such run."""
         with self.engine.connect() as conn:
             row = conn.execute(select(runs).where(runs.c.run_id == run_id)).mappings().first()

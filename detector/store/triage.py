@@ -5,6 +5,8 @@ stored, marked with the suppression's id, not raised). Also finding an alert by 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 from sqlalchemy import func, insert, select
 
@@ -20,7 +22,7 @@ MIN_KEY_PREFIX = 6
 class Triage(StoreBase):
     """The ``decisions`` and ``suppressions`` tables."""
 
-    def find_alert(self, key_or_prefix: str) -> dict:
+    def find_alert(self, key_or_prefix: str) -> dict[str, Any]:
         """The alert whose key is or starts with ``key_or_prefix`` (unique)."""
         prefix = key_or_prefix.strip().lower()
         if len(prefix) < MIN_KEY_PREFIX:
@@ -33,7 +35,7 @@ class Triage(StoreBase):
             raise UsageError(f"alert key {key_or_prefix!r} is ambiguous: give more characters")
         return dict(rows[0])
 
-    def add_decision(self, alert_key: str, *, status: str, note: str, author: str) -> dict:
+    def add_decision(self, alert_key: str, *, status: str, note: str, author: str) -> dict[str, Any]:
         """Record a decision; the alert's previous decision, if any, is superseded, not changed."""
         with self.engine.begin() as conn:
             last = conn.execute(select(func.max(decisions.c.id)).where(decisions.c.alert_key == alert_key)).scalar()
