@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
+from typing import Any
 
 import pandas as pd
 
@@ -242,14 +243,14 @@ def _ocsf_evidences(facts: AlertFacts) -> tuple[list[dict], int]:
     shown = 0
     for row in _fair_share(facts.evidence, subjects, EVIDENCE_ROWS):
         agent = str(row[s.AGENT_ID])
-        record = {"uid": str(row[s.CUSTOMER_ID]), "type": str(row[s.RESOURCE]) if _present(row.get(s.RESOURCE)) else "customer_record"}
+        record: dict[str, Any] = {"uid": str(row[s.CUSTOMER_ID]), "type": str(row[s.RESOURCE]) if _present(row.get(s.RESOURCE)) else "customer_record"}
         if _present(row.get(s.CUSTOMER_TIER)):
             record["labels"] = [str(row[s.CUSTOMER_TIER])]
         data = {"time": str(row[s.TIMESTAMP])}
         for c in (s.ACTION, s.TICKET_ID, s.CUSTOMER_TIER, s.SESSION_ID, s.SOURCE_IP, s.EVENT_ID):
             if _present(row.get(c)):
                 data[c] = str(row[c])
-        evidence = {"name": "access", "actor": {"user": {"uid": agent, "type_id": 1, "type": "User"}}, "resources": [record], "data": data}
+        evidence: dict[str, Any] = {"name": "access", "actor": {"user": {"uid": agent, "type_id": 1, "type": "User"}}, "resources": [record], "data": data}
         if _present(row.get(s.EVENT_ID)):
             evidence["uid"] = str(row[s.EVENT_ID])
         out.append(evidence)
@@ -332,8 +333,8 @@ def _ocsf_anomaly_analyses(facts: AlertFacts) -> list[dict]:
         for r in _anomalous(facts.features.get(agent, [])):
             metric = str(r["metric"])
             value = r.get("value")
-            observation = {"value": _num_text(value), "timespan": day_span}
-            if _present(value):
+            observation: dict[str, Any] = {"value": _num_text(value), "timespan": day_span}
+            if value is not None and _present(value):
                 observation["count"] = int(round(float(value)))
             baselines = []
             team = f"team {person[s.TEAM]}" if _known(person.get(s.TEAM)) else "team"
@@ -348,7 +349,7 @@ def _ocsf_anomaly_analyses(facts: AlertFacts) -> list[dict]:
             ):
                 if not _present(r.get(column)):
                     continue
-                obs = {"value": _num_text(r[column])}
+                obs: dict[str, Any] = {"value": _num_text(r[column])}
                 if span:
                     obs["timespan"] = span
                 baselines.append({"observation_parameter": metric, "observation_type": "Volume Analysis", "observed_pattern": what, "observations": [obs]})
@@ -424,7 +425,7 @@ def ecs_alert(facts: AlertFacts) -> dict:
     end = _iso(facts.last_seen) or f"{a['day']}T23:59:59.999Z"
     analytic = ANALYTICS[kind]
     subjects = facts.subjects
-    doc = {
+    doc: dict[str, Any] = {
         "@timestamp": created,
         "ecs": {"version": ECS_VERSION},
         "message": title(a) + ": " + " ".join(f"{r.rstrip('.')}." for r in a["reasons"]),
@@ -480,7 +481,7 @@ def ecs_alert(facts: AlertFacts) -> dict:
     if kind == "agent":
         agent = subjects[0]
         person = facts.people.get(agent) or {}
-        user = {"id": agent}
+        user: dict[str, Any] = {"id": agent}
         if _known(person.get(s.TEAM)):
             user["group"] = {"name": str(person[s.TEAM])}
         doc["user"] = user

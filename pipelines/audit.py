@@ -157,7 +157,7 @@ def _compare_alerts(stored: pd.DataFrame, again: pd.DataFrame) -> list[str]:
     b = {r["alert_key"]: r for r in again.to_dict("records")}
     out = []
     for k in sorted(set(a) | set(b)):
-        r = a.get(k) or b.get(k)
+        r = a[k] if k in a else b[k]
         who = f"{r[DAY]} {r['subject_type']} {r['subject_id']!r}"
         if k not in b:
             out.append(f"alert {who}: stored, not recomputed")
@@ -220,6 +220,10 @@ def diff_runs(store: Store, run_a: int, run_b: int) -> dict:
     def score(r: dict | None) -> float | None:
         return None if r is None or pd.isna(r["score"]) else float(r["score"])
 
+    def score3(r: dict | None) -> float | None:
+        v = score(r)
+        return None if v is None else round(v, 3)
+
     def suppressed(r: dict | None) -> int | None:  # stored, not raised
         v = None if r is None else r.get("suppressed_by")
         return None if v is None or pd.isna(v) else int(v)
@@ -241,7 +245,7 @@ def diff_runs(store: Store, run_a: int, run_b: int) -> dict:
             alerts.append({"change": "gone", **row})
         elif ra is None:
             alerts.append({"change": "new", **row})
-        elif rank(ra) != rank(rb) or round(score(ra), 3) != round(score(rb), 3) or suppressed(ra) != suppressed(rb):
+        elif rank(ra) != rank(rb) or score3(ra) != score3(rb) or suppressed(ra) != suppressed(rb):
             alerts.append({"change": "moved", **row})
     return {"run_a": run_a, "run_b": run_b, "days_compared": sorted(both), "settings": settings, "inputs": inputs, "alerts": alerts}
 

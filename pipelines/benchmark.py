@@ -101,6 +101,7 @@ def ingest_and_aggregate(path: Path, timezones: dict) -> tuple[int, pd.DataFrame
         keep = dedup.keep(batch.accepted)
         agg.add(batch.accepted[keep])
     agent_days, day_touched = agg.finish()
+    assert day_touched is not None  # the generated day has events
     return rows, agent_days, day_touched
 
 
@@ -154,7 +155,7 @@ def synthetic_history(today: pd.DataFrame, today_touched: Touched, days: int, se
 def run_speed(*, agents: int, events: int, history_days: int, seed: int, work: Path | None = None) -> dict:
     """Run every speed measure once; return the figures."""
     own_work = work is None
-    work = Path(tempfile.mkdtemp(prefix="insiderwatch-bench-")) if own_work else work
+    work = Path(tempfile.mkdtemp(prefix="insiderwatch-bench-")) if work is None else work
     try:
         t_make, (csv, parquet, roster_path) = _timed(lambda: make_day(work, agents=agents, events=events, seed=seed))
         from detector.sources import read_roster
@@ -300,7 +301,7 @@ def run_memory(*, agents: int, events: int, scale: int, replay_agents: int, repl
     a replay over ``replay_days`` and over ``scale`` times as many days, each in a child
     process of its own."""
     own_work = work is None
-    work = Path(tempfile.mkdtemp(prefix="insiderwatch-bench-")) if own_work else work
+    work = Path(tempfile.mkdtemp(prefix="insiderwatch-bench-")) if work is None else work
     try:
         work.mkdir(parents=True, exist_ok=True)
         made = work / f"made-{agents}-{events}-{scale}-{seed}.json"
@@ -442,7 +443,7 @@ def run_detection(data: Path, *, cfg: Config, show_progress: bool = True, work: 
     if not events:
         raise click.UsageError(f"no events.* file in {data}")
     own_work = work is None
-    work = Path(tempfile.mkdtemp(prefix="insiderwatch-detect-")) if own_work else work
+    work = Path(tempfile.mkdtemp(prefix="insiderwatch-detect-")) if work is None else work
 
     def replay(config: Config, name: str):
         store = Store(f"sqlite:///{work / f'{name}.db'}")

@@ -15,6 +15,7 @@ import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TextIO
 
 import pandas as pd
 
@@ -41,10 +42,11 @@ def csv_safe(value):
 def write_table(rows: Iterable[dict], columns: list[str], fmt: str, out: str | None) -> int:
     """Write rows as csv or jsonl to ``out`` (a path, or stdout for None or '-'). On a
     terminal, control characters in text cells are shown escaped, never sent raw."""
-    handle = sys.stdout if out in (None, "-") else None
-    to_terminal = handle is not None and handle.isatty()
+    to_file = out is not None and out != "-"
+    to_terminal = not to_file and sys.stdout.isatty()
     count = 0
-    buffer = io.StringIO() if handle is None else handle
+    file_buffer = io.StringIO()
+    buffer: TextIO = file_buffer if to_file else sys.stdout
     if fmt == "csv":
         writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
@@ -60,8 +62,8 @@ def write_table(rows: Iterable[dict], columns: list[str], fmt: str, out: str | N
             count += 1
     else:
         raise ValueError(fmt)
-    if handle is None:
-        _replace_file(Path(out), buffer.getvalue())
+    if to_file:
+        _replace_file(Path(str(out)), file_buffer.getvalue())
     return count
 
 

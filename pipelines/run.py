@@ -131,9 +131,10 @@ class NightScorer:
         self.roster = roster
         self.run_id = run_id
         self.timezones = dict(zip(roster[s.AGENT_ID], roster[s.TIMEZONE])) if roster is not None and s.TIMEZONE in roster else {}
-        self._history: pd.DataFrame | None = None
-        self._inputs: pd.DataFrame | None = None
-        self._scores: pd.DataFrame | None = None
+        # the agent-days, model inputs and scores kept at hand (loaded on the first day scored)
+        self._history = pd.DataFrame()
+        self._inputs = pd.DataFrame()
+        self._scores = pd.DataFrame()
         self._touched: list[Touched] = []
         self.history_read: list = []  # (day, run_id) of the stored days read as history
         self.team_of = dict(zip(roster[s.AGENT_ID], roster[s.TEAM])) if roster is not None and s.TEAM in roster else {}
@@ -154,7 +155,6 @@ class NightScorer:
         day = view.day
         if self._loaded_before is None or day < self._loaded_before:
             self._load(view)
-        assert self._history is not None and self._inputs is not None and self._scores is not None
         hist = self._history[(self._history[DAY] >= view.span_first) & (self._history[DAY] < day)]
         scores = self._scores[self._scores[DAY] < day]
         return hist, training_inputs(self._inputs, scores, day, self.cfg.model), scores
@@ -308,7 +308,10 @@ def tell_set_aside(store: Store, ingest: IngestSummary, day: str) -> None:
         return
     scored = set(store.scored_days())
     totals = store.day_events([d for d, _ in aside if d in scored])
-    late, again, later, other = [], [], [], []
+    late: list[tuple[str, int]] = []
+    again: list[tuple[str, int]] = []
+    later: list[tuple[str, int]] = []
+    other: list[tuple[str, int]] = []
     for d, n in aside:
         if d in scored:
             (again if n >= AGAIN_SHARE * totals.get(d, 0) else late).append((d, n))

@@ -207,4 +207,4 @@ def _scenario_help() -> str:
     return "\n".join(lines)
 
 
-simulate_command.help = inspect.cleandoc(simulate_command.help) + "\n" + _scenario_help()
+simulate_command.help = inspect.cleandoc(simulate_command.help or "") + "\n" + _scenario_help()

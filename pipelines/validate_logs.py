@@ -81,7 +81,9 @@ def validate_logs_command(app: AppContext, files: tuple[str, ...], mapping: str 
             unusable.append(f"{path}: no source for the required column(s) {', '.join(missing)}")
             continue
         report = IngestReport()
-        samples, examples, reasons = [], [], Counter()
+        samples: list[dict] = []
+        examples: list[dict] = []
+        reasons: Counter[str] = Counter()
         try:
             for batch in read_events([path], mapping=reader, fmt=fmt, report=report):
                 if len(samples) < sample and len(batch.accepted):
