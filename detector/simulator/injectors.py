@@ -7,6 +7,7 @@ days, inside their shift. Registered by name in :data:`INJECTORS`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -139,6 +140,13 @@ class Injector:
         resources, shares = self.harvested
         return EventArrays.build(ts=ts, agent=plan.agent, customer=customers, action=VIEW, resource=_resources(rng, len(ts), resources, shares), ticket=ticket)
 
+    def _partly_ticketed(self, plan: Plan, ctx: DayContext, rng: np.random.Generator, *, share: float, gap_ms: float, customers: Callable) -> EventArrays:
+        """:meth:`count` views in bursts during the shift, about ``share`` of them under one
+        of the agent's own tickets of the day (cover), of ``customers(n, rng)``."""
+        n = self.count(rng)
+        ticket = np.where(rng.random(n) < share, self._own_tickets(plan, ctx, n, rng), NONE)
+        return self._views(plan, burst_times(self._shift(plan, ctx), n, rng, gap_ms=gap_ms), customers(n, rng), rng, ticket=ticket)
+
     def _shift(self, plan: Plan, ctx: DayContext) -> int:
         return int(ctx.cal.shift_start_ms[plan.agent, ctx.k])
 
@@ -174,17 +182,10 @@ class Drip(Injector):
     duration = (21, 40)
     min_days_left = 10
 
+    harvested = ((PROFILE, ID_DOCUMENT, BALANCE), (0.4, 0.4, 0.2))
+
     def inject(self, plan, ctx, rng):
-        n = self.count(rng)
-        ticket = np.where(rng.random(n) < 0.5, self._own_tickets(plan, ctx, n, rng), NONE)
-        return EventArrays.build(
-            ts=burst_times(self._shift(plan, ctx), n, rng, gap_ms=90_000.0),
-            agent=plan.agent,
-            customer=ctx.world.uniform(n, rng),
-            action=VIEW,
-            resource=_resources(rng, n, (PROFILE, ID_DOCUMENT, BALANCE), (0.4, 0.4, 0.2)),
-            ticket=ticket,
-        )
+        return self._partly_ticketed(plan, ctx, rng, share=0.5, gap_ms=90_000.0, customers=ctx.world.uniform)
 
 
 @register
@@ -262,17 +263,10 @@ class Targeted(Injector):
     per_day = (25, 35)
     duration = (7, 14)
 
+    harvested = ((BALANCE, TRANSACTIONS), (0.5, 0.5))
+
     def inject(self, plan, ctx, rng):
-        n = self.count(rng)
-        ticket = np.where(rng.random(n) < 0.4, self._own_tickets(plan, ctx, n, rng), NONE)
-        return EventArrays.build(
-            ts=burst_times(self._shift(plan, ctx), n, rng, gap_ms=60_000.0),
-            agent=plan.agent,
-            customer=ctx.world.valuable(n, rng),
-            action=VIEW,
-            resource=_resources(rng, n, (BALANCE, TRANSACTIONS), (0.5, 0.5)),
-            ticket=ticket,
-        )
+        return self._partly_ticketed(plan, ctx, rng, share=0.4, gap_ms=60_000.0, customers=ctx.world.valuable)
 
 
 @register
