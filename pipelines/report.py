@@ -171,6 +171,7 @@ def build_report(
         "revealed": reveal_customers,
         "generated": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC"),
         "suppressed": suppressed,
+        "baseline": _baseline_words(cfg.features),
     }
     env = _environment()
     files = {
@@ -183,6 +184,14 @@ def build_report(
     files["run.html"] = env.get_template("run.html").render(**context, runs=[_run_view(r) for r in runs])
     _write_atomically(out, files)
     return ReportSummary(out, first, last, len(pages), len(alerts), [out / p["file"] for p in pages], reveal_customers)
+
+
+def _baseline_words(settings: FeatureSettings) -> str:
+    """What the personal baseline is under these settings, for the pages' captions."""
+    words = f"the agent's active days among the {settings.window} days ending {settings.lag} days before, at least {settings.min_history} of them"
+    if settings.baseline_skip_above > 0:
+        words += f", less days that scored {settings.baseline_skip_above:g} or more"
+    return words
 
 
 def _classification(revealed: bool) -> str:

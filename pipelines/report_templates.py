@@ -143,7 +143,7 @@ _AGENT = """{% extends "base.html" %}
 <main>
 {% if views_png %}
 <figure><img alt="Daily customer record views of this agent with their own baseline band and their team's band; alerted days circled in red" src="data:image/png;base64,{{ views_png }}">
-<figcaption>Record views per day. Blue band: the agent's own baseline (median to 90th percentile of the 28 days ending 7 days before). Green band: the team that day (median to 95th percentile). Red circles: alerted days.</figcaption></figure>
+<figcaption>Record views per day. Blue band: the agent's own baseline, median to 90th percentile of {{ baseline }} (what the model compared each day with). Green band: the team that day (median to 95th percentile). Red circles: alerted days.</figcaption></figure>
 {% endif %}
 {% for d in days %}
 <section class="day" id="day-{{ d.day }}">
@@ -152,8 +152,8 @@ _AGENT = """{% extends "base.html" %}
 <h3>Why</h3>
 <ul class="reasons">{% for r in d.reasons %}<li>{{ r }}</li>{% endfor %}</ul>
 <div class="plots">
-{% if d.hours_png %}<figure><img alt="Accesses per local hour on this day against the agent's usual hours" src="data:image/png;base64,{{ d.hours_png }}"><figcaption>Hour of day: this day against the mean of earlier days.</figcaption></figure>{% endif %}
-{% if d.mix_png %}<figure><img alt="Share of record views by kind on this day against the agent's usual share" src="data:image/png;base64,{{ d.mix_png }}"><figcaption>What was opened: share of the day's record views.</figcaption></figure>{% endif %}
+{% if d.hours_png %}<figure><img alt="Accesses per local hour on this day against the agent's usual hours" src="data:image/png;base64,{{ d.hours_png }}"><figcaption>Hour of day: this day against the mean of the baseline days ({{ baseline }}).</figcaption></figure>{% endif %}
+{% if d.mix_png %}<figure><img alt="Share of record views by kind on this day against the agent's usual share" src="data:image/png;base64,{{ d.mix_png }}"><figcaption>What was opened: share of the day's record views, this day and on the baseline days.</figcaption></figure>{% endif %}
 </div>
 <h3>Every feature</h3>
 <table class="features">

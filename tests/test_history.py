@@ -142,6 +142,13 @@ def test_report_explain_and_model_agree_under_a_configured_baseline(desk, tmp_pa
     # an agent with a skipped day in their window: the band left it out too
     window_skips = skipped[(skipped.day >= day_view(day, cfg).baseline_first) & (skipped.day < day_view(day, cfg).baseline_before)]
     assert set(window_skips.agent_id) & set(feats.index[feats["views__base"].notna()])
+    # and the report's pages say which baseline their bands show
+    from pipelines.report import build_report
+
+    site = build_report(store, cfg, tmp_path / "site", days=DayRange(first=store.scored_days()[0]))
+    assert site.pages, "the replay raised no agent alert to report"
+    page = site.pages[0].read_text()
+    assert "among the 9 days ending 2 days before, at least 3 of them, less days that scored 1.2 or more" in page
 
 
 def iw(db: str, *args):
