@@ -57,18 +57,53 @@ def config_from_record(record: dict) -> Config:
     return from_dict(data, origin="the run's recorded settings")
 
 
-def _check_file(entry: dict, what: str) -> Path:
-    path = Path(entry["path"])
-    if not path.is_file():
-        raise InputError(f"{what} recorded by the run is missing", file=str(path))
-    if file_sha256(path) != entry["sha256"]:
-        raise InputError(f"{what} has changed since the run (SHA-256 differs from the recorded {entry['sha256'][:16]}...)", file=str(path))
-    return path
+class RecordedFiles:
+    """Finds the files a run recorded (path, SHA-256, size): at the recorded path while it
+    still holds those bytes, else, when an archive was given (``--inputs``), the archive's
+    file with the same digest, whatever its name now. Only archive files of a recorded size
+    are hashed, each at most once."""
+
+    def __init__(self, archive: list[str] | None = None) -> None:
+        from detector.sources import resolve_inputs
+
+        self.archive = resolve_inputs(archive, any_name=True) if archive else []
+        self._digests: dict[Path, str] = {}
+
+    def _in_archive(self, entry: dict) -> Path | None:
+        size = entry.get("size_bytes")
+        for path in self.archive:
+            if size is not None and path.stat().st_size != size:
+                continue
+            if path not in self._digests:
+                self._digests[path] = file_sha256(path)
+            if self._digests[path] == entry["sha256"]:
+                return path
+        return None
+
+    def find(self, entry: dict, what: str) -> Path:
+        """The file holding ``entry``'s bytes; InputError (exit 2) naming it when none does."""
+        path = Path(entry["path"])
+        here = path.is_file() and file_sha256(path) == entry["sha256"]
+        if here:
+            return path
+        found = self._in_archive(entry) if self.archive else None
+        if found is not None:
+            log.info("%s %s found by its SHA-256 at %s", what, path, found)
+            return found
+        where = (
+            f"; none of the {len(self.archive)} file(s) under --inputs has its SHA-256 {entry['sha256'][:16]}..."
+            if self.archive
+            else "; if the logs have moved (cold storage), give --inputs DIR|GLOB and verify finds them by their SHA-256"
+        )
+        if not path.is_file():
+            raise InputError(f"{what} recorded by the run is missing{where}", file=str(path))
+        raise InputError(f"{what} has changed since the run (SHA-256 differs from the recorded {entry['sha256'][:16]}...){where}", file=str(path))
 
 
-def verify_run(store: Store, run_id: int, *, show_progress: bool = False) -> Verification:
+def verify_run(store: Store, run_id: int, *, show_progress: bool = False, archive: list[str] | None = None) -> Verification:
     """Recompute ``run_id`` and compare. Raises InputError (exit 2) when a recorded input is
-    missing or changed, UsageError when the run cannot be verified."""
+    missing or changed (and, with ``archive``, is not among those files either), UsageError
+    when the run cannot be verified."""
     from detector.sources import read_roster
     from pipelines.run import library_versions, run_nightly, run_replay
 
@@ -79,8 +114,9 @@ def verify_run(store: Store, run_id: int, *, show_progress: bool = False) -> Ver
         raise UsageError(f"run {run_id} is a {run['status']} {run['kind']} run: only complete nightly and replay runs can be verified")
     manifest = json.loads(run["manifest"] or "{}")
     cfg = config_from_record(json.loads(run["config"]))
-    inputs = [_check_file(f, "input file") for f in manifest.get("inputs", [])]
-    roster = read_roster(_check_file(manifest["roster"], "roster")) if manifest.get("roster") else None
+    files = RecordedFiles(archive)
+    inputs = [files.find(f, "input file") for f in manifest.get("inputs", [])]
+    roster = read_roster(files.find(manifest["roster"], "roster")) if manifest.get("roster") else None
     result = Verification(run_id, run["kind"], manifest.get("days", []))
     recorded = manifest.get("versions", {})
     now = library_versions()

@@ -17,24 +17,32 @@ from pipelines.options import AppContext, exit_with, json_option, pass_app, run_
 @click.command("verify")
 @run_argument()
 @click.option("--show", type=click.IntRange(min=1), default=50, show_default=True, metavar="N", help="Differences listed at most.")
+@click.option(
+    "--inputs",
+    "archive",
+    multiple=True,
+    metavar="DIR|GLOB",
+    help="Where the run's input files (and roster) are now, if they moved: each is found by its recorded SHA-256, whatever its name; repeatable.",
+)
 @with_store
 @pass_app
-def verify_command(app: AppContext, store: Store, run_id: int, show: int) -> None:
+def verify_command(app: AppContext, store: Store, run_id: int, show: int, archive: tuple[str, ...]) -> None:
     """Recompute a run from its recorded inputs and compare it, row by row.
 
     \b
-    Example:
-      insiderwatch verify 42
+    Example, after the logs moved to cold storage:
+      insiderwatch verify 42 --inputs /archive/logs/2026-01
     Checks every input file and the roster against the SHA-256 the run recorded, checks
     that the stored history days the run read still hold the same runs' results, replays
     the run in a scratch store with the recorded settings, and compares every score, rank,
     flag and alert with what the store holds for the run.
+    A file no longer at its recorded path is looked for under --inputs by its digest.
     Exit 0: identical. Exit 4: different (each difference listed). Exit 2: an input file
-    is missing or has changed (named).
+    is missing or has changed (named), and not under --inputs either.
     """
     from pipelines.audit import EXIT_DIFFERENT, format_verification, verify_run
 
-    result = verify_run(store, run_id, show_progress=not app.quiet)
+    result = verify_run(store, run_id, show_progress=not app.quiet, archive=list(archive) or None)
     click.echo(format_verification(result, limit=show))
     if not result.identical:
         exit_with(EXIT_DIFFERENT)
