@@ -8,6 +8,7 @@ where the logs live and only agent-days come back. Pure: DataFrames in, DataFram
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,26 +118,19 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 _TICKET_HASH_KEY = "insiderwatch-t01"
 
 
-class Deduplicator:
-    """Exact duplicate events of one day counted once, batch by batch: the same
-    ``event_id`` where there is one, else the same values in every column; the first
-    occurrence is kept.
-
-    Holds one 64-bit keyed hash per distinct event seen (8 bytes an event, never the events
-    themselves), in sorted runs merged as they grow, kept apart in 16 partitions by the
-    hash's top bits so that a merge never copies more than a sixteenth of them.
-    """
+class _HashSet:
+    """A set of 64-bit hashes (8 bytes each), in sorted runs merged as they grow, kept apart
+    in 16 partitions by the hash's top bits so that a merge never copies more than a
+    sixteenth of them."""
 
     def __init__(self) -> None:
         self._runs: list[list[np.ndarray]] = [[] for _ in range(_PARTS)]  # per partition, longest first
-        self.dropped = 0
 
-    def keep(self, events: pd.DataFrame) -> np.ndarray:
-        """Boolean mask of the rows of ``events`` not seen before (in this or an earlier batch)."""
-        if events.empty:
-            return np.zeros(0, bool)
-        keys = event_keys(events)
-        keep = ~pd.Series(keys).duplicated().to_numpy()
+    def _probe(self, keys: np.ndarray, insert: bool) -> np.ndarray:
+        """Mask of ``keys`` (distinct) not held; with ``insert``, those are added."""
+        fresh = np.ones(len(keys), bool)
+        if not len(keys):
+            return fresh
         order = np.argsort(keys, kind="stable")  # sorted probes: cache-friendly searches, and
         sorted_keys = keys[order]  # each partition is one contiguous range of them
         bounds = np.r_[np.searchsorted(sorted_keys, np.arange(_PARTS, dtype=np.uint64) << _PART_SHIFT), len(keys)]
@@ -144,27 +138,104 @@ class Deduplicator:
             lo, hi = bounds[p], bounds[p + 1]
             if lo == hi:
                 continue
-            idx = order[lo:hi]
             k = sorted_keys[lo:hi]
-            ok = keep[idx]
+            ok = np.ones(len(k), bool)
             for run in self._runs[p]:
                 pos = np.minimum(np.searchsorted(run, k), len(run) - 1)
                 ok &= run[pos] != k
-            keep[idx] = ok
+            fresh[order[lo:hi]] = ok
             new = k[ok]  # already sorted
-            if len(new):
+            if insert and len(new):
                 runs = self._runs[p]
                 runs.append(new)
                 while len(runs) > 1 and len(runs[-2]) <= 2 * len(runs[-1]):
                     last = runs.pop()
                     runs[-1] = np.sort(np.concatenate([runs[-1], last]))
+        return fresh
+
+    def add(self, keys: np.ndarray) -> np.ndarray:
+        """Add distinct ``keys``; mask of those that were not held before."""
+        return self._probe(keys, insert=True)
+
+    def missing(self, keys: np.ndarray) -> np.ndarray:
+        """Mask of distinct ``keys`` not held."""
+        return self._probe(keys, insert=False)
+
+    def __len__(self) -> int:
+        return sum(len(r) for runs in self._runs for r in runs)
+
+
+class Deduplicator:
+    """Exact duplicate events of one day counted once, batch by batch: the same
+    ``event_id`` and the same content (every other column) where there is an event id,
+    else the same values in every column; the first occurrence is kept.
+
+    Rows that share an ``event_id`` but differ in any other column are all kept (an event
+    id that comes from the client must not let one row hide others) and counted as
+    conflicting: ``conflicting_ids`` distinct ids, carried by ``conflicting_rows`` kept rows
+    (every distinct content of such an id), with the agents of those rows in
+    ``conflict_agents`` (rows of one batch; an id's first row in an earlier batch is not
+    named).
+
+    Holds one 64-bit keyed hash per distinct event seen (the id key of :func:`event_keys`
+    combined with a hash of the row's content, 8 bytes an event) and one per distinct event
+    id (8 bytes), never the events themselves; see :class:`_HashSet`.
+    """
+
+    def __init__(self) -> None:
+        self._events = _HashSet()  # distinct events: (id key, content) combined, or the row key
+        self._ids = _HashSet()  # distinct event ids (their keys)
+        self._conflicting = _HashSet()  # the event ids seen with different contents
+        self.dropped = 0
+        self.conflicting_ids = 0
+        self.conflicting_rows = 0
+        self.conflict_agents: Counter[str] = Counter()
+
+    def keep(self, events: pd.DataFrame) -> np.ndarray:
+        """Boolean mask of the rows of ``events`` not seen before (in this or an earlier batch)."""
+        if events.empty:
+            return np.zeros(0, bool)
+        keys = event_keys(events)
+        has = events[s.EVENT_ID].notna().to_numpy(bool)
+        event = keys.copy()
+        if has.any():
+            event[has] = _combine(keys[has], content_keys(events.loc[has]))
+        keep = ~pd.Series(event).duplicated().to_numpy()
+        first = np.flatnonzero(keep)
+        keep[first] = self._events.add(event[first])
         self.dropped += int(len(keys) - keep.sum())
+        kept_ids = np.flatnonzero(keep & has)
+        if len(kept_ids):
+            self._conflicts(events, keys, kept_ids)
         return keep
+
+    def _conflicts(self, events: pd.DataFrame, keys: np.ndarray, rows: np.ndarray) -> None:
+        """Count the event ids of the kept ``rows`` (distinct contents) held with another content."""
+        ids = keys[rows]
+        repeated = pd.Series(ids).duplicated(keep=False).to_numpy()  # several contents in this batch
+        distinct = pd.unique(ids)
+        seen_before = ~self._ids.add(distinct)
+        if not (repeated.any() or seen_before.any()):
+            return
+        earlier = pd.Series(distinct[seen_before])
+        conflicting = pd.unique(np.concatenate([ids[repeated], earlier.to_numpy(np.uint64)]))
+        new = self._conflicting.add(conflicting)
+        # rows carrying an id that conflicts for the first time: all its contents so far
+        # (one row held from an earlier batch when it was seen before, else this batch's)
+        newly = conflicting[new]
+        in_batch = pd.Series(ids).isin(newly).to_numpy()
+        self.conflicting_ids += len(newly)
+        self.conflicting_rows += int(in_batch.sum()) + int(pd.Series(newly).isin(earlier).sum())
+        # rows carrying an id already known to conflict: one more content each
+        known = ~pd.Series(ids).isin(newly).to_numpy() & ~self._conflicting.missing(ids)
+        self.conflicting_rows += int(known.sum())
+        carrying = in_batch | known
+        self.conflict_agents.update(events[s.AGENT_ID].iloc[rows[carrying]].astype(str).value_counts().to_dict())
 
     @property
     def held(self) -> int:
-        """Event hashes held."""
-        return sum(len(r) for runs in self._runs for r in runs)
+        """Event hashes held (one per distinct event)."""
+        return len(self._events)
 
 
 #: partitions of the de-duplication hashes and of the partial aggregates, by a key's top bits
@@ -200,6 +271,13 @@ def event_keys(events: pd.DataFrame) -> np.ndarray:
         rows = events.loc[~has, list(s.EVENT_COLUMNS)]
         keys[~has] = pd.util.hash_pandas_object(rows, index=False, hash_key=_EVENT_HASH_KEY).to_numpy(np.uint64) ^ np.uint64(0xA5A5A5A5A5A5A5A5)
     return keys
+
+
+def content_keys(events: pd.DataFrame) -> np.ndarray:
+    """A 64-bit keyed hash per event of every canonical column but ``event_id``: rows with
+    the same event id are exact duplicates only when these are equal too."""
+    columns = [c for c in s.EVENT_COLUMNS if c != s.EVENT_ID]
+    return pd.util.hash_pandas_object(events[columns], index=False, hash_key=_EVENT_HASH_KEY).to_numpy(np.uint64) ^ np.uint64(0x5A5A5A5A5A5A5A5A)
 
 
 class _Partials:

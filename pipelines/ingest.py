@@ -32,6 +32,9 @@ class IngestSummary:
     rows_set_aside: int = 0
     set_aside_days: Counter = field(default_factory=Counter)  # UTC day -> events set aside
     duplicates: int = 0
+    conflicting_ids: int = 0  # event ids carried by rows of different content (all kept)
+    conflicting_rows: int = 0  # the rows carrying them
+    conflict_agents: Counter = field(default_factory=Counter)  # agent -> such rows
     reasons: Counter = field(default_factory=Counter)
     rejects: pd.DataFrame = field(default_factory=s.empty_rejects)
 
@@ -43,6 +46,8 @@ class IngestSummary:
             "set_aside": self.rows_set_aside,
             "set_aside_days": dict(sorted(self.set_aside_days.items())),
             "duplicates": self.duplicates,
+            "conflicting_event_ids": self.conflicting_ids,
+            "conflicting_event_rows": self.conflicting_rows,
             "reject_reasons": dict(self.reasons.most_common()),
         }
 

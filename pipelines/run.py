@@ -11,6 +11,7 @@ import logging
 import platform
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,9 @@ class NightSummary:
     peer_mode: bool
     history_days: int
     duplicates: int = 0
+    conflicting_ids: int = 0
+    conflicting_rows: int = 0
+    conflict_agents: Counter = field(default_factory=Counter)
 
 
 @dataclass
@@ -172,6 +176,7 @@ class NightScorer:
             masks.append(np.packbits(keep))
             agg.add(batch[keep] if not keep.all() else batch)
         duplicates, n_events = dedup.dropped, agg.events
+        conflicts = (dedup.conflicting_ids, dedup.conflicting_rows, dedup.conflict_agents)
         del dedup  # its event hashes are not needed for scoring
         agent_days, day_touched = agg.finish()
         del agg  # nor the partial aggregates, once counted
@@ -186,6 +191,7 @@ class NightScorer:
 
         night = self.score_agent_days(day, agent_days, day_touched, events=n_events, evidence=evidence)
         night.duplicates = duplicates
+        night.conflicting_ids, night.conflicting_rows, night.conflict_agents = conflicts
         return night
 
     def score_agent_days(
@@ -333,6 +339,39 @@ def tell_set_aside(store: Store, ingest: IngestSummary, day: str) -> None:
         log.info("%d event(s) of %d earlier day(s) not scored (%s) were set aside", sum(n for _, n in other), len(other), span(other))
 
 
+def _count_night(ingest: IngestSummary, night: NightSummary) -> None:
+    ingest.duplicates += night.duplicates
+    ingest.conflicting_ids += night.conflicting_ids
+    ingest.conflicting_rows += night.conflicting_rows
+    ingest.conflict_agents.update(night.conflict_agents)
+
+
+#: agents named in the warning about conflicting event ids, and characters of each name
+CONFLICT_AGENTS_NAMED = 5
+_NAME_WIDTH = 40
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= _NAME_WIDTH else name[: _NAME_WIDTH - 1] + "\u2026"
+
+
+def tell_conflicts(ingest: IngestSummary) -> None:
+    """One warning when rows shared an event id with different contents: kept as distinct
+    events (an event id from the client must not hide rows), but a signal in itself."""
+    if not ingest.conflicting_ids:
+        return
+    ranked = sorted(ingest.conflict_agents.items(), key=lambda kv: (-kv[1], kv[0]))
+    named = ", ".join(f"{_short(a)} ({n:,} row(s))" for a, n in ranked[:CONFLICT_AGENTS_NAMED])
+    more = f" and {len(ranked) - CONFLICT_AGENTS_NAMED:,} more agent(s)" if len(ranked) > CONFLICT_AGENTS_NAMED else ""
+    log.warning(
+        "%s event id(s) are carried by %s rows of different content (kept, each counted as an event; a reused or forged event id): rows of %s%s",
+        f"{ingest.conflicting_ids:,}",
+        f"{ingest.conflicting_rows:,}",
+        named or "no agent named",
+        more,
+    )
+
+
 def run_days(
     cfg: Config,
     store: Store,
@@ -386,12 +425,13 @@ def run_days(
             with progress_bar("scoring", total=len(day_list), unit="days", disable=not show_progress or len(day_list) == 1) as bar:
                 for d in day_list:
                     summary.nights.append(night.score(d, spill.day(d)))
-                    ingest.duplicates += summary.nights[-1].duplicates
+                    _count_night(ingest, summary.nights[-1])
                     bar.update(1)
         except BaseException as exc:
             store.finish_run(run_id, status="failed", manifest=_manifest(cfg, ingest, {}), message=f"{type(exc).__name__}: {exc}")
             raise
     summary.seconds = time.monotonic() - started
+    tell_conflicts(ingest)
     extra = {"seconds": round(summary.seconds, 3), "days": day_list, "suppressions": suppressions}
     store.finish_run(run_id, status="complete", manifest=_manifest(cfg, ingest, extra, roster, night.history_read))
     return summary

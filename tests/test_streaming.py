@@ -123,9 +123,9 @@ def test_duplicates_across_batches_are_counted_once(sim_events):
     changed = no_id.head(5).copy()
     changed["resource"] = "address"  # differs in one column: not a duplicate
     same_id_other_content = rows.head(7).copy()
-    same_id_other_content["customer_id"] = "C9999999"  # same event id: a duplicate
+    same_id_other_content["customer_id"] = "C9999999"  # same event id, other content: kept, a conflict
     stream = pd.concat([rows, no_id, rows.iloc[1000:1600], no_id.iloc[10:30], changed, same_id_other_content], ignore_index=True)
-    with_id = stream[stream["event_id"].notna()].drop_duplicates("event_id")
+    with_id = stream[stream["event_id"].notna()].drop_duplicates()
     without = stream[stream["event_id"].isna()].drop_duplicates()
     want = pd.concat([with_id, without]).sort_index()
     dedup = Deduplicator()
@@ -134,7 +134,8 @@ def test_duplicates_across_batches_are_counted_once(sim_events):
     assert got.index.tolist() == want.index.tolist()
     assert dedup.dropped == len(stream) - len(want)
     assert dedup.held == len(want)  # one hash per distinct event
-    assert dedup.dropped >= 600 + 20 + 7  # (the simulator writes a few duplicate rows of its own)
+    assert dedup.dropped >= 600 + 20  # (the simulator writes a few duplicate rows of its own)
+    assert (dedup.conflicting_ids, dedup.conflicting_rows) == (7, 14)
 
 
 def test_held_state_grows_with_distinct_customers_not_events(sim_events):

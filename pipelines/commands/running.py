@@ -32,7 +32,9 @@ def print_summary(summary) -> None:
     click.echo(
         f"run {summary.run_id} ({summary.kind}): {ing.rows_read:,} rows read = {ing.rows_accepted:,} accepted + "
         f"{ing.rows_rejected:,} rejected; {ing.rows_set_aside:,} outside the scored days set aside; "
-        f"{ing.duplicates:,} duplicates dropped; {len(summary.nights)} day(s) scored in {summary.seconds:.1f}s",
+        f"{ing.duplicates:,} duplicates dropped; "
+        + (f"{ing.conflicting_ids:,} conflicting event id(s) on {ing.conflicting_rows:,} rows kept; " if ing.conflicting_ids else "")
+        + f"{len(summary.nights)} day(s) scored in {summary.seconds:.1f}s",
         err=True,
     )
     if len(summary.suppressed):
