@@ -283,12 +283,12 @@ def test_csv_quoted_line_breaks_stay_in_the_field_and_count_as_one_record(tmp_pa
     assert loaded.rejects["line"].tolist() == [3]
 
 
-def test_csv_unterminated_quote_is_one_rejected_record(tmp_path):
+def test_csv_unterminated_quote_rejects_its_own_record_only(tmp_path):
     text = ",".join(HEADER[:4]) + '\n2026-03-01T08:00:00Z,A1,C1,view\n2026-03-01T08:00:00Z,"A2,C2,view\n2026-03-01T08:00:00Z,A3,C3,view\n'
     loaded = sources.load_events(write(tmp_path / "a.csv", text.encode()))
-    assert len(loaded.events) == 1
+    assert loaded.events["agent_id"].tolist() == ["A1", "A3"]
     assert loaded.rejects["line"].tolist() == [3]
-    assert loaded.rejects["reason"].item().startswith("expected 4 fields")
+    assert loaded.rejects["reason"].item() == "unclosed quote: the field runs to the end of the file"
 
 
 def test_csv_bytes_that_are_not_utf8_reject_the_row(tmp_path):

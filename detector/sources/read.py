@@ -102,11 +102,14 @@ def read_file(
         raise InputError(f"cannot read file: {exc.strerror or exc}", file=str(path)) from exc
     hasher = hashlib.sha256()
     read = accepted = rejected = 0
+    counted: tuple[int, int, int] | None = None
     if size:
         reader = FORMATS[fmt].read
         chunks = read_ahead(lambda: reader(path, mapping, batch_rows, hasher), READ_AHEAD)
         try:
             for chunk in chunks:
+                if chunk.line_counts is not None:
+                    counted = chunk.line_counts
                 batch = _validate_chunk(chunk, path, mapping)
                 read += batch.rows_read
                 accepted += len(batch.accepted)
@@ -126,6 +129,9 @@ def read_file(
                 rows_read=read,
                 rows_accepted=accepted,
                 rows_rejected=rejected,
+                lines=counted[0] if counted is not None else None,
+                blank_lines=counted[1] if counted is not None else None,
+                records=counted[2] if counted is not None else None,
             )
         )
 

@@ -20,6 +20,9 @@ class Chunk:
     frame: pd.DataFrame
     lines: np.ndarray
     rejects: list[tuple[int, str, str]]  # (line, reason, raw text)
+    #: the file's (lines, blank_lines, records) (see :class:`FileStats`), on a reader's
+    #: last chunk only
+    line_counts: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,14 @@ class FileStats:
     rows_read: int
     rows_accepted: int
     rows_rejected: int
+    #: CSV only (else None): the file's physical lines (ended by \n, \r\n or \r; the header
+    #: and blank lines included), how many were blank, and the records the rest made (the
+    #: header included, so ``records == rows_read + 1`` once there is a header); a record
+    #: spans several lines when a quoted field holds line breaks:
+    #: ``lines >= blank_lines + records``
+    lines: int | None = None
+    blank_lines: int | None = None
+    records: int | None = None
 
 
 class _Total:
@@ -61,7 +72,7 @@ class _Total:
         self.name = name
 
     def __get__(self, report: IngestReport | None, owner: type | None = None) -> int:
-        return sum(getattr(f, self.name) for f in report.files) if report is not None else 0
+        return sum(getattr(f, self.name) or 0 for f in report.files) if report is not None else 0
 
 
 @dataclass
@@ -77,6 +88,10 @@ class IngestReport:
     rows_accepted = _Total()
     rows_rejected = _Total()
     size_bytes = _Total()
+    #: summed over the files that count them (CSV)
+    lines = _Total()
+    blank_lines = _Total()
+    records = _Total()
 
 
 @dataclass(frozen=True)
