@@ -17,12 +17,21 @@ import click
 from detector import __version__
 from detector.errors import InsiderwatchError
 from pipelines.options import AppContext
+from pipelines.output import terminal_safe
 
 log = logging.getLogger("insiderwatch")
 
 
 class Root(click.Group):
-    """Root group that turns library errors into one-line messages and exit codes."""
+    """Root group that turns library errors into one-line messages and exit codes. Every
+    message that reaches the user goes through :func:`~pipelines.output.terminal_safe`, as
+    data does: a header name, roster id or file name in it is shown, never acted on."""
+
+    def make_context(self, *args, **kwargs) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.ClickException as exc:
+            raise _safe_click_error(exc) from None
 
     def invoke(self, ctx: click.Context):
         try:
@@ -30,8 +39,22 @@ class Root(click.Group):
         except InsiderwatchError as exc:
             if getattr(ctx.obj, "debug", False):
                 raise
-            click.echo(f"insiderwatch: error: {exc}", err=True)
+            click.echo(f"insiderwatch: error: {terminal_safe(exc)}", err=True)
             ctx.exit(exc.exit_code)
+        except click.ClickException as exc:  # a subcommand's usage error (its value quoted)
+            raise _safe_click_error(exc) from None
+
+
+def _safe_click_error(exc: click.ClickException) -> click.ClickException:
+    exc.__dict__["message"] = terminal_safe(exc.message)  # click declares it Final; its text is ours to escape
+    return exc
+
+
+class _SafeFormatter(logging.Formatter):
+    """Log lines on stderr with their message escaped like data (file names, ids...)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return terminal_safe(super().formatMessage(record))
 
 
 @click.group(cls=Root, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -66,7 +89,9 @@ def cli(ctx: click.Context, db: str | None, config_path: str | None, debug: bool
 
     ctx.obj = AppContext(db=db, quiet=quiet, debug=debug)  # debug known before the config can fail
     level = logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO)
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s", force=True)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     ctx.obj.config = load_config(config_path)
 
 
@@ -91,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # internal error: one line unless --debug
         if "--debug" in (argv if argv is not None else sys.argv):
             raise
-        click.echo(f"insiderwatch: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", err=True)
+        click.echo(f"insiderwatch: internal error: {type(exc).__name__}: {terminal_safe(exc)} (rerun with --debug)", err=True)
         sys.exit(1)
 
 

@@ -11,8 +11,11 @@ import csv
 import io
 import json
 import math
+import os
 import re
 import sys
+import tempfile
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
@@ -23,12 +26,38 @@ from detector.errors import UsageError
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: every character a terminal could act on or hide: anything but tab and printable ASCII is
+#: looked up, and escaped when it is a control (Cc), an invisible or bidi format character
+#: (Cf: U+200B, U+200E/F, U+061C, U+FEFF, U+202A-202E, U+2066-2069...), a lone surrogate
+#: (Cs), a line or paragraph separator (Zl, Zp) or a space other than the ASCII one (Zs)
+_MAYBE_UNSAFE = re.compile(r"[^\t\x20-\x7e]")
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Zs"})
+
+#: files that hold personal data (reports, exports, rejects) are created with this mode
+#: unless ``[report] file_mode`` says otherwise
+DEFAULT_FILE_MODE = 0o600
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def _visible(match: re.Match) -> str:
+    char = match.group()
+    return _escaped(char) if unicodedata.category(char) in _UNSAFE_CATEGORIES else char
 
 
 def terminal_safe(value) -> str:
-    """Text with control characters (ANSI escapes, bidi overrides...) shown as \\xNN."""
+    """Text as it may reach a terminal: control characters (ANSI escapes...), invisible and
+    bidi format characters (U+200B, U+202E...), separators and non-ASCII spaces are shown as
+    \\xNN, \\uNNNN or \\UNNNNNNNN, so no escape sequence reaches the terminal and two
+    different values never look the same. Line breaks become spaces: one value, one line.
+    Data and error messages both go through it."""
     text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text.replace("\n", " "))
+    return _MAYBE_UNSAFE.sub(_visible, text.replace("\n", " "))
 
 
 def csv_safe(value):
@@ -39,9 +68,10 @@ def csv_safe(value):
     return value
 
 
-def write_table(rows: Iterable[dict], columns: list[str], fmt: str, out: str | None) -> int:
-    """Write rows as csv or jsonl to ``out`` (a path, or stdout for None or '-'). On a
-    terminal, control characters in text cells are shown escaped, never sent raw."""
+def write_table(rows: Iterable[dict], columns: list[str], fmt: str, out: str | None, *, mode: int = DEFAULT_FILE_MODE) -> int:
+    """Write rows as csv or jsonl to ``out`` (a path, created with ``mode``; or stdout for
+    None or '-'). On a terminal, control characters in text cells are shown escaped, never
+    sent raw."""
     to_file = out is not None and out != "-"
     to_terminal = not to_file and sys.stdout.isatty()
     count = 0
@@ -63,7 +93,7 @@ def write_table(rows: Iterable[dict], columns: list[str], fmt: str, out: str | N
     else:
         raise ValueError(fmt)
     if to_file:
-        _replace_file(Path(str(out)), file_buffer.getvalue())
+        replace_file(Path(str(out)), file_buffer.getvalue(), mode=mode)
     return count
 
 
@@ -75,9 +105,10 @@ def json_line(document) -> str:
     return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
-def write_json_lines(documents: Iterable[dict], out: str | None) -> int:
-    """Write one JSON document per line to ``out`` (a path, written under a temporary name
-    and renamed; or stdout for None or '-', line by line, so it composes in pipes)."""
+def write_json_lines(documents: Iterable[dict], out: str | None, *, mode: int = DEFAULT_FILE_MODE) -> int:
+    """Write one JSON document per line to ``out`` (a path, created with ``mode`` under a
+    temporary name and renamed; or stdout for None or '-', line by line, so it composes in
+    pipes)."""
     count = 0
     if out in (None, "-"):
         for doc in documents:
@@ -89,21 +120,50 @@ def write_json_lines(documents: Iterable[dict], out: str | None) -> int:
     for doc in documents:
         buffer.write(json_line(doc))
         count += 1
-    _replace_file(Path(out), buffer.getvalue())
+    replace_file(Path(out), buffer.getvalue(), mode=mode)
     return count
 
 
-def _replace_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` under a temporary name, then rename: a failed write never
-    leaves a partial file that looks complete."""
-    tmp = path.with_name(path.name + ".partial")
+def write_new_file(path: Path, text: str, *, mode: int = DEFAULT_FILE_MODE) -> None:
+    """Create ``path`` (which must not exist: never through a planted file or symlink) with
+    ``mode`` and write ``text`` to it. OSError when it cannot."""
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), mode)
     try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        os.fchmod(fd, mode)  # exactly ``mode``, whatever the umask
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fd = -1
+            fh.write(text)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def replace_file(path: Path, text: str, *, mode: int = DEFAULT_FILE_MODE) -> None:
+    """Write ``text`` to ``path`` with ``mode``: under a temporary name of its own in the same
+    directory, created exclusively (a file or symlink planted at any name is never written
+    through), then renamed over ``path`` (a symlink at ``path`` is replaced, not followed). A
+    failed write never leaves a partial file that looks complete, nor its temporary file."""
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".partial", dir=path.parent)
+        try:
+            os.fchmod(fd, mode)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                fd = -1
+                fh.write(text)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        os.replace(tmp, path)
+        tmp = None
     except OSError as exc:
-        if tmp.parent.is_dir():
-            tmp.unlink(missing_ok=True)
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}; nothing was written there") from exc
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def _plain(value):

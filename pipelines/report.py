@@ -21,6 +21,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -42,6 +43,7 @@ from detector.history import baseline_window, has_baseline, personal_baseline
 from detector.metrics import METRIC_TABLE
 from detector.store import Store
 from pipelines.explain import explain, scored_night
+from pipelines.output import DEFAULT_FILE_MODE, write_new_file
 from pipelines.report_plots import hours_plot, mix_plot, sparkline, views_plot
 
 log = logging.getLogger("insiderwatch")
@@ -50,6 +52,11 @@ PSEUDONYM_ENV = "INSIDERWATCH_PSEUDONYM_KEY"
 #: what an investigator compares between the flagged day and the agent's usual day
 MIX = {m.name: m.mix for m in METRIC_TABLE if m.mix}
 HISTORY_COLUMNS = ["views", "customers", "events", *MIX, *HOURS]
+#: in every report directory: the names of the files the report wrote, one a line
+REPORT_MANIFEST = ".insiderwatch-report"
+#: what a report writes, for a report directory without a manifest (an earlier version's),
+#: with the staging directories such a version could leave behind
+_REPORT_NAME = re.compile(r"index\.html|run\.html|agent-[0-9a-f]{16}\.html|\.insiderwatch-report-.+")
 
 
 @dataclass
@@ -182,7 +189,7 @@ def build_report(
     for page in pages:
         files[page["file"]] = env.get_template("agent.html").render(**context, **page)
     files["run.html"] = env.get_template("run.html").render(**context, runs=[_run_view(r) for r in runs])
-    _write_atomically(out, files)
+    _write_atomically(out, files, mode=cfg.report.file_mode_bits)
     return ReportSummary(out, first, last, len(pages), len(alerts), [out / p["file"] for p in pages], reveal_customers)
 
 
@@ -381,23 +388,75 @@ def _mapping_view(sources) -> dict | None:
     return {k: sources.get(k) or "" for k in ("mapping", "mapping_sha256", "lookup", "lookup_sha256")}
 
 
-def _write_atomically(out: Path, files: dict[str, str]) -> None:
-    """Write every file under a temporary name in ``out``, then rename into place, index.html
-    last: a reader never sees a half-written page, a failure never a complete-looking site."""
+def _write_atomically(out: Path, files: dict[str, str], *, mode: int = DEFAULT_FILE_MODE) -> None:
+    """Make ``out`` hold this report and nothing else. The whole site (with a list of its
+    files, :data:`REPORT_MANIFEST`) is built in a fresh staging directory beside ``out``,
+    every file created exclusively with ``mode``, then swapped into place: no page of an
+    earlier report (say one with customer ids revealed) stays behind, a reader never sees a
+    half-written site, and a failure leaves the previous report as it was. A directory that
+    holds anything an insiderwatch report does not write is refused, never emptied."""
+    target = Path(os.path.realpath(out))  # a symlinked report directory: its target is replaced
+    if not target.name:
+        raise UsageError(f"cannot write the report to {out}: give a directory of its own")
+    _check_replaceable(out, target)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".insiderwatch-report-", dir=out))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging: Path | None = Path(tempfile.mkdtemp(prefix=f".{target.name[:100]}.insiderwatch-new-", dir=target.parent))
     except OSError as exc:
         raise UsageError(f"cannot write the report to {out}: {exc.strerror or exc}") from exc
+    old: Path | None = None  # the previous report, moved aside until the new one is in place
+    keep_old = False
     try:
-        for name, text in files.items():
-            (staging / name).write_text(text, encoding="utf-8")
+        assert staging is not None
         for name in sorted(files, key=lambda n: n == "index.html"):
-            os.replace(staging / name, out / name)
+            write_new_file(staging / name, files[name], mode=mode)
+        write_new_file(staging / REPORT_MANIFEST, "".join(f"{name}\n" for name in sorted(files)), mode=mode)
+        os.chmod(staging, mode | (mode & 0o444) >> 2)  # searchable by whoever may read the pages
+        if os.path.lexists(target):
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name[:100]}.insiderwatch-old-", dir=target.parent))
+            os.rename(target, old)  # over the empty directory just made
+            keep_old = True
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if old is not None and keep_old:
+                os.rename(old, target)  # put the previous report back
+                old, keep_old = None, False
+            raise
+        staging = None
+        keep_old = False
     except OSError as exc:
+        if keep_old:
+            raise UsageError(f"cannot write the report to {out}: {exc.strerror or exc}; the previous report is in {old}") from exc
         raise UsageError(f"cannot write the report to {out}: {exc.strerror or exc}; the previous report, if any, is left as it was") from exc
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        if old is not None and not keep_old:
+            shutil.rmtree(old, ignore_errors=True)
+            if os.path.lexists(old):
+                log.warning("could not remove the previous report, moved aside to %s: remove it by hand", old)
+
+
+def _check_replaceable(out: Path, target: Path) -> None:
+    """Refuse (exit 2) to replace anything but nothing, an empty directory or an insiderwatch
+    report: the files its manifest lists, or (a report of an earlier version) its pages."""
+    if not os.path.lexists(target):
+        return
+    if not target.is_dir():
+        raise UsageError(f"cannot write the report to {out}: it is not a directory")
+    try:
+        names = os.listdir(target)
+        listed = set((target / REPORT_MANIFEST).read_text(encoding="utf-8").splitlines()) if REPORT_MANIFEST in names else set()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot write the report to {out}: {getattr(exc, 'strerror', None) or exc}") from exc
+    foreign = sorted(n for n in names if n != REPORT_MANIFEST and n not in listed and not _REPORT_NAME.fullmatch(n))
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise UsageError(
+            f"not writing the report to {out}: it holds files that are not an insiderwatch report ({foreign[0]!r}{more}); "
+            "give a new or empty directory, or one an earlier report wrote (it is replaced as a whole)"
+        )
 
 
 def _environment() -> Environment:

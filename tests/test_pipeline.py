@@ -343,7 +343,7 @@ def test_terminal_escapes_and_path_traversal_in_ids_stay_data(tmp_path):
     assert "outside\\x1b[31mRE" in proc.stdout  # shown, escaped
     shown = iw("alerts", db=db).stdout
     assert "\x1b" not in shown and "outside" in shown
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith("agent-")) == ["index.html", "run.html"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith("agent-")) == [".insiderwatch-report", "index.html", "run.html"]  # the manifest lists the report's files
     assert len(list(out.glob("agent-*.html"))) == 1
     assert not (tmp_path / "outside").exists() and not list(tmp_path.parent.glob("outside*"))
     exported = iw("export", "scores", "--format", "jsonl", db=db).stdout

@@ -15,7 +15,7 @@ import click
 from detector.days import DayRange
 from detector.errors import UsageError
 from detector.store import Store
-from pipelines.options import AppContext, day_option, day_range_options, json_option, pass_app, run_argument, table_options, with_store
+from pipelines.options import AppContext, current_app, day_option, day_range_options, json_option, pass_app, run_argument, table_options, with_store
 from pipelines.output import explanation_document, format_alerts, terminal_safe, write_json_lines, write_table
 from pipelines.results import REJECT_COLUMNS, RUN_COLUMNS, alert_documents, explain_subject, export_table, list_alerts, reject_rows, run_rows
 
@@ -121,9 +121,9 @@ def export_command(app: AppContext, store: Store, what: str, fmt: str, days: Day
     if fmt in ("ocsf", "ecs") and what != "alerts":
         raise UsageError(f"--format {fmt} is for alerts: export scores as csv or jsonl")
     if fmt in ("ocsf", "ecs"):
-        n = write_json_lines(alert_documents(store, app.config, fmt, days), out)
+        n = write_json_lines(alert_documents(store, app.config, fmt, days), out, mode=app.config.report.file_mode_bits)
     else:
-        n = write_table(*export_table(store, what, fmt, days), fmt, out)
+        n = write_table(*export_table(store, what, fmt, days), fmt, out, mode=app.config.report.file_mode_bits)
     click.echo(f"exported {n:,} {what}" + (f" to {terminal_safe(out)}" if out not in (None, "-") else ""), err=True)
 
 
@@ -147,12 +147,12 @@ def rejects_command(store: Store, run_id: int | None, run_flag: int | None, fmt:
         run_id = run_flag
     if run_id is None:
         raise UsageError("give the run: insiderwatch rejects RUN (see: insiderwatch runs)")
-    n = write_table(reject_rows(store, run_id), REJECT_COLUMNS, fmt, out)
+    n = write_table(reject_rows(store, run_id), REJECT_COLUMNS, fmt, out, mode=current_app().config.report.file_mode_bits)
     click.echo(f"{n:,} rejected rows in run {run_id}", err=True)
 
 
 @click.command("report")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True, metavar="DIR", help="Directory to write the site into (created; its pages are replaced).")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True, metavar="DIR", help="Directory of the site (created; an earlier report in it is replaced whole).")
 @click.option("--run", "run_id", type=int, metavar="RUN", help="The alerts written by one run (not with --date, --from, --to).")
 @day_range_options(
     date_help="The alerts of one day (not with --from/--to).  [default: the latest scored day]",
@@ -205,7 +205,7 @@ def runs_command(store: Store, fmt: str, out: str | None) -> None:
     abandoned), when, which days, the detector, rows read, accepted and rejected, seconds,
     and the message of a run that did not complete. Reads the store; writes stdout or FILE.
     """
-    n = write_table(run_rows(store), RUN_COLUMNS, fmt, out)
+    n = write_table(run_rows(store), RUN_COLUMNS, fmt, out, mode=current_app().config.report.file_mode_bits)
     click.echo(f"{n:,} run(s)", err=True)
 
 
