@@ -372,6 +372,71 @@ def tell_conflicts(ingest: IngestSummary) -> None:
     )
 
 
+class _DaysHeld:
+    """Events per UTC day as a replay reads them, with each day's first and last timestamp:
+    enough to name the days that stretch a replay."""
+
+    def __init__(self) -> None:
+        self.count: Counter[str] = Counter()
+        self.first: dict[str, pd.Timestamp] = {}
+        self.last: dict[str, pd.Timestamp] = {}
+
+    def add(self, timestamps: pd.Series) -> None:
+        if timestamps.empty:
+            return
+        ns = timestamps.to_numpy(dtype="datetime64[ns]")
+        days, inverse, counts = np.unique(ns.astype("datetime64[D]"), return_inverse=True, return_counts=True)
+        lo = np.full(len(days), np.iinfo(np.int64).max)
+        hi = np.full(len(days), np.iinfo(np.int64).min)
+        np.minimum.at(lo, inverse, ns.astype(np.int64))
+        np.maximum.at(hi, inverse, ns.astype(np.int64))
+        for day, n, a, b in zip(days, counts, lo, hi):
+            d = str(day)
+            self.count[d] += int(n)
+            first, last = pd.Timestamp(int(a), tz="UTC"), pd.Timestamp(int(b), tz="UTC")
+            self.first[d] = min(self.first.get(d, first), first)
+            self.last[d] = max(self.last.get(d, last), last)
+
+    def densest(self, width: int) -> tuple[str, str, int]:
+        """The ``width`` consecutive days holding the most events: (first day, last day, events)."""
+        days = sorted(self.count)
+        ordinal = np.array([pd.Timestamp(d).toordinal() for d in days])
+        counts = np.cumsum([0] + [self.count[d] for d in days])
+        end = np.searchsorted(ordinal, ordinal + width, side="left")  # first day past each window
+        totals = counts[end] - counts[np.arange(len(days))]
+        i = int(np.argmax(totals))
+        return days[i], days[end[i] - 1], int(totals[i])
+
+    def _day(self, d: str) -> str:
+        n = self.count[d]
+        when = self.first[d].strftime("%Y-%m-%dT%H:%M:%SZ")
+        if n > 1:
+            when += " to " + self.last[d].strftime("%H:%M:%SZ")
+        return f"{d} ({n:,} event{'s' if n > 1 else ''}, {when})"
+
+    def too_wide(self, span: list[str], limit: int, days: DayRange) -> str:
+        """Why a replay over ``span`` is refused, naming the days outside the densest window."""
+        first, last, inside = self.densest(limit)
+        before = [d for d in sorted(self.count) if d < first]
+        after = [d for d in sorted(self.count) if d > last]
+        shown = [*before[:OUTLYING_DAYS_NAMED], *after[-OUTLYING_DAYS_NAMED:]]
+        left = len(before) + len(after) - len(shown)
+        outside = sum(self.count[d] for d in before + after)
+        ends = f"from --from {days.first}" if days.first else f"to --to {days.last}" if days.last else "from the first event to the last"
+        text = f"a replay {ends} spans {len(span):,} days ({span[0]} to {span[-1]}), more than [sources] max_replay_days = {limit:,}"
+        if shown:
+            text += (
+                f": {outside:,} event(s) on {len(before) + len(after):,} day(s) lie outside {first} to {last}, which holds {inside:,}: "
+                + ", ".join(self._day(d) for d in shown)
+                + (f" and {left:,} more day(s)" if left else "")
+            )
+        return text + f". Nothing was written. Replay a named range (e.g. --from {first} --to {last}), or raise max_replay_days"
+
+
+#: outlying days named on each side when a replay is refused as too wide
+OUTLYING_DAYS_NAMED = 3
+
+
 def run_days(
     cfg: Config,
     store: Store,
@@ -389,9 +454,12 @@ def run_days(
     before it, store it, and finish the run with its manifest.
 
     ``kind`` "nightly" scores exactly ``days`` (one day, recorded empty when its files hold
-    none of its events); any other kind (replay) scores every day from ``days.first`` (else
-    the first in the files) to ``days.last`` (else the last), and refuses inputs holding
-    no event in them. Nothing is written when an input is unusable.
+    none of its events); any other kind (replay) scores every day from ``days.first`` to
+    ``days.last`` when both are given (empty days too: a named range has no holes), else
+    the days that hold events (with one end given: every day from it to the files' other
+    end), and refuses inputs holding no event in them, or, without both ends, events spread
+    over more than ``[sources] max_replay_days`` (naming the outlying days). Nothing is
+    written when an input is unusable.
     """
     started = time.monotonic()
     named = kind == "nightly"
@@ -402,6 +470,8 @@ def run_days(
     with tempfile.TemporaryDirectory(prefix=f"insiderwatch-{kind}-") as tmp:
         spill = Spill(Path(tmp))
 
+        held = _DaysHeld()
+
         def route(batch: pd.DataFrame) -> pd.DataFrame:
             inside = np.ones(len(batch), bool)
             if lo is not None:
@@ -409,13 +479,22 @@ def run_days(
             if hi is not None:
                 inside &= (batch[s.TIMESTAMP] < hi).to_numpy()
             spill.write(batch[inside])
+            if not named:
+                held.add(batch.loc[inside, s.TIMESTAMP])
             return batch[~inside]
 
         ingest = read_inputs(events_spec, cfg, route=route, show_progress=show_progress)
         if not named and not spill.parts:
             raise UsageError("no events fall in the requested days" if not days.empty else "the inputs hold no events")
         found = spill.days()
-        day_list = days_between(days.first or found[0], days.last or found[-1])
+        if named or (days.first and days.last):
+            day_list = days_between(days.first or found[0], days.last or found[-1])  # a named range: every day
+        else:
+            span = days_between(days.first or found[0], days.last or found[-1])
+            if len(span) > cfg.sources.max_replay_days:
+                raise UsageError(held.too_wide(span, cfg.sources.max_replay_days, days))
+            # the days that hold events (with one end named, every day from it, as a range)
+            day_list = found if days.empty else span
         run_id = store.start_run(kind, config=cfg.to_dict(), detector_version=cfg.detector_version, day_from=day_list[0], day_to=day_list[-1])
         summary = RunSummary(run_id, kind, ingest)
         _lock(store, run_id, day_list, cfg, ingest)

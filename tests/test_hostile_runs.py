@@ -6,6 +6,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+import time
+
+import pandas as pd
+import pytest
 
 from detector.aggregate import Deduplicator
 from tests.conftest import INSIDERWATCH, load_events
@@ -93,3 +97,77 @@ def test_conflicting_agents_are_named_safely_and_briefly(tmp_path):
     assert proc.returncode == 0, proc.stderr
     (warning,) = [line for line in proc.stderr.splitlines() if "different content" in line]
     assert "\x1b" not in warning and "and 3 more agent(s)" in warning and len(warning) < 600
+
+
+# --- far-off timestamps: a replay is not stretched over decades -----------------------------
+def week(first: int = 5, last: int = 11, skip: tuple[int, ...] = ()) -> list[str]:
+    return [f"2026-01-{d:02d}T{9 + i % 8:02d}:00:{i:02d}Z,A{i % 6},C{d}{i},view,T{i},profile,w-{d}-{i}" for d in range(first, last + 1) if d not in skip for i in range(12)]
+
+
+FAR = ["1990-01-02T03:04:05Z,A1,C1,view,,profile,far-1", "2099-12-30T23:00:00Z,A2,C2,view,,profile,far-2", "2099-12-30T23:30:00Z,A2,C3,view,,profile,far-3"]
+
+
+def test_far_off_timestamps_refuse_a_replay_quickly_and_a_named_range_completes(tmp_path):
+    (tmp_path / "e.csv").write_text(HEADER + "\n".join(FAR[:1] + week() + FAR[1:]) + "\n")
+    db = tmp_path / "iw.db"
+    started = time.monotonic()
+    proc = iw("replay", "--events", tmp_path / "e.csv", "--show", 0, db=db)
+    assert proc.returncode == 2, proc.stderr
+    assert time.monotonic() - started < 60
+    err = " ".join(proc.stderr.split())
+    assert "spans 40,175 days (1990-01-02 to 2099-12-30), more than [sources] max_replay_days = 400" in err
+    assert "3 event(s) on 2 day(s) lie outside 2026-01-05 to 2026-01-11" in err
+    assert "1990-01-02 (1 event, 1990-01-02T03:04:05Z)" in err and "2099-12-30 (2 events, 2099-12-30T23:00:00Z to 23:30:00Z)" in err
+    assert "--from 2026-01-05 --to 2026-01-11" in err
+    assert not db.exists() or stored(db, "SELECT count(*) FROM runs") == [(0,)]
+    # one end named: the other still comes from the files
+    assert iw("replay", "--events", tmp_path / "e.csv", "--from", "2026-01-05", "--show", 0, db=db).returncode == 2
+    proc = iw("replay", "--events", tmp_path / "e.csv", "--from", "2026-01-05", "--to", "2026-01-11", "--show", 0, db=db)
+    assert proc.returncode == 0, proc.stderr
+    assert "3 outside the scored days set aside" in proc.stderr and "7 day(s) scored" in proc.stderr
+    assert stored(db, "SELECT count(DISTINCT day) FROM agent_days") == [(7,)]
+
+
+def test_a_replay_scores_the_days_that_hold_events_and_a_named_range_every_day(tmp_path):
+    (tmp_path / "e.csv").write_text(HEADER + "\n".join(week(skip=(8,))) + "\n")
+    held, named = tmp_path / "held.db", tmp_path / "named.db"
+    proc = iw("replay", "--events", tmp_path / "e.csv", "--show", 0, db=held)
+    assert proc.returncode == 0 and "6 day(s) scored" in proc.stderr, proc.stderr
+    proc = iw("replay", "--events", tmp_path / "e.csv", "--from", "2026-01-05", "--to", "2026-01-11", "--show", 0, db=named)
+    assert proc.returncode == 0 and "7 day(s) scored" in proc.stderr, proc.stderr
+    assert ("2026-01-08",) in stored(named, "SELECT day FROM days") and ("2026-01-08",) not in stored(held, "SELECT day FROM days")
+    columns = "day, agent_id, score, rank, flagged, raw_score, history_days, peer_mode"
+    assert stored(held, f"SELECT {columns} FROM scores ORDER BY day, agent_id") == stored(named, f"SELECT {columns} FROM scores ORDER BY day, agent_id")
+
+
+def test_max_replay_days_is_a_setting(tmp_path):
+    (tmp_path / "e.csv").write_text(HEADER + "\n".join(week()) + "\n")
+    config = tmp_path / "insiderwatch.toml"
+    config.write_text("[sources]\nmax_replay_days = 6\n")
+    proc = iw("replay", "--events", tmp_path / "e.csv", "--show", 0, db=tmp_path / "iw.db", config=config)
+    assert proc.returncode == 2 and "spans 7 days (2026-01-05 to 2026-01-11), more than [sources] max_replay_days = 6" in proc.stderr
+    config.write_text("[sources]\nmax_replay_days = 0\n")
+    proc = iw("replay", "--events", tmp_path / "e.csv", "--show", 0, db=tmp_path / "iw.db", config=config)
+    assert proc.returncode == 2 and "sources.max_replay_days must be at least 1" in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_desk_with_two_far_off_events_replays_as_a_named_range(tmp_path):
+    """A simulated desk plus one event in 1990 and one in 2099: refused without a range; with
+    --from/--to over the desk, the same scores as the desk alone."""
+    from detector.simulator import SimulationSpec
+    from pipelines.simulate import run_simulation
+
+    run_simulation(SimulationSpec(agents=40, days=14, seed=5, insiders={"bulk": 1}), tmp_path, show_progress=False)
+    desk = pd.read_csv(tmp_path / "events.csv.gz", dtype=str, keep_default_na=False)
+    far = desk.head(2).assign(timestamp=["1990-01-02T00:00:00Z", "2099-12-30T00:00:00Z"], event_id=["far-1", "far-2"])
+    pd.concat([far.head(1), desk, far.tail(1)]).to_csv(tmp_path / "hostile.csv", index=False)
+    days = sorted(pd.to_datetime(desk.timestamp, utc=True, format="ISO8601").dt.strftime("%Y-%m-%d").unique())
+    roster = tmp_path / "roster.csv"
+    proc = iw("replay", "--events", tmp_path / "hostile.csv", "--roster", roster, "--show", 0, db=tmp_path / "h.db")
+    assert proc.returncode == 2 and "1990-01-02 (1 event" in proc.stderr and "2099-12-30 (1 event" in proc.stderr
+    proc = iw("replay", "--events", tmp_path / "hostile.csv", "--roster", roster, "--from", days[0], "--to", days[-1], "--show", 0, db=tmp_path / "h.db")
+    assert proc.returncode == 0, proc.stderr
+    assert iw("replay", "--events", tmp_path / "events.csv.gz", "--roster", roster, "--show", 0, db=tmp_path / "d.db").returncode == 0
+    columns = "day, agent_id, score, rank, flagged, raw_score"
+    assert stored(tmp_path / "h.db", f"SELECT {columns} FROM scores ORDER BY day, agent_id") == stored(tmp_path / "d.db", f"SELECT {columns} FROM scores ORDER BY day, agent_id")
