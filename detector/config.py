@@ -92,11 +92,20 @@ class ReportSettings:
         (pseudonyms then differ between reports). Never written to a report or the store.
     history_days : days of history drawn before the first reported day
     evidence_rows : accessed records listed per flagged agent-day on its page
+    file_mode : permissions (octal, e.g. "0640") of the files that hold personal data:
+        report pages (their directory gets the matching search bits), exports, rejects.
+        The owner must be able to read and write; others may not write.
     """
 
     pseudonym_key: str = ""
     history_days: int = 60
     evidence_rows: int = 500
+    file_mode: str = "0600"
+
+    @property
+    def file_mode_bits(self) -> int:
+        """``file_mode`` as a number (validated by :func:`from_dict`)."""
+        return _file_mode(self.file_mode)
 
 
 @dataclass(frozen=True)
@@ -177,7 +186,20 @@ def from_dict(data: dict, *, origin: str = "config") -> Config:
         raise UsageError(f"features.window must be at least 3 and features.lag not negative ({origin})")
     if config.sources.max_replay_days < 1:
         raise UsageError(f"sources.max_replay_days must be at least 1 ({origin})")
+    try:
+        mode = _file_mode(config.report.file_mode)
+    except ValueError:
+        raise UsageError(f'report.file_mode must be an octal mode such as "0600" or "0640", got {config.report.file_mode!r} ({origin})') from None
+    if mode & 0o600 != 0o600 or mode & 0o002:
+        raise UsageError(f"report.file_mode {config.report.file_mode!r} must let the owner read and write and not let others write ({origin})")
     return config
+
+
+def _file_mode(text: str) -> int:
+    digits = text.strip().removeprefix("0o")
+    if not 3 <= len(digits) <= 4 or any(c not in "01234567" for c in digits) or int(digits, 8) > 0o777:
+        raise ValueError(text)
+    return int(digits, 8)
 
 
 def _typed(value, kind, key: str, origin: str):
