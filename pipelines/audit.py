@@ -126,6 +126,12 @@ def verify_run(store: Store, run_id: int, *, show_progress: bool = False, archiv
     if changed:
         result.notes.append("recomputed with other versions than the run used (" + ", ".join(changed) + "): differences may come from that")
 
+    if manifest.get("digests"):
+        # rows changed in the store since the run wrote them, named before any recomputing
+        from pipelines.digests import changed_rows, run_digests
+
+        result.differences += changed_rows(manifest["digests"], run_digests(store, run_id))
+
     history = [tuple(h) for h in manifest.get("history", [])]
     if history:
         now_runs = dict(store.day_runs(min(d for d, _ in history), max(d for d, _ in history) + "~"))
@@ -179,6 +185,8 @@ def _compare_scores(stored: pd.DataFrame, again: pd.DataFrame) -> list[str]:
         parts = []
         if round(float(r["score_stored"]), SCORE_DECIMALS) != round(float(r["score_again"]), SCORE_DECIMALS):
             parts.append(f"score {r['score_stored']:.6f} stored, {r['score_again']:.6f} recomputed")
+        if round(float(r["raw_score_stored"]), SCORE_DECIMALS) != round(float(r["raw_score_again"]), SCORE_DECIMALS):
+            parts.append(f"raw score {r['raw_score_stored']:.6f} stored, {r['raw_score_again']:.6f} recomputed")
         if int(r["rank_stored"]) != int(r["rank_again"]):
             parts.append(f"rank {int(r['rank_stored'])} stored, {int(r['rank_again'])} recomputed")
         if bool(r["flagged_stored"]) != bool(r["flagged_again"]):
@@ -199,9 +207,31 @@ def _compare_alerts(stored: pd.DataFrame, again: pd.DataFrame) -> list[str]:
             out.append(f"alert {who}: stored, not recomputed")
         elif k not in a:
             out.append(f"alert {who}: recomputed, not stored")
-        elif list(a[k]["reasons"]) != list(b[k]["reasons"]):
-            out.append(f"alert {who}: reasons differ")
+        else:
+            parts = [name for name, same in _alert_fields_equal(a[k], b[k]).items() if not same]
+            if parts:
+                out.append(f"alert {who}: {', '.join(parts)} differ")
     return out
+
+
+def _alert_fields_equal(x: dict, y: dict) -> dict[str, bool]:
+    """Per compared field of two stored alert rows: equal or not (score to SCORE_DECIMALS;
+    a missing rank, members or suppression as None)."""
+
+    def opt(v: object) -> object:
+        return None if v is None or (isinstance(v, float) and pd.isna(v)) else v
+
+    def num(v: object) -> float | None:
+        v = opt(v)
+        return None if v is None else round(float(v), SCORE_DECIMALS)  # type: ignore[arg-type]
+
+    return {
+        "reasons": list(x["reasons"]) == list(y["reasons"]),
+        "score": num(x["score"]) == num(y["score"]),
+        "rank": num(x.get("rank")) == num(y.get("rank")),
+        "members": list(opt(x.get("members")) or []) == list(opt(y.get("members")) or []),  # type: ignore[call-overload]
+        "suppressed_by": num(x.get("suppressed_by")) == num(y.get("suppressed_by")),
+    }
 
 
 def format_verification(v: Verification, limit: int = 50) -> str:

@@ -32,6 +32,7 @@ from detector.history import DayView, day_view, span_days, suppressions_in_force
 from detector.novelty import novelty_counts
 from detector.scoring import ScoredDay, score_day
 from detector.store import DayResults, Store, StoreBusy
+from pipelines.digests import run_digests
 from pipelines.ingest import IngestSummary, file_dict, read_inputs
 from pipelines.progress import progress_bar
 from pipelines.spill import DayEvents, Spill
@@ -511,7 +512,8 @@ def run_days(
             raise
     summary.seconds = time.monotonic() - started
     tell_conflicts(ingest)
-    extra = {"seconds": round(summary.seconds, 3), "days": day_list, "suppressions": suppressions}
+    # a digest of every row the run wrote, read back from the store: verify names any change
+    extra = {"seconds": round(summary.seconds, 3), "days": day_list, "suppressions": suppressions, "digests": run_digests(store, run_id)}
     store.finish_run(run_id, status="complete", manifest=_manifest(cfg, ingest, extra, roster, night.history_read))
     return summary
 
