@@ -110,8 +110,8 @@ def verify_run(store: Store, run_id: int, *, show_progress: bool = False, archiv
     run = store.run(run_id)
     if run is None:
         raise UsageError(f"no run {run_id} in the store (see: insiderwatch runs)")
-    if run["kind"] not in ("nightly", "replay") or run["status"] != "complete":
-        raise UsageError(f"run {run_id} is a {run['status']} {run['kind']} run: only complete nightly and replay runs can be verified")
+    if run["kind"] not in ("nightly", "rescore", "replay") or run["status"] != "complete":
+        raise UsageError(f"run {run_id} is a {run['status']} {run['kind']} run: only complete nightly, rescore and replay runs can be verified")
     manifest = json.loads(run["manifest"] or "{}")
     cfg = config_from_record(json.loads(run["config"]))
     files = RecordedFiles(archive)
@@ -148,8 +148,8 @@ def verify_run(store: Store, run_id: int, *, show_progress: bool = False, archiv
         spec = [str(p) for p in inputs]
         # the suppressions the run could apply: its mode, and none created after it started
         mode, known_by = manifest.get("suppressions", "as-of"), run["started_at"]
-        if run["kind"] == "nightly":
-            summary = run_nightly(cfg, scratch, spec, run["day_from"], roster=roster, show_progress=show_progress, known_by=known_by)
+        if run["kind"] != "replay":
+            summary = run_nightly(cfg, scratch, spec, run["day_from"], roster=roster, show_progress=show_progress, known_by=known_by, kind=run["kind"])
         else:
             summary = run_replay(cfg, scratch, spec, run["day_from"], run["day_to"], roster=roster, show_progress=show_progress, suppressions=mode, known_by=known_by)
         again_scores = scratch.scores(run_id=summary.run_id)

@@ -118,7 +118,22 @@ def group_note(store: Store, subject_id: str, day: str) -> str | None:
 # --- exports ---------------------------------------------------------------------------------
 SCORE_COLUMNS = ["day", "agent_id", "score", "rank", "flagged", "run_id", "raw_score", "history_days", "peer_mode", "team", "role", "site", "vendor"]
 ALERT_COLUMNS = ["alert_key", "day", "subject_type", "subject_id", "score", "rank", "reasons", "members", "run_id", "detector_version", "created_at", "suppressed_by"]
-RUN_COLUMNS = ["run_id", "kind", "status", "started_at", "finished_at", "day_from", "day_to", "detector_version", "rows_read", "rows_accepted", "rows_rejected", "seconds", "message"]
+RUN_COLUMNS = [
+    "run_id",
+    "kind",
+    "status",
+    "started_at",
+    "finished_at",
+    "day_from",
+    "day_to",
+    "detector_version",
+    "rows_read",
+    "rows_accepted",
+    "rows_rejected",
+    "seconds",
+    "superseded_by",
+    "message",
+]
 REJECT_COLUMNS = ["source", "line", "reason", "raw"]
 
 
@@ -146,15 +161,28 @@ def alert_documents(store: Store, cfg: Config, fmt: str, days: DayRange):
     return (build(f) for f in alert_facts(store, cfg, days.first, days.last, features=fmt == "ocsf"))
 
 
-def run_rows(store: Store) -> list[dict]:
-    """Every run, oldest first, with the row counts and seconds of its manifest beside it."""
+def run_rows(store: Store, fmt: str = "csv") -> list[dict]:
+    """Every run, oldest first, with the row counts and seconds of its manifest beside it,
+    and the later runs that scored some of its days again (``superseded_by``: space-separated
+    in CSV, a list in JSON Lines)."""
     import json
 
+    superseded = store.superseding_runs()
     rows = []
     for r in store.runs().to_dict("records"):
         manifest = json.loads(r["manifest"]) if isinstance(r.get("manifest"), str) and r["manifest"] else {}
         counts = manifest.get("rows", {})
-        rows.append({**r, "rows_read": counts.get("read"), "rows_accepted": counts.get("accepted"), "rows_rejected": counts.get("rejected"), "seconds": manifest.get("seconds")})
+        later = superseded.get(int(r["run_id"]), [])
+        rows.append(
+            {
+                **r,
+                "rows_read": counts.get("read"),
+                "rows_accepted": counts.get("accepted"),
+                "rows_rejected": counts.get("rejected"),
+                "seconds": manifest.get("seconds"),
+                "superseded_by": " ".join(map(str, later)) if fmt == "csv" else later,
+            }
+        )
     return rows
 
 

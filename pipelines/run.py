@@ -438,6 +438,11 @@ class _DaysHeld:
 OUTLYING_DAYS_NAMED = 3
 
 
+#: run kinds that score exactly the one day they are given (a rescore is the nightly run of
+#: a day already scored, with all of its files)
+NAMED_DAY_KINDS = ("nightly", "rescore")
+
+
 def run_days(
     cfg: Config,
     store: Store,
@@ -454,7 +459,7 @@ def run_days(
     rest is counted per day), take those days, score each in turn against only what came
     before it, store it, and finish the run with its manifest.
 
-    ``kind`` "nightly" scores exactly ``days`` (one day, recorded empty when its files hold
+    ``kind`` "nightly" or "rescore" scores exactly ``days`` (one day, recorded empty when its files hold
     none of its events); any other kind (replay) scores every day from ``days.first`` to
     ``days.last`` when both are given (empty days too: a named range has no holes), else
     the days that hold events (with one end given: every day from it to the files' other
@@ -463,7 +468,7 @@ def run_days(
     written when an input is unusable.
     """
     started = time.monotonic()
-    named = kind == "nightly"
+    named = kind in NAMED_DAY_KINDS
     if named and (days.first is None or days.first != days.last):
         raise UsageError("a nightly run scores one named day")
     lo = pd.Timestamp(days.first, tz="UTC") if days.first else None
@@ -527,10 +532,11 @@ def run_nightly(
     roster: pd.DataFrame | None,
     show_progress: bool = True,
     known_by: str | None = None,
+    kind: str = "nightly",
 ) -> RunSummary:
     """Score ``day`` from the events in ``events_spec`` (:func:`run_days`); events of other
     days are counted and set aside."""
-    return run_days(cfg, store, events_spec, DayRange(day, day), kind="nightly", roster=roster, show_progress=show_progress, known_by=known_by)
+    return run_days(cfg, store, events_spec, DayRange(day, day), kind=kind, roster=roster, show_progress=show_progress, known_by=known_by)
 
 
 def run_replay(

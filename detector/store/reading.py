@@ -92,6 +92,16 @@ class ResultReader(StoreBase):
         with self.engine.connect() as conn:
             return conn.execute(select(func.max(days.c.day))).scalar()
 
+    def superseding_runs(self) -> dict[int, list[int]]:
+        """run id -> the later runs that scored some of its days again (from the archive of
+        superseded scores and alerts), for the runs that have any."""
+        out: dict[int, set[int]] = {}
+        with self.engine.connect() as conn:
+            for archive in (scores_archive, alerts_archive):
+                for run_id, by in conn.execute(select(archive.c.run_id, archive.c.superseded_by).distinct()):
+                    out.setdefault(int(run_id), set()).add(int(by))
+        return {k: sorted(v) for k, v in out.items()}
+
     def day_events(self, day_list: list[str]) -> dict[str, int]:
         """Events each of these stored days was scored with (after de-duplication)."""
         if not day_list:

@@ -194,18 +194,21 @@ def report_command(app: AppContext, store: Store, out: Path, run_id: int | None,
 
 @click.command("runs")
 @table_options
+@click.option("--json", "as_json", is_flag=True, help="The same as --format jsonl.")
 @with_store
-def runs_command(store: Store, fmt: str, out: str | None) -> None:
+def runs_command(store: Store, fmt: str, out: str | None, as_json: bool) -> None:
     """Every run recorded in the store, oldest first.
 
     \b
     Example:
-      insiderwatch runs --format jsonl
-    One row per run: kind (nightly, replay), status (running, complete, failed, refused,
-    abandoned), when, which days, the detector, rows read, accepted and rejected, seconds,
-    and the message of a run that did not complete. Reads the store; writes stdout or FILE.
+      insiderwatch runs --json
+    One row per run: kind (nightly, rescore, replay), status (running, complete, failed,
+    refused, abandoned), when, which days, the detector, rows read, accepted and rejected,
+    seconds, the later runs that scored some of its days again (superseded_by), and the
+    message of a run that did not complete. Reads the store; writes stdout or FILE.
     """
-    n = write_table(run_rows(store), RUN_COLUMNS, fmt, out, mode=current_app().config.report.file_mode_bits)
+    fmt = "jsonl" if as_json else fmt
+    n = write_table(run_rows(store, fmt), RUN_COLUMNS, fmt, out, mode=current_app().config.report.file_mode_bits)
     click.echo(f"{n:,} run(s)", err=True)
 
 

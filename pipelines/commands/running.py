@@ -37,6 +37,10 @@ def print_summary(summary) -> None:
         + f"{len(summary.nights)} day(s) scored in {summary.seconds:.1f}s",
         err=True,
     )
+    lines, blank, records = (sum(getattr(f, k) or 0 for f in ing.files) for k in ("lines", "blank_lines", "records"))
+    if lines > blank + records:
+        # quoted line breaks join lines into one record: normal for notes, and where hidden rows would sit
+        click.echo(f"{lines:,} CSV lines made {records:,} records ({blank:,} blank): {lines - blank - records:,} line(s) inside quoted fields", err=True)
     if len(summary.suppressed):
         ids = sorted({int(i) for i in summary.suppressed["suppressed_by"]})
         click.echo(f"{len(summary.suppressed)} alert(s) stored but not raised: covered by suppression(s) {', '.join(map(str, ids))} (see: insiderwatch suppress --list)", err=True)
@@ -54,9 +58,9 @@ def write_report(app: AppContext, store: Store, run_id: int, out: Path) -> None:
     click.echo(f"report: {report.out / 'index.html'} ({report.agents} flagged agent(s), customer ids pseudonymised)", err=True)
 
 
-def score_night(app: AppContext, store: Store, inputs: Inputs, day: str, *, fail_on_alert: bool, report_dir: Path | None) -> None:
-    """nightly and rescore: one day scored, stored and told."""
-    summary = run_nightly(app.config, store, inputs.events, day, roster=inputs.roster, show_progress=not app.quiet)
+def score_night(app: AppContext, store: Store, inputs: Inputs, day: str, *, fail_on_alert: bool, report_dir: Path | None, kind: str = "nightly") -> None:
+    """nightly and rescore: one day scored, stored and told (``kind``: how the run is recorded)."""
+    summary = run_nightly(app.config, store, inputs.events, day, roster=inputs.roster, show_progress=not app.quiet, kind=kind)
     tell_set_aside(store, summary.ingest, day)
     print_summary(summary)
     click.echo(format_alerts(summary.alerts))
@@ -107,7 +111,7 @@ def rescore_command(app: AppContext, store: Store, inputs: Inputs, day: str, rep
     change matters for their baselines.
     Exit 0; 2 unusable input (nothing written).
     """
-    score_night(app, store, inputs, day, fail_on_alert=False, report_dir=report_dir)
+    score_night(app, store, inputs, day, fail_on_alert=False, report_dir=report_dir, kind="rescore")
 
 
 @click.command("replay")
