@@ -17,9 +17,13 @@ Every row read is either accepted or rejected, per batch, per file and in total:
 ``rows_read == rows_accepted + rows_rejected``. What counts as a row:
 
 * CSV: every record after the header. Blank lines are not records. A record with the wrong
-  number of fields (including an unterminated quote, which swallows the rest of the file
-  into one record) is rejected with the reason ``"expected N fields, found M"``; a record
-  whose used fields are not valid UTF-8 is rejected with ``"invalid UTF-8 in <column>"``.
+  number of fields is rejected with the reason ``"expected N fields, found M"``; a quoted
+  field that runs past ``csv.MAX_FIELD_LINES`` lines or ``csv.MAX_FIELD_BYTES`` bytes (an
+  unclosed quote) is rejected on its own (``"unclosed quote: ..."``) and reading resumes at
+  the next line, so one stray quote cannot swallow the file; a record whose used fields are
+  not valid UTF-8 is rejected with ``"invalid UTF-8 in <column>"``. Physical lines are
+  counted beside records (``FileStats.lines``, ``blank_lines``, ``records``), so lines
+  joined into records by quoted line breaks are visible.
 * JSON Lines: every non-blank line. A line that is not JSON is rejected with
   ``"invalid JSON"``, one that is JSON but not an object with ``"not a JSON object"``, one
   that is not UTF-8 with ``"invalid UTF-8"``.
