@@ -8,6 +8,7 @@ and knows no vendor field names (sources do the mapping).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,8 +59,16 @@ KNOWN_RESOURCES: tuple[str, ...] = (
 )
 HIGH_VALUE_TIER = "high_value"
 
-#: longest field accepted; longer values are rejected with a reason rather than cut silently
+# --- the limits every value is held to: ingest rejects what the store cannot keep ----------
+#: longest field accepted, in characters; longer values are rejected with a reason rather
+#: than cut silently. The store's id columns are this wide (detector/store/tables.py), on
+#: every backend, so every value ingest accepts can be stored.
 MAX_FIELD_LENGTH = 1024
+#: characters no store backend keeps: NUL (PostgreSQL text refuses it) and lone UTF-16
+#: surrogates (a JSON ``\ud800`` escape; not encodable as UTF-8, so neither Arrow nor a
+#: database takes them). A value holding one is rejected: ``invalid character in COLUMN``.
+#: Other control characters are kept as data (and shown escaped on a terminal).
+INVALID_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
 #: timestamps outside this range are rejected as implausible
 MIN_TIMESTAMP = pd.Timestamp("1990-01-01", tz="UTC")
 MAX_TIMESTAMP = pd.Timestamp("2100-01-01", tz="UTC")
@@ -67,6 +76,46 @@ MAX_TIMESTAMP = pd.Timestamp("2100-01-01", tz="UTC")
 EPOCH_MS_THRESHOLD = 1e11
 #: width of the raw row kept with a reject
 RAW_KEEP = 500
+
+
+def invalid_character_reason(column: str) -> str:
+    """The reason a row is rejected for when ``column`` holds an :data:`INVALID_CHARACTERS` one."""
+    return f"invalid character in {column}"
+
+
+def has_invalid_character(value: object) -> bool:
+    """True when ``value`` is text holding a character no store keeps (:data:`INVALID_CHARACTERS`)."""
+    return isinstance(value, str) and INVALID_CHARACTERS.search(value) is not None
+
+
+def value_problem(column: str, value: object) -> str | None:
+    """Why a single text value cannot be kept (the limits :func:`validate` applies to every
+    column), or None: an invalid character, or more than :data:`MAX_FIELD_LENGTH` characters.
+    Used where values are checked one by one (the roster, JSON values before they become a frame)."""
+    if not isinstance(value, str):
+        return None
+    if has_invalid_character(value):
+        return invalid_character_reason(column)
+    if len(value.strip()) > MAX_FIELD_LENGTH:
+        return f"{column} longer than {MAX_FIELD_LENGTH} characters"
+    return None
+
+
+def escape_invalid(text: str) -> str:
+    """``text`` with every :data:`INVALID_CHARACTERS` one written as its escape, so that any
+    store keeps it: NUL as the four characters ``\\x00``, a lone surrogate as ``\\udxxx``
+    (``\\ud800``). The one rule for raw text kept with a reject; other text is unchanged."""
+    if INVALID_CHARACTERS.search(text) is None:
+        return text
+    return INVALID_CHARACTERS.sub(lambda m: "\\x00" if m.group() == "\x00" else f"\\u{ord(m.group()):04x}", text)
+
+
+def raw_text(text: str) -> str:
+    """A record's text as a reject keeps it: :func:`escape_invalid`, then cut to
+    :data:`RAW_KEEP` characters (the last one an ellipsis when cut)."""
+    text = escape_invalid(text)
+    return text if len(text) <= RAW_KEEP else text[: RAW_KEEP - 1] + "\u2026"
+
 
 STRING_DTYPE = "string"
 TIMESTAMP_DTYPE = "datetime64[ns, UTC]"
@@ -268,7 +317,16 @@ def validate(frame: pd.DataFrame, *, source: str = "<frame>", lines=None) -> Val
 
     columns: dict[str, pd.Series] = {}
     for col in STRING_COLUMNS:
-        text = _normalise_text(frame[col] if col in frame.columns else None, n, lower=col in LOWERCASE_COLUMNS)
+        values = frame[col] if col in frame.columns else None
+        if values is not None and values.dtype == object:
+            # Python strings may hold lone surrogates, which no string column (nor store) takes
+            unencodable = values.map(has_invalid_character).to_numpy(dtype=bool)
+            if unencodable.any():
+                reasons.flag(unencodable, invalid_character_reason(col))
+                values = values.mask(unencodable)
+        text = _normalise_text(values, n, lower=col in LOWERCASE_COLUMNS)
+        if n and text.null_count < len(text) and pc.any(pc.match_substring(text, "\x00")).as_py():
+            reasons.flag(_as_bool(pc.match_substring(text, "\x00")), invalid_character_reason(col))
         if n and (pc.max(pc.binary_length(text)).as_py() or 0) > MAX_FIELD_LENGTH:
             # byte length bounds character length, so the exact count is only needed here
             reasons.flag(
@@ -343,9 +401,9 @@ def _as_bool(mask) -> np.ndarray:
 
 
 def raw_row(record: dict) -> str:
-    """A rejected row as truncated JSON text, for the rejects table (never interpreted)."""
-    text = json.dumps({str(k): (None if _isna(v) else str(v)) for k, v in record.items()}, ensure_ascii=False)
-    return text if len(text) <= RAW_KEEP else text[: RAW_KEEP - 1] + "\u2026"
+    """A rejected row as truncated JSON text, for the rejects table (never interpreted);
+    characters no store keeps are escaped (:func:`raw_text`)."""
+    return raw_text(json.dumps({str(k): (None if _isna(v) else str(v)) for k, v in record.items()}, ensure_ascii=False))
 
 
 def _isna(value) -> bool:

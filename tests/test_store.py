@@ -272,3 +272,44 @@ def test_creating_a_store_is_all_or_nothing(tmp_path, monkeypatch):
         assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == []
     reopened = Store(f"sqlite:///{path}")
     assert reopened.scored_days() == []
+
+
+def test_a_schema_5_store_is_widened_in_place_and_then_keeps_the_longest_accepted_ids(store):
+    """Version 5 had VARCHAR(256) ids (PostgreSQL enforces it): migration 0006 widens them to
+    schema.MAX_FIELD_LENGTH with the rows intact, and ids of that length are then stored."""
+    from alembic import command
+
+    from detector.store import alembic_config, metadata
+
+    engine = create_engine(_url(store))
+    with engine.begin() as conn:  # empty the fixture's store, then build schema 5
+        for table in (*metadata.tables, "alembic_version"):
+            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+        command.upgrade(alembic_config(conn), "0005")
+        conn.execute(text("INSERT INTO store_meta (key, value) VALUES ('schema_version', '5')"))
+        conn.execute(text("INSERT INTO runs (kind, status, started_at, detector_version, config) VALUES ('replay', 'complete', '2026-01-01', 'v5', '{}')"))
+        counts = dict.fromkeys(AGENT_DAY_COLUMNS[2:], 3)
+        cols = ", ".join(["day", "agent_id", "run_id", *counts])
+        marks = ", ".join([":day", ":agent_id", ":run_id", *[f":{c}" for c in counts]])
+        conn.execute(text(f"INSERT INTO agent_days ({cols}) VALUES ({marks})"), {"day": "2026-01-05", "agent_id": HOSTILE, "run_id": 1, **counts})
+    engine.dispose()
+    upgraded = Store(_url(store))
+    try:
+        assert upgraded.agent_days("2026-01-01", "2026-01-06").agent_id.tolist() == [HOSTILE]
+        longest = "L" * schema.MAX_FIELD_LENGTH
+        run = upgraded.start_run("nightly", config={}, detector_version="v", day_from=None, day_to=None)
+        results = _results("2026-01-06", [longest, "A2"])
+        results.scores["team"] = "T" * schema.MAX_FIELD_LENGTH
+        upgraded.write_day(run, results)
+        back = upgraded.scores("2026-01-06", "2026-01-07")
+        assert longest in set(back.agent_id) and set(back.team) == {"T" * schema.MAX_FIELD_LENGTH}
+        assert longest in set(upgraded.agent_days("2026-01-06", "2026-01-07").agent_id)
+    finally:
+        upgraded.close()
+
+
+def test_rejects_keep_nul_and_surrogates_escaped(store):
+    run = store.start_run("nightly", config={}, detector_version="v", day_from=None, day_to=None)
+    frame = pd.DataFrame({"source": ["f.csv"], "line": [3], "reason": ["expected 6 fields, found 3"], "raw": pd.Series(["a\x00b\ud800c"], dtype=object)})
+    store.add_rejects(run, frame)
+    assert store.rejects(run).raw.tolist() == ["a\\x00b\\ud800c"]

@@ -157,7 +157,14 @@ def _jsonl_slow(content: list[bytes], numbers: list[int], selected: dict[str, st
         if not isinstance(obj, dict):
             rejects.append((number, "not a JSON object", raw_text(text.strip())))
             continue
-        rows.append([_json_text(get_path(obj, raw) if nested else obj.get(raw)) for raw in raws])
+        row = [_json_text(get_path(obj, raw) if nested else obj.get(raw)) for raw in raws]
+        # a \ud800 escape decodes to a lone surrogate, which no string column holds: the
+        # row is rejected here, with the reason validate gives (NUL is left to validate)
+        bad = next((name for name, value in zip(selected, row) if schema.has_invalid_character(value)), None)
+        if bad is not None:
+            rejects.append((number, schema.invalid_character_reason(bad), raw_text(text.strip())))
+            continue
+        rows.append(row)
         kept.append(number)
     frame = pd.DataFrame(rows, columns=list(selected), dtype=object).astype(schema.STRING_DTYPE)
     return Chunk(frame=frame, lines=np.asarray(kept, dtype=np.int64), rejects=rejects)

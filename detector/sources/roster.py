@@ -39,7 +39,9 @@ def read_roster(path: str | Path) -> pd.DataFrame:
     Raises
     ------
     InputError
-        Missing file, missing ``agent_id`` column, empty or duplicate ``agent_id``, a date
+        Missing file, missing ``agent_id`` column, empty or duplicate ``agent_id``, a value
+        the store cannot keep (over :data:`~detector.schema.MAX_FIELD_LENGTH` characters, or
+        holding NUL: :data:`~detector.schema.INVALID_CHARACTERS`), a date
         that is not YYYY-MM-DD, an end date before the start date, an unknown time zone;
         each names the file and, where there is one, the agent and line.
     """
@@ -72,6 +74,15 @@ def read_roster(path: str | Path) -> pd.DataFrame:
             values = pd.Series(pd.NA, index=raw.index, dtype=schema.STRING_DTYPE)
         roster[col] = values
     roster[schema.ROLE] = roster[schema.ROLE].str.lower()
+    # the limits every event value is held to (detector.schema), so the store keeps them all:
+    # a roster is configuration, so a bad value refuses it (never truncated, never dropped)
+    for col in schema.ROSTER_COLUMNS:
+        if col in (schema.START_DATE, schema.END_DATE):
+            continue
+        for i, value in enumerate(roster[col].to_numpy(dtype=object)):
+            problem = schema.value_problem(col, value)
+            if problem is not None:
+                raise InputError(f"roster value refused: {problem}", file=str(path), line=int(lines[i]), column=col)
 
     agents = roster[schema.AGENT_ID]
     if agents.isna().any():

@@ -102,9 +102,9 @@ def gzip_detail(detail: str) -> str:
 
 
 def raw_text(text: str) -> str:
-    """A record's text as a reject keeps it: cut to :data:`~detector.schema.RAW_KEEP` characters."""
-    keep = schema.RAW_KEEP
-    return text if len(text) <= keep else text[: keep - 1] + "\u2026"
+    """A record's text as a reject keeps it (:func:`detector.schema.raw_text`): characters no
+    store keeps escaped, cut to :data:`~detector.schema.RAW_KEEP` characters."""
+    return schema.raw_text(text)
 
 
 def sha256_of(path: Path) -> hashlib._Hash:

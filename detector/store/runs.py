@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import delete, insert, select, update
 
+from detector import schema
 from detector.store.base import StoreBase
 from detector.store.errors import StoreError
 from detector.store.rows import inserted_id, now, optional_int
@@ -68,7 +69,9 @@ class RunRecords(StoreBase):
         """Record the rows a run rejected (source, line, reason, raw)."""
         if frame.empty:
             return
-        rows = [{"run_id": run_id, "source": r["source"], "line": optional_int(r["line"]), "reason": r["reason"], "raw": r["raw"]} for r in frame.to_dict("records")]
+        # the text a reject keeps is escaped where it is made (schema.raw_text); escaping again
+        # here changes nothing then, and keeps any text from failing the night's record
+        rows = [{"run_id": run_id, "source": _storable(r["source"]), "line": optional_int(r["line"]), "reason": _storable(r["reason"]), "raw": _storable(r["raw"])} for r in frame.to_dict("records")]
         with self._writing(f"record the rejected rows of run {run_id}"), self.engine.begin() as conn:
             conn.execute(insert(rejects), rows)
 
@@ -76,3 +79,8 @@ class RunRecords(StoreBase):
         """The rows the run rejected, in the order it recorded them."""
         with self.engine.connect() as conn:
             return pd.read_sql(select(rejects).where(rejects.c.run_id == run_id).order_by(rejects.c.id), conn)
+
+
+def _storable(value: Any) -> Any:
+    """Text with the characters no store keeps escaped (:func:`detector.schema.escape_invalid`)."""
+    return schema.escape_invalid(value) if isinstance(value, str) else value

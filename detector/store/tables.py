@@ -15,11 +15,13 @@ from detector import schema as s
 from detector.aggregate import AGENT_DAY_COLUMNS, DAY
 from detector.novelty import NOVELTY_COUNTS
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: the stored counts of an agent-day: the aggregate's, then the first-time-seen counts
 #: (computed when the day is scored; NULL when they were not)
 STORED_COUNTS = [*AGENT_DAY_COLUMNS[2:], *NOVELTY_COUNTS]
-ID = String(256)
+#: ids, and the roster's names, as wide as the longest value ingest accepts
+#: (detector.schema.MAX_FIELD_LENGTH, characters), so every accepted value can be stored
+ID = String(s.MAX_FIELD_LENGTH)
 
 metadata = MetaData()
 
