@@ -325,7 +325,7 @@ def validate(frame: pd.DataFrame, *, source: str = "<frame>", lines=None) -> Val
                 reasons.flag(unencodable, invalid_character_reason(col))
                 values = values.mask(unencodable)
         text = _normalise_text(values, n, lower=col in LOWERCASE_COLUMNS)
-        if n and text.null_count < len(text) and pc.any(pc.match_substring(text, "\x00")).as_py():
+        if n and text.null_count < len(text) and _may_hold_nul(text):
             reasons.flag(_as_bool(pc.match_substring(text, "\x00")), invalid_character_reason(col))
         if n and (pc.max(pc.binary_length(text)).as_py() or 0) > MAX_FIELD_LENGTH:
             # byte length bounds character length, so the exact count is only needed here
@@ -393,6 +393,18 @@ def _normalise_text(values: pd.Series | None, n: int, *, lower: bool):
     if pc.min(pc.binary_length(text)).as_py() == 0:
         text = pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text)
     return pc.utf8_lower(text) if lower else text
+
+
+def _may_hold_nul(text: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether any value of ``text`` holds a NUL: a scan of the strings' data buffers at
+    memory speed, answered exactly (by value) only when a buffer holds a zero byte."""
+    chunks = text.chunks if isinstance(text, pa.ChunkedArray) else [text]
+    for chunk in chunks:
+        buffers = chunk.buffers()
+        data = buffers[2] if len(buffers) > 2 else None
+        if data is not None and data.size and not np.frombuffer(data, dtype=np.uint8).all():
+            return bool(pc.any(pc.match_substring(text, "\x00")).as_py())
+    return False
 
 
 def _as_bool(mask) -> np.ndarray:
