@@ -319,7 +319,7 @@ def add_persistence(
         nth = ordered[ordered.groupby(s.AGENT_ID).cumcount() == rank - 1].set_index(s.AGENT_ID)[col]
         persist[:, j] = np.array(today[s.AGENT_ID].map(nth), float)
     persist = np.nan_to_num(persist, nan=0.0)
-    out = features.copy()
+    out = features.copy(deep=False)  # copy-on-write: the new columns do not touch ``features``
     out["persist__max"] = persist.max(axis=1) if len(persist) else np.zeros(0)
     best = persist.argmax(axis=1) if len(persist) else np.zeros(0, int)
     out["persist__metric"] = [metrics[i] for i in best]

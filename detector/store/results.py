@@ -8,6 +8,7 @@ Every value reaches SQL as a bound parameter; a day is never left half-written.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from detector.alerts import Alert
 from detector.novelty import NOVELTY_COUNTS
 from detector.store.base import StoreBase
 from detector.store.errors import StoreError, disk_hint, first_line
-from detector.store.rows import insert_rows, now, records
+from detector.store.rows import INSERT_CHUNK, chunked_records, insert_rows, now, records
 from detector.store.tables import (
     STORED_COUNTS,
     agent_days,
@@ -89,13 +90,32 @@ def _alert_row(a: Alert, day: str, run_id: int) -> dict[str, Any]:
     }
 
 
-def _touched_rows(t: Touched | None, day: str, run_id: int) -> list[dict[str, Any]]:
-    """One row per agent: the agent's slice of the day's hashes, as little-endian bytes."""
+def _touched_rows(t: Touched | None, day: str, run_id: int) -> Iterator[dict[str, Any]]:
+    """One row per agent: the agent's slice of the day's hashes, as little-endian bytes
+    (made as they are written)."""
     if t is None or not len(t.agents):
-        return []
+        return
     ends = np.cumsum(t.counts)
     raw = t.hashes.astype("<u8")
-    return [{DAY: day, s.AGENT_ID: str(a), "run_id": run_id, "customers": int(n), "hashes": raw[e - n : e].tobytes()} for a, n, e in zip(t.agents, t.counts, ends)]
+    for a, n, e in zip(t.agents, t.counts, ends):
+        yield {DAY: day, s.AGENT_ID: str(a), "run_id": run_id, "customers": int(n), "hashes": raw[e - n : e].tobytes()}
+
+
+def _input_rows(inputs: pd.DataFrame, day: str, run_id: int) -> Iterator[dict[str, Any]]:
+    """One row per agent: the model inputs as a JSON vector beside their names (made as
+    they are written)."""
+    names = [c for c in inputs.columns if c != s.AGENT_ID]
+    names_json = json.dumps(names)
+    vectors = inputs[names].to_numpy(float)
+    for a, vec in zip(inputs[s.AGENT_ID], vectors):
+        yield {DAY: day, s.AGENT_ID: a, "run_id": run_id, "vector": json.dumps([round(float(v), 6) for v in vec]), "names": names_json}
+
+
+def _score_rows(frame: pd.DataFrame, day: str, run_id: int, peer_mode: bool) -> Iterator[dict[str, Any]]:
+    """One row per agent, made ``INSERT_CHUNK`` at a time as they are written."""
+    for start in range(0, len(frame), INSERT_CHUNK):
+        for r in frame.iloc[start : start + INSERT_CHUNK].to_dict("records"):
+            yield _score_row(r, day, run_id, peer_mode)
 
 
 def _archive_day(conn: Connection, day: str, run_id: int) -> None:
@@ -132,17 +152,10 @@ class DayWriter(StoreBase):
             for c in NOVELTY_COUNTS:
                 if c not in ad:
                     ad[c] = None
-            insert_rows(conn, agent_days, records(ad[[DAY, s.AGENT_ID, "run_id", *STORED_COUNTS]]))
+            insert_rows(conn, agent_days, chunked_records(ad[[DAY, s.AGENT_ID, "run_id", *STORED_COUNTS]]))
             insert_rows(conn, touched, _touched_rows(results.touched, day, run_id))
-            names = [c for c in results.inputs.columns if c != s.AGENT_ID]
-            names_json = json.dumps(names)
-            vectors = results.inputs[names].to_numpy(float)
-            insert_rows(
-                conn,
-                model_inputs,
-                [{DAY: day, s.AGENT_ID: a, "run_id": run_id, "vector": json.dumps([round(float(v), 6) for v in vec]), "names": names_json} for a, vec in zip(results.inputs[s.AGENT_ID], vectors)],
-            )
-            insert_rows(conn, scores, [_score_row(r, day, run_id, results.peer_mode) for r in results.scores.to_dict("records")])
+            insert_rows(conn, model_inputs, _input_rows(results.inputs, day, run_id))
+            insert_rows(conn, scores, _score_rows(results.scores, day, run_id, results.peer_mode))
             insert_rows(conn, alerts, [_alert_row(a, day, run_id) for a in results.alerts])
             if len(results.evidence):
                 ev = results.evidence.copy()

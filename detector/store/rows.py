@@ -4,7 +4,9 @@ back to typed frames. No queries of their own beyond a many-row insert."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -21,10 +23,17 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows; nothing for none (an empty executemany would insert one empty row)."""
-    if rows:
-        conn.execute(insert(table), rows)
+#: rows per INSERT (one executemany): a day of a million agents is written a slice at a time,
+#: so its rows are never all held as Python dicts at once
+INSERT_CHUNK = 10_000
+
+
+def insert_rows(conn: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> None:
+    """Insert many rows, in order, ``INSERT_CHUNK`` at a time (``rows`` may be a generator);
+    nothing for none (an empty executemany would insert one empty row)."""
+    it = iter(rows)
+    while chunk := list(islice(it, INSERT_CHUNK)):
+        conn.execute(insert(table), chunk)
 
 
 def inserted_id(result: CursorResult[Any]) -> int:
@@ -43,6 +52,12 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
             if isinstance(v, np.generic):
                 r[k] = v.item()
     return rows
+
+
+def chunked_records(frame: pd.DataFrame, size: int = INSERT_CHUNK) -> Iterator[dict[str, Any]]:
+    """:func:`records` of ``frame``, made ``size`` rows at a time as they are consumed."""
+    for start in range(0, len(frame), size):
+        yield from records(frame.iloc[start : start + size])
 
 
 def optional_int(v: Any) -> int | None:
