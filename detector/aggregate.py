@@ -532,22 +532,26 @@ class DayAggregator:
             cols["off_primary_views"] = np.bincount(t_agent, weights=triples["views"] * off, minlength=G).astype(np.int64)
         cols["first_seen"] = self._first[:G]
         cols["last_seen"] = self._last[:G]
-        out = pd.DataFrame({DAY: self.day, s.AGENT_ID: ids})
-        out = pd.concat([out, pd.DataFrame(cols), pd.DataFrame(self._hours[:G], columns=HOURS)], axis=1)
-        out["outside_shift_events"] = outside_shift_events(out)
-        out[DAY] = out[DAY].astype(s.STRING_DTYPE)
-        out[s.AGENT_ID] = out[s.AGENT_ID].astype(s.STRING_DTYPE)
-        out = out.sort_values(s.AGENT_ID, kind="stable").reset_index(drop=True)
-        for col in AGENT_DAY_COLUMNS[2:]:
-            out[col] = out[col].astype("int64")
+        hours = self._hours[:G]
+        cols["outside_shift_events"] = _outside_shift(hours)
+        # rows by agent id (the ids are distinct: sorted by code point, as a string column
+        # sorts), the counts moved one at a time into one int64 block: a day of a million
+        # agents is held once, not once per step
+        by_id = np.argsort(ids.astype(str), kind="stable")
+        counted = AGENT_DAY_COLUMNS[2:]
+        block = np.empty((len(counted), G), np.int64)
+        for j, col in enumerate(counted):
+            block[j] = hours[by_id, HOURS.index(col)] if col in HOURS else cols.pop(col)[by_id]
+        out = pd.DataFrame({DAY: pd.array([self.day] * G, dtype=s.STRING_DTYPE), s.AGENT_ID: pd.array(ids[by_id], dtype=s.STRING_DTYPE)})
+        out = pd.concat([out, pd.DataFrame(block.T, columns=counted, copy=False)], axis=1)
         # touched sets: each agent's customers in one sorted run, agents by id
         rank = np.empty(G, np.int64)
-        rank[np.argsort(ids.astype(str), kind="stable")] = np.arange(G)
+        rank[by_id] = np.arange(G)
         order = np.lexsort((p_customer, rank[p_agent]))
         present, counts = np.unique(rank[p_agent][order], return_counts=True)
         by_rank = ids[np.argsort(rank)]
         day_touched = Touched(self.day, by_rank[present], counts.astype(np.int64), p_customer[order].astype(np.uint64))
-        return out[AGENT_DAY_COLUMNS], day_touched
+        return out, day_touched
 
 
 def _hash(values: np.ndarray) -> np.ndarray:
@@ -591,11 +595,15 @@ def _sequential(agent: np.ndarray, prefix: np.ndarray, number: np.ndarray, G: in
 def outside_shift_events(agent_days: pd.DataFrame, block: int = SHIFT_BLOCK_HOURS) -> pd.Series:
     """Accesses outside the busiest ``block``-hour span (circular, local hours) of each
     agent-day: after-hours work shows here, a shift change does not."""
-    hours = agent_days[HOURS].to_numpy(dtype=np.int64)
+    return pd.Series(_outside_shift(agent_days[HOURS].to_numpy(dtype=np.int64), block), index=agent_days.index, dtype="int64")
+
+
+def _outside_shift(hours: np.ndarray, block: int = SHIFT_BLOCK_HOURS) -> np.ndarray:
+    """:func:`outside_shift_events` of an agents x 24 array of hour counts."""
     doubled = np.concatenate([hours, hours[:, : block - 1]], axis=1)
     cs = np.concatenate([np.zeros((len(hours), 1), np.int64), np.cumsum(doubled, axis=1)], axis=1)
     windows = cs[:, block : block + 24] - cs[:, :24]
-    return pd.Series(hours.sum(axis=1) - windows.max(axis=1), index=agent_days.index, dtype="int64")
+    return (hours.sum(axis=1) - windows.max(axis=1)).astype(np.int64)
 
 
 def customer_numbers(customers) -> tuple[pd.Series, pd.Series]:

@@ -275,7 +275,23 @@ def compute(
     harvest = np.nan_to_num(np.column_stack(harvesting), nan=0.0) if harvesting else np.zeros((len(out), 1))
     cols["harvest__max"] = harvest.max(axis=1) if len(harvest) else np.zeros(0)
     cols["harvest__sum"] = harvest.sum(axis=1) if len(harvest) else np.zeros(0)
-    return pd.concat([out, pd.DataFrame(cols, index=out.index)], axis=1)
+    return pd.concat([out, _frame_of(cols, out.index)], axis=1)
+
+
+def _frame_of(cols: dict[str, np.ndarray], index: pd.Index) -> pd.DataFrame:
+    """``pd.DataFrame(cols)``, built without a second copy of the day's features: the columns
+    of each dtype are moved one at a time into one block (emptying ``cols``), then put back in
+    their order (a view). A day of a million agents holds its features once."""
+    names = list(cols)
+    dtypes = {n: np.asarray(v).dtype for n, v in cols.items()}
+    parts = []
+    for dtype in dict.fromkeys(dtypes.values()):
+        group = [n for n in names if dtypes[n] == dtype]
+        block = np.empty((len(group), len(index)), dtype)
+        for j, n in enumerate(group):
+            block[j] = cols.pop(n)
+        parts.append(pd.DataFrame(block.T, columns=group, index=index, copy=False))
+    return pd.concat(parts, axis=1)[names] if parts else pd.DataFrame(index=index)
 
 
 #: working days over which a steady excess is looked for (today and the agent's previous ones)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -36,11 +37,44 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+#: rows turned into Python values at a time while a digest is taken
+_DIGEST_CHUNK = 10_000
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _rows(frame: pd.DataFrame, columns: list[str], order: list[int] | None = None) -> Iterator[list[Any]]:
+    """Each row (in ``order``, default as they are) as its list of plain values,
+    ``_DIGEST_CHUNK`` rows made at a time."""
+    for start in range(0, len(frame), _DIGEST_CHUNK):
+        at = order[start : start + _DIGEST_CHUNK] if order is not None else slice(start, start + _DIGEST_CHUNK)
+        for r in frame.iloc[at][columns].to_dict("records"):
+            yield [_plain(r[c]) for c in columns]
+
+
 def _digest(frame: pd.DataFrame) -> str:
+    """SHA-256 of ``[columns, rows]`` as compact JSON, the rows sorted by their JSON text.
+
+    Taken a row at a time: when the first column holds a distinct string in every row (an
+    agent id in a day's scores), the rows' JSON texts sort as those strings' JSON texts do
+    (a JSON string is prefix-free), so only they are held, not every row's values."""
     columns = sorted(c for c in frame.columns if c not in _BOOKKEEPING)
-    rows = [[_plain(r[c]) for c in columns] for r in frame.to_dict("records")]
-    rows.sort(key=lambda r: json.dumps(r, default=str))
-    return hashlib.sha256(json.dumps([columns, rows], separators=(",", ":"), default=str).encode("utf-8")).hexdigest()
+    h = hashlib.sha256(("[" + _compact(columns) + ",[").encode("utf-8"))
+    firsts = [json.dumps(r[0], default=str) for r in _rows(frame, columns[:1])] if columns else []
+    if len(firsts) and all(f.startswith('"') for f in firsts) and len(set(firsts)) == len(firsts):
+        order = sorted(range(len(firsts)), key=firsts.__getitem__)
+        del firsts
+        rows = _rows(frame, columns, order)
+    else:
+        every = list(_rows(frame, columns))
+        every.sort(key=lambda r: json.dumps(r, default=str))
+        rows = iter(every)
+    for i, row in enumerate(rows):
+        h.update((("," if i else "") + _compact(row)).encode("utf-8"))
+    h.update(b"]]")
+    return h.hexdigest()
 
 
 def _per(frame: pd.DataFrame, key: str) -> dict[str, str]:
