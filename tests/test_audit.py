@@ -82,7 +82,9 @@ def test_verify_passes_then_names_a_tampered_score(desk, tmp_path):
         conn.execute("UPDATE scores SET score = score + 0.5 WHERE day = ? AND agent_id = ?", (day, agent))
     bad = iw(db, "verify", "1")
     assert bad.returncode == 4
-    assert "1 DIFFERENCE(S)" in bad.stdout and f"score {day} '{agent}'" in bad.stdout and "stored" in bad.stdout
+    # named twice: by the digest the run kept of its rows, and by recomputing the run
+    assert "2 DIFFERENCE(S)" in bad.stdout and f"stored scores of {day}: changed since the run wrote them" in bad.stdout
+    assert f"score {day} '{agent}'" in bad.stdout and "stored" in bad.stdout
 
 
 def test_verify_stops_on_a_changed_input_naming_it(desk, tmp_path):

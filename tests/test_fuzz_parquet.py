@@ -45,7 +45,7 @@ TIMEZONES = [None, "UTC", "Europe/Berlin", "+05:30", "America/New_York"]
 UNITS = ["s", "ms", "us", "ns"]
 REASON = re.compile(
     r"(empty (agent_id|customer_id|action)|unparseable timestamp|timestamp outside 1990-2099"
-    rf"|[a-z_]+ longer than {schema.MAX_FIELD_LENGTH} characters|invalid UTF-8 in [a-z_]+)"
+    rf"|[a-z_]+ longer than {schema.MAX_FIELD_LENGTH} characters|invalid UTF-8 in [a-z_]+|invalid character in [a-z_]+)"
 )
 #: columns whose accepted text must be the written text, trimmed (not lower-cased)
 ID_COLUMNS = (schema.AGENT_ID, schema.CUSTOMER_ID, schema.TICKET_ID, schema.SESSION_ID, schema.EVENT_ID)
