@@ -296,10 +296,43 @@ def child_peak(args: tuple[str, ...], log_path: Path) -> dict:
     return {"seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": round(kb / 1024, 1), "exit": proc.returncode}
 
 
-def run_memory(*, agents: int, events: int, scale: int, replay_agents: int, replay_days: int, seed: int, work: Path | None = None) -> dict:
-    """Peak memory of a nightly run on a usual day and on a day ``scale`` times larger, and of
-    a replay over ``replay_days`` and over ``scale`` times as many days, each in a child
-    process of its own."""
+def many_agents_day(path: Path, *, agents: int, seed: int) -> int:
+    """A canonical CSV of :data:`DAY_UNDER_TEST` in which every one of ``agents`` distinct
+    agent ids makes 1 to 3 views (a broken export, or an insider writing agent ids): the
+    memory that grows with the number of agents, not events. Returns the events written."""
+    rng = np.random.default_rng(seed)
+    per_agent = rng.integers(1, 4, agents)
+    agent = np.repeat(np.arange(agents), per_agent)
+    n = len(agent)
+    start = pd.Timestamp(DAY_UNDER_TEST, tz="UTC").value
+    ns = start + np.sort(rng.integers(0, 86_400_000, n)) * 1_000_000
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(ns, utc=True).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "agent_id": np.char.add("A", np.char.zfill(agent.astype(str), 7)),
+            "customer_id": np.char.add("C", np.char.zfill(rng.integers(0, 10_000_000, n).astype(str), 7)),
+            "action": "view",
+        }
+    )
+    frame.to_csv(path, index=False, compression="gzip")
+    return n
+
+
+def run_memory(
+    *,
+    agents: int,
+    events: int,
+    scale: int,
+    replay_agents: int,
+    replay_days: int,
+    seed: int,
+    distinct_agents: int = 1_000_000,
+    work: Path | None = None,
+) -> dict:
+    """Peak memory of a nightly run on a usual day and on a day ``scale`` times larger, of a
+    day of ``distinct_agents`` distinct agent ids (none when 0), and of a replay over
+    ``replay_days`` and over ``scale`` times as many days, each in a child process of its
+    own."""
     own_work = work is None
     work = Path(tempfile.mkdtemp(prefix="insiderwatch-bench-")) if work is None else work
     try:
@@ -323,6 +356,14 @@ def run_memory(*, agents: int, events: int, scale: int, replay_agents: int, repl
             db = work / f"{name}.db"
             result = child_peak(("-q", "--db", f"sqlite:///{db}", "nightly", "--events", str(path), "--date", DAY_UNDER_TEST, "--roster", str(roster)), work / f"{name}.log")
             figures[name] = {"events": n, "agents": agents, "file_bytes": path.stat().st_size, **result}
+        if distinct_agents:
+            many = work / f"{DAY_UNDER_TEST}-agents-{distinct_agents}-{seed}.csv.gz"
+            count = work / f"{many.name}.events"
+            if not count.exists():
+                count.write_text(str(many_agents_day(many, agents=distinct_agents, seed=seed)))
+            name = "nightly_distinct_agents"
+            result = child_peak(("-q", "--db", f"sqlite:///{work / name}.db", "nightly", "--events", str(many), "--date", DAY_UNDER_TEST), work / f"{name}.log")
+            figures[name] = {"events": int(count.read_text()), "agents": distinct_agents, "file_bytes": many.stat().st_size, **result}
         for name, days in (("replay_usual_days", replay_days), (f"replay_days_x{scale}", replay_days * scale)):
             sim = work / f"sim-{replay_agents}-{days}-{seed}"
             if not (sim / "roster.csv").exists():
@@ -344,8 +385,10 @@ def format_memory(f: dict, budget_mb: int) -> str:
         if not isinstance(x, dict) or "peak_rss_mb" not in x:
             continue
         size = f"{x['events']:,} events" if "events" in x else f"{x['days']} days of {x['agents']} agents"
+        if name == "nightly_distinct_agents":
+            size = f"{x['agents']:,} agents"
         verdict = "within" if x["peak_rss_mb"] <= budget_mb and x["exit"] == 0 else "OVER" if x["exit"] == 0 else f"FAILED (exit {x['exit']})"
-        lines.append(f"{name:<22} {size:<28} {x['file_bytes'] / 1e6:8.1f} MB file  {x['seconds']:7.1f}s  peak RSS {x['peak_rss_mb']:8,.0f} MB  {verdict} the {budget_mb:,} MB budget")
+        lines.append(f"{name:<23} {size:<28} {x['file_bytes'] / 1e6:8.1f} MB file  {x['seconds']:7.1f}s  peak RSS {x['peak_rss_mb']:8,.0f} MB  {verdict} the {budget_mb:,} MB budget")
     return "\n".join(lines)
 
 
@@ -397,11 +440,18 @@ BUDGET_CURVE = (0.0025, 0.005, 0.01, 0.02, 0.03, 0.05)
 @click.option("--scale", type=click.IntRange(min=2), default=10, show_default=True, help="How many times larger the large day, and the long replay, are.")
 @click.option("--replay-agents", type=click.IntRange(min=10), default=200, show_default=True, help="People on the simulated desk of the replays.")
 @click.option("--replay-days", type=click.IntRange(min=2), default=35, show_default=True, help="Days in the usual replay.")
+@click.option(
+    "--distinct-agents",
+    type=click.IntRange(min=0),
+    default=1_000_000,
+    show_default=True,
+    help="Also run a night of this many distinct agent ids, 1 to 3 views each (0: none).",
+)
 @click.option("--budget-mb", type=click.IntRange(min=1), default=1536, show_default=True, help="The memory budget each run is held to.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the simulated desk: the same seed and options give the same data.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the figures to this JSON file.")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), help="Keep the generated files here and reuse them in the next run.  [default: a temporary directory, removed]")
-def memory_command(agents, events, scale, replay_agents, replay_days, budget_mb, seed, json_out, work):
+def memory_command(agents, events, scale, replay_agents, replay_days, distinct_agents, budget_mb, seed, json_out, work):
     """Peak memory of nightly runs and replays as their input grows.
 
     \b
@@ -411,11 +461,13 @@ def memory_command(agents, events, scale, replay_agents, replay_days, budget_mb,
     Each run is a real `insiderwatch nightly` or `replay` in a child process of its own,
     into a fresh SQLite store; its peak resident memory (RSS) comes from the kernel's
     accounting of that child. The large day repeats the usual day's work SCALE times under
-    new event, customer and ticket ids, so its distinct customers grow with it. Takes
+    new event, customer and ticket ids, so its distinct customers grow with it. The day of
+    DISTINCT_AGENTS agent ids (1 to 3 views each) holds what grows with the number of
+    agents rather than events (issue 14). Takes
     several minutes and a few GB of disk at the defaults. Exit 1 when a run fails or goes
     over the budget.
     """
-    figures = run_memory(agents=agents, events=events, scale=scale, replay_agents=replay_agents, replay_days=replay_days, seed=seed, work=work)
+    figures = run_memory(agents=agents, events=events, scale=scale, replay_agents=replay_agents, replay_days=replay_days, seed=seed, distinct_agents=distinct_agents, work=work)
     figures["budget_mb"] = budget_mb
     click.echo(format_memory(figures, budget_mb))
     if json_out:
