@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-from collections.abc import Iterator
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from detector.store import Store
@@ -25,55 +21,18 @@ from detector.store import Store
 _BOOKKEEPING = {"id", "run_id", "created_at", "superseded_by", "superseded_at"}
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
-        return None
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_plain(v) for v in value]
-    if isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
-
-
-#: rows turned into Python values at a time while a digest is taken
-_DIGEST_CHUNK = 10_000
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
-
-
-def _rows(frame: pd.DataFrame, columns: list[str], order: list[int] | None = None) -> Iterator[list[Any]]:
-    """Each row (in ``order``, default as they are) as its list of plain values,
-    ``_DIGEST_CHUNK`` rows made at a time."""
-    for start in range(0, len(frame), _DIGEST_CHUNK):
-        at = order[start : start + _DIGEST_CHUNK] if order is not None else slice(start, start + _DIGEST_CHUNK)
-        for r in frame.iloc[at][columns].to_dict("records"):
-            yield [_plain(r[c]) for c in columns]
-
-
 def _digest(frame: pd.DataFrame) -> str:
-    """SHA-256 of ``[columns, rows]`` as compact JSON, the rows sorted by their JSON text.
-
-    Taken a row at a time: when the first column holds a distinct string in every row (an
-    agent id in a day's scores), the rows' JSON texts sort as those strings' JSON texts do
-    (a JSON string is prefix-free), so only they are held, not every row's values."""
+    """SHA-256 of the column names, then each row as one line of JSON (pandas' writer, 15
+    significant digits; line breaks inside values escaped), the lines sorted, so the digest
+    does not depend on the order rows come back in."""
     columns = sorted(c for c in frame.columns if c not in _BOOKKEEPING)
-    h = hashlib.sha256(("[" + _compact(columns) + ",[").encode("utf-8"))
-    firsts = [json.dumps(r[0], default=str) for r in _rows(frame, columns[:1])] if columns else []
-    if len(firsts) and all(f.startswith('"') for f in firsts) and len(set(firsts)) == len(firsts):
-        order = sorted(range(len(firsts)), key=firsts.__getitem__)
-        del firsts
-        rows = _rows(frame, columns, order)
-    else:
-        every = list(_rows(frame, columns))
-        every.sort(key=lambda r: json.dumps(r, default=str))
-        rows = iter(every)
-    for i, row in enumerate(rows):
-        h.update((("," if i else "") + _compact(row)).encode("utf-8"))
-    h.update(b"]]")
+    # force_ascii escapes every non-ASCII character and JSON every control one: one row a line
+    text = frame[columns].to_json(orient="records", lines=True, double_precision=15, force_ascii=True) if len(frame) else ""
+    lines = [line for line in text.split("\n") if line]
+    lines.sort()
+    h = hashlib.sha256(json.dumps(columns).encode("utf-8"))
+    for line in lines:
+        h.update(b"\n" + line.encode("utf-8"))
     return h.hexdigest()
 
 
