@@ -127,9 +127,14 @@ def write_json_lines(documents: Iterable[dict], out: str | None, *, mode: int = 
 def write_new_file(path: Path, text: str, *, mode: int = DEFAULT_FILE_MODE) -> None:
     """Create ``path`` (which must not exist: never through a planted file or symlink) with
     ``mode`` and write ``text`` to it. OSError when it cannot."""
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), mode)
+    _write_fd(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), mode), text, mode)
+
+
+def _write_fd(fd: int, text: str, mode: int) -> None:
+    """Write ``text`` to the new file open as ``fd`` with exactly ``mode`` (whatever the
+    umask), and close it."""
     try:
-        os.fchmod(fd, mode)  # exactly ``mode``, whatever the umask
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fd = -1
             fh.write(text)
@@ -146,14 +151,7 @@ def replace_file(path: Path, text: str, *, mode: int = DEFAULT_FILE_MODE) -> Non
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".partial", dir=path.parent)
-        try:
-            os.fchmod(fd, mode)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                fd = -1
-                fh.write(text)
-        finally:
-            if fd >= 0:
-                os.close(fd)
+        _write_fd(fd, text, mode)
         os.replace(tmp, path)
         tmp = None
     except OSError as exc:
