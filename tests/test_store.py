@@ -184,27 +184,37 @@ def _url(store: Store) -> str:
     return store.engine.url.render_as_string(hide_password=False)
 
 
-def test_a_store_made_by_the_previous_version_is_upgraded_with_its_data(store):
-    """Schema 1 (insiderwatch 0.1: no migrations table, no first-time-seen counts) is
-    brought to the current schema in place, its rows intact."""
+def _old_store(store, revision: str, *, version: str, detector_version: str, alembic_table: bool = True) -> None:
+    """Empty the fixture's store and build it as schema ``revision`` left it, with one run
+    and one agent-day (a hostile agent id, every count 3)."""
     from alembic import command
-    from sqlalchemy import inspect
 
-    from detector.store import SCHEMA_VERSION, alembic_config, metadata
+    from detector.store import alembic_config, metadata
 
     engine = create_engine(_url(store))
-    with engine.begin() as conn:  # empty the fixture's store, then build schema 1 as 0.1 did
+    with engine.begin() as conn:
         for table in (*metadata.tables, "alembic_version"):
             conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
-        command.upgrade(alembic_config(conn), "0001")
-        conn.execute(text("DROP TABLE alembic_version"))
-        conn.execute(text("INSERT INTO store_meta (key, value) VALUES ('schema_version', '1')"))
-        conn.execute(text("INSERT INTO runs (kind, status, started_at, detector_version, config) VALUES ('replay', 'complete', '2026-01-01', 'v0.1', '{}')"))
+        command.upgrade(alembic_config(conn), revision)
+        if not alembic_table:
+            conn.execute(text("DROP TABLE alembic_version"))
+        conn.execute(text("INSERT INTO store_meta (key, value) VALUES ('schema_version', :v)"), {"v": version})
+        conn.execute(text("INSERT INTO runs (kind, status, started_at, detector_version, config) VALUES ('replay', 'complete', '2026-01-01', :d, '{}')"), {"d": detector_version})
         counts = dict.fromkeys(AGENT_DAY_COLUMNS[2:], 3)
         cols = ", ".join(["day", "agent_id", "run_id", *counts])
         marks = ", ".join([":day", ":agent_id", ":run_id", *[f":{c}" for c in counts]])
         conn.execute(text(f"INSERT INTO agent_days ({cols}) VALUES ({marks})"), {"day": "2026-01-05", "agent_id": HOSTILE, "run_id": 1, **counts})
     engine.dispose()
+
+
+def test_a_store_made_by_the_previous_version_is_upgraded_with_its_data(store):
+    """Schema 1 (insiderwatch 0.1: no migrations table, no first-time-seen counts) is
+    brought to the current schema in place, its rows intact."""
+    from sqlalchemy import inspect
+
+    from detector.store import SCHEMA_VERSION
+
+    _old_store(store, "0001", version="1", detector_version="v0.1", alembic_table=False)  # as 0.1 built it
     upgraded = Store(_url(store))
     try:
         ad = upgraded.agent_days("2026-01-01", "2026-01-06")
@@ -277,22 +287,8 @@ def test_creating_a_store_is_all_or_nothing(tmp_path, monkeypatch):
 def test_a_schema_5_store_is_widened_in_place_and_then_keeps_the_longest_accepted_ids(store):
     """Version 5 had VARCHAR(256) ids (PostgreSQL enforces it): migration 0006 widens them to
     schema.MAX_FIELD_LENGTH with the rows intact, and ids of that length are then stored."""
-    from alembic import command
 
-    from detector.store import alembic_config, metadata
-
-    engine = create_engine(_url(store))
-    with engine.begin() as conn:  # empty the fixture's store, then build schema 5
-        for table in (*metadata.tables, "alembic_version"):
-            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
-        command.upgrade(alembic_config(conn), "0005")
-        conn.execute(text("INSERT INTO store_meta (key, value) VALUES ('schema_version', '5')"))
-        conn.execute(text("INSERT INTO runs (kind, status, started_at, detector_version, config) VALUES ('replay', 'complete', '2026-01-01', 'v5', '{}')"))
-        counts = dict.fromkeys(AGENT_DAY_COLUMNS[2:], 3)
-        cols = ", ".join(["day", "agent_id", "run_id", *counts])
-        marks = ", ".join([":day", ":agent_id", ":run_id", *[f":{c}" for c in counts]])
-        conn.execute(text(f"INSERT INTO agent_days ({cols}) VALUES ({marks})"), {"day": "2026-01-05", "agent_id": HOSTILE, "run_id": 1, **counts})
-    engine.dispose()
+    _old_store(store, "0005", version="5", detector_version="v5")
     upgraded = Store(_url(store))
     try:
         assert upgraded.agent_days("2026-01-01", "2026-01-06").agent_id.tolist() == [HOSTILE]
