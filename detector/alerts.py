@@ -173,7 +173,7 @@ def rank_and_flag(
     first nights (fit on the night itself) the threshold may be out of reach, which is the
     honest answer until history accumulates.
     """
-    out = scored.copy()
+    out = scored.copy(deep=False)  # copy-on-write: the new columns leave ``scored`` as it is
     out["risk"] = 0.0 if risk is None else risk
     suppressed = np.zeros(len(out), bool) if suppressed is None else np.asarray(suppressed, bool)
     out["rank_score"] = out["score"] + settings.accumulate_weight * out["risk"]
@@ -189,7 +189,7 @@ def rank_and_flag(
     known = np.zeros(len(out), bool) if known is None else np.asarray(known, bool)
     # new subjects first, in rank order; known cases fill the budget that is left
     priority = np.lexsort((out["rank"].to_numpy(), known))
-    chosen = [i for i in priority if eligible[i] and not suppressed[i]][:budget]
+    chosen = priority[eligible[priority] & ~suppressed[priority]][:budget]
     flagged = np.zeros(len(out), bool)
     flagged[chosen] = True
     out["flagged"] = flagged
@@ -292,7 +292,8 @@ def group_alerts(features: pd.DataFrame, *, day: str, settings: AlertSettings) -
         return pd.DataFrame(rows)
     member_hit = np.zeros(len(features), bool)
     excess = np.zeros(len(features))
-    roles = features[s.ROLE].to_numpy() if s.ROLE in features else np.full(len(features), s.UNKNOWN, dtype=object)
+    # roles as integer codes: the same groups without a Python string per agent
+    roles = pd.factorize(features[s.ROLE])[0] if s.ROLE in features else np.zeros(len(features), np.int64)
     for m in GROUP_METRICS:
         # only members with a personal baseline count: without one there is no drift to see
         has_base = features[f"{m}__base"].notna().to_numpy()
@@ -309,7 +310,8 @@ def group_alerts(features: pd.DataFrame, *, day: str, settings: AlertSettings) -
         # baseline, and that noise grows with the volume of the team's usual work
         expected = (base + 5.0) * shift - 5.0
         excess += np.where(hit, np.maximum(value - expected, 0.0), 0.0)
-    frame = features.assign(_hit=member_hit, _excess=excess)
+    # the columns the groups need (a filtered copy of every feature would be the day's features again)
+    frame = features[[s.AGENT_ID, s.TEAM, s.SITE]].assign(_hit=member_hit, _excess=excess)
     for kind in (s.TEAM, s.SITE):
         g = frame[frame[kind] != s.UNKNOWN].groupby(kind)
         if g.ngroups < 3:

@@ -19,6 +19,7 @@ Pure: agent-day frames in, a feature frame out. No I/O.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,6 +139,8 @@ def compute(
     day: str,
     roster: pd.DataFrame | None = None,
     settings: FeatureSettings = FeatureSettings(),
+    columns: Collection[str] | None = None,
+    rows: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Features of every agent active on ``day``.
 
@@ -168,6 +171,13 @@ def compute(
           role today; ``m__z``: the one the model sees (own if there is a past, else peer).
 
         Plus ``harvest__max`` and ``harvest__sum`` of the positive harvesting z's.
+
+        ``columns``: only these of the columns above (the day, agent, peer-group and
+        ``history_days`` columns always), the bands not asked for are not computed;
+        ``rows``: only the agents at these positions of the day's agents (in the order of
+        the agent-days; the peer bands and medians are still those of the whole day). A
+        night of a million agents scores on :data:`SCORING_COLUMNS` and explains its
+        alerted few in full (:func:`detector.scoring.score_day`).
     """
     today = with_metrics(today[today[DAY] == day] if len(today) else today).reset_index(drop=True)
     first, last = baseline_window(day, settings)
@@ -214,19 +224,38 @@ def compute(
         per_code[today_code[found]] = per_today[found]
         return per_code[hist_code]
 
+    wanted = None if columns is None else set(columns)
     cols: dict[str, np.ndarray] = {}
+
+    def wants(name: str) -> bool:
+        return wanted is None or name in wanted
+
+    def put(name: str, values: np.ndarray) -> None:
+        if wants(name):
+            cols[name] = values if rows is None else np.asarray(values)[rows]
+
+    harvest_wanted = wants("harvest__max") or wants("harvest__sum")
+    harvest_z: dict[str, np.ndarray] = {}
     for m in METRICS:
         x = today[m].to_numpy(float)
-        cols[m] = today[m].to_numpy()
-        base, _ = own_stats(hist[m].astype(float)) if len(hist) else own_stats(None)
-        base_hi = to_today(pd.Series(hist[m].to_numpy(float)).groupby(hist_code).quantile(0.9).reindex(range(n_codes)).to_numpy(float)) if len(hist) else np.full(len(out), np.nan)
-        base[~enough] = np.nan
-        base_hi[~enough] = np.nan
-        cols[f"{m}__base"], cols[f"{m}__base_hi"] = base, base_hi
+        put(m, today[m].to_numpy())
+        if wants(f"{m}__base"):
+            base, _ = own_stats(hist[m].astype(float)) if len(hist) else own_stats(None)
+            base[~enough] = np.nan
+            put(f"{m}__base", base)
+        if wants(f"{m}__base_hi"):
+            base_hi = to_today(pd.Series(hist[m].to_numpy(float)).groupby(hist_code).quantile(0.9).reindex(range(n_codes)).to_numpy(float)) if len(hist) else np.full(len(out), np.nan)
+            base_hi[~enough] = np.nan
+            put(f"{m}__base_hi", base_hi)
         for group, name in ((s.TEAM, "team"), (s.ROLE, "role")):
-            g = pd.Series(x).groupby(out[group].to_numpy())
-            cols[f"{m}__{name}_med"] = g.transform("median").to_numpy()
-            cols[f"{m}__{name}_p95"] = g.transform("quantile", 0.95).to_numpy()
+            if wants(f"{m}__{name}_med") or wants(f"{m}__{name}_p95"):
+                g = pd.Series(x).groupby(out[group].to_numpy())
+                if wants(f"{m}__{name}_med"):
+                    put(f"{m}__{name}_med", g.transform("median").to_numpy())
+                if wants(f"{m}__{name}_p95"):
+                    put(f"{m}__{name}_p95", g.transform("quantile", 0.95).to_numpy())
+        if not (m in HARVEST_METRICS and harvest_wanted) and not any(wants(f"{m}__{k}") for k in ("expected", "own", "peer", "z")):
+            continue
 
         if m in VOLUME_METRICS:
             # own: today's log volume against the agent's own past days
@@ -262,19 +291,26 @@ def compute(
         peer_mad = _group_median(np.abs(peer_dev - _group_median(peer_dev, role_key)), role_key)
         peer_z = peer_dev / np.maximum(1.4826 * peer_mad, _count_noise(peer_expected))
         own_z[~enough] = np.nan
-        cols[f"{m}__expected"] = np.where(enough, own_expected, peer_expected)
-        cols[f"{m}__own"] = own_z
-        cols[f"{m}__peer"] = peer_z
-        cols[f"{m}__z"] = np.where(enough, own_z, peer_z)
+        z = np.where(enough, own_z, peer_z)
+        put(f"{m}__expected", np.where(enough, own_expected, peer_expected))
+        put(f"{m}__own", own_z)
+        put(f"{m}__peer", peer_z)
+        put(f"{m}__z", z)
+        if m in HARVEST_METRICS:
+            harvest_z[m] = z
 
     # one axis for "the strongest harvesting sign", one for "how many signs at once": an
     # isolation forest splits one feature at a time, so a single extreme sign among many
     # quiet features is found faster along these
-    left_out = settings.left_out()
-    harvesting = [np.clip(cols[f"{m}__z"], 0, None) for m in HARVEST_METRICS if m not in left_out]
-    harvest = np.nan_to_num(np.column_stack(harvesting), nan=0.0) if harvesting else np.zeros((len(out), 1))
-    cols["harvest__max"] = harvest.max(axis=1) if len(harvest) else np.zeros(0)
-    cols["harvest__sum"] = harvest.sum(axis=1) if len(harvest) else np.zeros(0)
+    if harvest_wanted:
+        left_out = settings.left_out()
+        harvesting = [np.clip(harvest_z[m], 0, None) for m in HARVEST_METRICS if m not in left_out]
+        harvest = np.nan_to_num(np.column_stack(harvesting), nan=0.0) if harvesting else np.zeros((len(out), 1))
+        del harvesting, harvest_z
+        put("harvest__max", harvest.max(axis=1) if len(harvest) else np.zeros(0))
+        put("harvest__sum", harvest.sum(axis=1) if len(harvest) else np.zeros(0))
+    if rows is not None:
+        out = out.iloc[rows].reset_index(drop=True)
     return pd.concat([out, _frame_of(cols, out.index)], axis=1)
 
 

@@ -25,10 +25,29 @@ from detector.history import personal_baseline
 MIN_TRAIN_ROWS = 200
 
 
+#: the feature columns a night is scored on, computed for every agent: each metric's z (the
+#: model's inputs, persistence, the suppressions' families), the group alerts' values and
+#: own medians and the harvest summaries. The bands the reasons quote are computed for the
+#: alerted agents only (:data:`REASON_COLUMNS`): a night of a million agents holds a few
+#: dozen columns, not ~150.
+SCORING_COLUMNS = (
+    *(f"{m}__z" for m in ft.METRICS),
+    *al.GROUP_METRICS,
+    *(f"{m}__base" for m in al.GROUP_METRICS),
+    "harvest__max",
+    "harvest__sum",
+)
+#: what :func:`detector.alerts.reason_sentences` quotes: each metric's value, the agent's own
+#: median, the role's median and the team's 95th percentile. Every one is the agent's own
+#: past or today's peers, so it can be computed from the alerted agents' history alone.
+REASON_COLUMNS = tuple(f"{m}{part}" for m in ft.METRICS for part in ("", "__base", "__role_med", "__team_p95"))
+
+
 @dataclass
 class ScoredDay:
     day: str
-    features: pd.DataFrame  # features.compute output
+    features: pd.DataFrame  # features.compute output, SCORING_COLUMNS and persistence, every agent
+    explained: pd.DataFrame  # the alerted agents' (and covered alerts') features, REASON_COLUMNS too, in alert order
     inputs: pd.DataFrame  # agent_id + model input columns
     scored: pd.DataFrame  # agent_id, score, raw_score, risk, rank_score, rank, flagged, history_days, contributions
     alerts: list[al.Alert]  # agents first (in rank order), then groups
@@ -63,11 +82,11 @@ def score_day(
         only when that family drives the score most
     """
     history = personal_baseline(history, recent_scores, day, config.features)
-    feats = ft.compute(history, today, day=day, roster=roster, settings=config.features)
+    feats = ft.compute(history, today, day=day, roster=roster, settings=config.features, columns=SCORING_COLUMNS)
     feats = ft.add_persistence(feats, train_inputs, settings=config.features)
     names = ft.model_input_names(config.features)
     X = ft.model_inputs(feats, config.features).to_numpy(float)
-    inputs = pd.DataFrame(X, columns=names)
+    inputs = pd.DataFrame(X, columns=names, copy=False)
     inputs.insert(0, s.AGENT_ID, feats[s.AGENT_ID].to_numpy())
 
     usable = train_inputs is not None and len(train_inputs) >= MIN_TRAIN_ROWS and all(n in train_inputs for n in names)
@@ -78,7 +97,7 @@ def score_day(
         X_train, train_days = X, 0
     fitted = md.fit(config.model, X_train) if len(X_train) else None
 
-    scored = feats[[s.AGENT_ID, "history_days", s.TEAM, s.ROLE, s.SITE, s.VENDOR]].copy()
+    scored = feats[[s.AGENT_ID, "history_days", s.TEAM, s.ROLE, s.SITE, s.VENDOR]]  # copy-on-write: a view until changed
     if fitted is not None and len(X):
         raw = fitted.raw(X)
         scored["raw_score"] = raw
@@ -102,9 +121,11 @@ def score_day(
             contributions[int(i)] = json.dumps({n: round(float(v), 6) for n, v in zip(names, row)})
     scored["contributions"] = contributions
 
+    alerted = np.flatnonzero(scored["flagged"].to_numpy() | scored["suppressed_alert"].to_numpy())
+    explained = _explained(feats, history, today, alerted, day=day, roster=roster, config=config)
     alerts: list[al.Alert] = []
-    for i in np.flatnonzero(scored["flagged"].to_numpy() | scored["suppressed_alert"].to_numpy()):
-        row = feats.iloc[i]
+    for j, i in enumerate(alerted):
+        row = explained.iloc[j]
         stored = contributions[i]
         reasons = al.reason_sentences(row, metric_contributions(json.loads(stored) if stored else {}, row))
         if not reasons:
@@ -128,6 +149,7 @@ def score_day(
     return ScoredDay(
         day=day,
         features=feats,
+        explained=explained,
         inputs=inputs,
         scored=scored,
         alerts=alerts,
@@ -135,6 +157,22 @@ def score_day(
         n_train=len(X_train),
         train_days=train_days,
     )
+
+
+def _explained(feats: pd.DataFrame, history: pd.DataFrame, today: pd.DataFrame, rows: np.ndarray, *, day: str, roster, config: Config) -> pd.DataFrame:
+    """The features of the agents at ``rows`` with :data:`REASON_COLUMNS` added. Their own
+    medians need only their own past, so the history is cut to them first; the peer bands
+    are today's, over every agent."""
+    if not len(rows):
+        return feats.iloc[:0]
+    agents = feats[s.AGENT_ID].to_numpy()[rows]
+    own = history[history[s.AGENT_ID].isin(set(agents))] if len(history) else history
+    detail = ft.compute(own, today, day=day, roster=roster, settings=config.features, columns=REASON_COLUMNS, rows=rows)
+    assert (detail[s.AGENT_ID].to_numpy() == agents).all()  # same agents, same order
+    for c in feats.columns:
+        if c not in detail:
+            detail[c] = feats[c].to_numpy()[rows]
+    return detail
 
 
 def _covering_suppressions(scored, feats, X, names, fitted, suppressed: dict, risk, config: Config) -> pd.Series:
