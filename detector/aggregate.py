@@ -107,7 +107,7 @@ def aggregate_days(events: pd.DataFrame, *, timezones: dict[str, str] | None = N
 
 def empty_agent_days() -> pd.DataFrame:
     """No agent-days, with the columns and dtypes of :func:`aggregate`."""
-    return pd.DataFrame({c: pd.Series(dtype="int64") for c in AGENT_DAY_COLUMNS}).astype({DAY: s.STRING_DTYPE, s.AGENT_ID: s.STRING_DTYPE})
+    return pd.DataFrame({c: pd.Series(dtype="int32" if c in HOURS else "int64") for c in AGENT_DAY_COLUMNS}).astype({DAY: s.STRING_DTYPE, s.AGENT_ID: s.STRING_DTYPE})
 
 
 #: the additive per-event flags counted per agent-day (the rest are distinct counts)
@@ -379,7 +379,8 @@ class DayAggregator:
         self._start = int(pd.Timestamp(day, tz="UTC").value)
         self._agents: dict[str, int] = {}
         self._counts = np.zeros((0, len(_FLAG_COUNTS)), np.int64)
-        self._hours = np.zeros((0, 24), np.int64)
+        # int32: an agent-hour of a day holds fewer than 2**31 events (checked as they add up)
+        self._hours = np.zeros((0, 24), np.int32)
         self._first = np.zeros(0, np.int64)
         self._last = np.zeros(0, np.int64)
         self._pairs = _Partials({"agent": "first", "customer": "first", "ticketless": "max"})
@@ -405,7 +406,7 @@ class DayAggregator:
         if n > len(self._first):
             grow = max(n, 2 * len(self._first)) - len(self._first)
             self._counts = np.vstack([self._counts, np.zeros((grow, len(_FLAG_COUNTS)), np.int64)])
-            self._hours = np.vstack([self._hours, np.zeros((grow, 24), np.int64)])
+            self._hours = np.vstack([self._hours, np.zeros((grow, 24), np.int32)])
             self._first = np.r_[self._first, np.full(grow, np.iinfo(np.int64).max)]
             self._last = np.r_[self._last, np.full(grow, -1)]
         return codes
@@ -440,6 +441,8 @@ class DayAggregator:
             "exports": _mask(action, "export", "list", "download", "print"),
         }
         self._counts[code] += np.stack([np.bincount(agent, weights=flags[f], minlength=A) for f in _FLAG_COUNTS], axis=1).astype(np.int64)
+        if self._counts[code, 0].max() > np.iinfo(np.int32).max:  # "events": the hours' int32 would wrap
+            raise ValueError(f"an agent with more than {np.iinfo(np.int32).max:,} events on {self.day}: not counted")
         hour = _local_hours(ns, agent, agent_ids, self.timezones)
         self._hours[code] += np.bincount(agent * 24 + hour, minlength=A * 24).reshape(A, 24)
         minute = offset // 60_000_000_000
@@ -535,15 +538,15 @@ class DayAggregator:
         hours = self._hours[:G]
         cols["outside_shift_events"] = _outside_shift(hours)
         # rows by agent id (the ids are distinct: sorted by code point, as a string column
-        # sorts), the counts moved one at a time into one int64 block: a day of a million
-        # agents is held once, not once per step
+        # sorts), the counts moved one at a time into one int64 block and the hours (int32)
+        # into another: a day of a million agents is held once, not once per step
         by_id = np.argsort(ids.astype(str), kind="stable")
-        counted = AGENT_DAY_COLUMNS[2:]
+        counted = [c for c in AGENT_DAY_COLUMNS[2:] if c not in HOURS]
         block = np.empty((len(counted), G), np.int64)
         for j, col in enumerate(counted):
-            block[j] = hours[by_id, HOURS.index(col)] if col in HOURS else cols.pop(col)[by_id]
+            block[j] = cols.pop(col)[by_id]
         out = pd.DataFrame({DAY: pd.array([self.day] * G, dtype=s.STRING_DTYPE), s.AGENT_ID: pd.array(ids[by_id], dtype=s.STRING_DTYPE)})
-        out = pd.concat([out, pd.DataFrame(block.T, columns=counted, copy=False)], axis=1)
+        out = pd.concat([out, pd.DataFrame(block.T, columns=counted, copy=False), pd.DataFrame(hours[by_id], columns=HOURS, copy=False)], axis=1)
         # touched sets: each agent's customers in one sorted run, agents by id
         rank = np.empty(G, np.int64)
         rank[by_id] = np.arange(G)
@@ -598,12 +601,17 @@ def outside_shift_events(agent_days: pd.DataFrame, block: int = SHIFT_BLOCK_HOUR
     return pd.Series(_outside_shift(agent_days[HOURS].to_numpy(dtype=np.int64), block), index=agent_days.index, dtype="int64")
 
 
-def _outside_shift(hours: np.ndarray, block: int = SHIFT_BLOCK_HOURS) -> np.ndarray:
-    """:func:`outside_shift_events` of an agents x 24 array of hour counts."""
-    doubled = np.concatenate([hours, hours[:, : block - 1]], axis=1)
-    cs = np.concatenate([np.zeros((len(hours), 1), np.int64), np.cumsum(doubled, axis=1)], axis=1)
-    windows = cs[:, block : block + 24] - cs[:, :24]
-    return (hours.sum(axis=1) - windows.max(axis=1)).astype(np.int64)
+def _outside_shift(hours: np.ndarray, block: int = SHIFT_BLOCK_HOURS, rows: int = 65_536) -> np.ndarray:
+    """:func:`outside_shift_events` of an agents x 24 array of hour counts (``rows`` agents
+    at a time: the running sums take three times the hours' own memory)."""
+    out = np.empty(len(hours), np.int64)
+    for i in range(0, len(hours), rows):
+        part = hours[i : i + rows]
+        doubled = np.concatenate([part, part[:, : block - 1]], axis=1)
+        cs = np.concatenate([np.zeros((len(part), 1), np.int64), np.cumsum(doubled, axis=1)], axis=1)
+        windows = cs[:, block : block + 24] - cs[:, :24]
+        out[i : i + rows] = part.sum(axis=1) - windows.max(axis=1)
+    return out
 
 
 def customer_numbers(customers) -> tuple[pd.Series, pd.Series]:
