@@ -141,6 +141,8 @@ class NightScorer:
         self._inputs = pd.DataFrame()
         self._scores = pd.DataFrame()
         self._touched: list[Touched] = []
+        # the last day scored, added to the three above when the next day needs them
+        self._pending: tuple[str, pd.DataFrame, pd.DataFrame, pd.DataFrame] | None = None
         self.history_read: list = []  # (day, run_id) of the stored days read as history
         self.team_of = dict(zip(roster[s.AGENT_ID], roster[s.TEAM])) if roster is not None and s.TEAM in roster else {}
         self._loaded_before: str | None = None
@@ -152,6 +154,7 @@ class NightScorer:
         _, self._inputs = self.store.model_inputs(view.train_first, day)
         self._scores = self.store.scores(view.span_first, shift_day(day, -1))[[DAY, s.AGENT_ID, "score", "flagged"]]
         self._touched = self.store.touched(view.novelty_first, day)
+        self._pending = None  # written before: read back with the rest
         self.history_read = sorted(set(map(tuple, self.history_read)) | set(self.store.day_runs(view.first_read, day)))
         self._loaded_before = day
 
@@ -160,6 +163,8 @@ class NightScorer:
         day = view.day
         if self._loaded_before is None or day < self._loaded_before:
             self._load(view)
+        else:
+            self._fold()
         hist = self._history[(self._history[DAY] >= view.span_first) & (self._history[DAY] < day)]
         scores = self._scores[self._scores[DAY] < day]
         return hist, training_inputs(self._inputs, scores, day, self.cfg.model), scores
@@ -211,9 +216,11 @@ class NightScorer:
         history, inputs, recent = self._window(view)
         earlier = [t for t in self._touched if view.novelty_first <= t.day < day]
         counts = novelty_counts(day_touched, earlier, self.team_of)
-        agent_days = agent_days.drop(columns=[c for c in counts.columns[1:] if c in agent_days]).merge(counts, on=s.AGENT_ID, how="left")
+        # the counts joined on (a left join, added as new columns: the day's agent-days are not copied)
+        agent_days = agent_days.drop(columns=[c for c in counts.columns[1:] if c in agent_days])
+        at = pd.Index(counts[s.AGENT_ID]).get_indexer(agent_days[s.AGENT_ID])
         for c in counts.columns[1:]:
-            agent_days[c] = agent_days[c].fillna(0).astype("int64")
+            agent_days[c] = np.where(at >= 0, counts[c].to_numpy("int64", na_value=0)[np.maximum(at, 0)], 0) if len(counts) else np.zeros(len(agent_days), np.int64)
         if agent_days.empty:
             log.warning(
                 "%s: no events of this day in the inputs: nothing scored (the day is recorded as empty; if the day's logs were not there yet, rerun when they are: the run replaces it)",
@@ -270,17 +277,28 @@ class NightScorer:
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["alert_key", *s.EVENT_COLUMNS])
 
     def _remember(self, day: str, agent_days: pd.DataFrame, result: ScoredDay, day_touched: Touched | None) -> None:
-        span_start = shift_day(day, -span_days(self.cfg))
         novelty_first = shift_day(day, 1 - self.cfg.features.novelty_window)
         self._touched = [t for t in self._touched if novelty_first <= t.day < day] + ([day_touched] if day_touched is not None else [])
+        # kept as they are until the next day asks (:meth:`_fold`): a nightly run's only day
+        # is never copied into the history at hand
+        self._pending = (day, agent_days, result.inputs, result.scored)
+        self._loaded_before = shift_day(day, 1)
+
+    def _fold(self) -> None:
+        """Add the last day scored to the agent-days, model inputs and scores at hand,
+        dropping what has left the span the next days read."""
+        if self._pending is None:
+            return
+        day, agent_days, inputs, scored = self._pending
+        self._pending = None
+        span_start = shift_day(day, -span_days(self.cfg))
         kept = self._history[self._history[DAY] >= span_start]
         self._history = pd.concat([kept, agent_days[[DAY, s.AGENT_ID, *HISTORY_COLUMNS]]], ignore_index=True)
-        inputs = result.inputs.assign(**{DAY: day})
+        inputs = inputs.assign(**{DAY: day})
         keep = self._inputs[self._inputs[DAY] >= span_start] if len(self._inputs) else None
         self._inputs = pd.concat([keep, inputs], ignore_index=True) if keep is not None and len(keep) else inputs
-        scores = result.scored[[s.AGENT_ID, "score", "flagged"]].assign(**{DAY: day})
+        scores = scored[[s.AGENT_ID, "score", "flagged"]].assign(**{DAY: day})
         self._scores = pd.concat([self._scores[self._scores[DAY] >= span_start], scores], ignore_index=True)
-        self._loaded_before = shift_day(day, 1)
 
 
 def _lock(store: Store, run_id: int, day_list: list[str], cfg: Config, ingest: IngestSummary) -> None:
@@ -517,9 +535,11 @@ def run_days(
             raise
     summary.seconds = time.monotonic() - started
     tell_conflicts(ingest)
+    history_read = night.history_read
+    del night  # the history it kept for the next day: not needed to read the run back
     # a digest of every row the run wrote, read back from the store: verify names any change
     extra = {"seconds": round(summary.seconds, 3), "days": day_list, "suppressions": suppressions, "digests": run_digests(store, run_id)}
-    store.finish_run(run_id, status="complete", manifest=_manifest(cfg, ingest, extra, roster, night.history_read))
+    store.finish_run(run_id, status="complete", manifest=_manifest(cfg, ingest, extra, roster, history_read))
     return summary
 
 

@@ -6,7 +6,7 @@ and verify. Only reads; results.py writes them.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,35 @@ def _touched_by_day(rows: Sequence[Row[*tuple[Any, ...]]]) -> list[Touched]:
             out.append(Touched(part[0][0], agents, counts, hashes))
             start = i
     return out
+
+
+def _live_and_archived(conn: Connection, live: Table, archive: Table, run_id: int, chunksize: int | None) -> Iterator[pd.DataFrame]:
+    """One run's rows of a result table: those its days still hold (``superseded_by`` None)
+    then those later runs superseded, from the archive. Whole (``chunksize`` None: two
+    frames) or ``chunksize`` rows at a time."""
+
+    def read(table: Table) -> Iterator[pd.DataFrame]:
+        q = select(table).where(table.c.run_id == run_id)
+        if chunksize is None:
+            yield pd.read_sql(q, conn)
+            return
+        none = True
+        for frame in pd.read_sql(q, conn, chunksize=chunksize):
+            none = False
+            yield frame
+        if none:  # no rows: the columns still
+            yield pd.read_sql(q.limit(0), conn)
+
+    for frame in read(live):
+        yield frame.assign(superseded_by=None)
+    for frame in read(archive):
+        if len(frame):
+            yield frame.drop(columns=["id", "superseded_at"])
+
+
+def _concat(frames: Iterator[pd.DataFrame]) -> pd.DataFrame:
+    parts = list(frames)
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
 def _evidence_chunk(conn: Connection, chunk: list[str], per_agent: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -167,16 +196,22 @@ class ResultReader(StoreBase):
     def run_results(self, run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Every score and alert a run wrote, whether its days still hold them or later runs
         superseded them (then from the archives, with ``superseded_by``)."""
-
-        def live_and_archived(live: Table, archive: Table, conn: Connection) -> pd.DataFrame:
-            now_held = pd.read_sql(select(live).where(live.c.run_id == run_id), conn).assign(superseded_by=None)
-            old = pd.read_sql(select(archive).where(archive.c.run_id == run_id), conn).drop(columns=["id", "superseded_at"])
-            return pd.concat([now_held, old], ignore_index=True) if len(old) else now_held
-
         with self.engine.connect() as conn:
-            sc = live_and_archived(scores, scores_archive, conn)
-            al = decoded_alerts(live_and_archived(alerts, alerts_archive, conn))
-        return sc.sort_values([DAY, "rank"], kind="stable").reset_index(drop=True), al.sort_values([DAY, "subject_type", "rank"], kind="stable").reset_index(drop=True)
+            sc = _concat(_live_and_archived(conn, scores, scores_archive, run_id, None))
+        return sc.sort_values([DAY, "rank"], kind="stable").reset_index(drop=True), self.run_alerts(run_id)
+
+    def run_alerts(self, run_id: int) -> pd.DataFrame:
+        """Every alert a run wrote, held or superseded (:meth:`run_results`)."""
+        with self.engine.connect() as conn:
+            al = decoded_alerts(_concat(_live_and_archived(conn, alerts, alerts_archive, run_id, None)))
+        return al.sort_values([DAY, "subject_type", "rank"], kind="stable").reset_index(drop=True)
+
+    def run_score_chunks(self, run_id: int, chunksize: int = 50_000) -> Iterator[pd.DataFrame]:
+        """The scores a run wrote (as :meth:`run_results`, in no particular order), at most
+        ``chunksize`` rows at a time, streamed from the database: a night of a million agents
+        is never held whole. The first chunk may be empty; every chunk has the columns."""
+        with self.engine.connect().execution_options(stream_results=True) as conn:
+            yield from _live_and_archived(conn, scores, scores_archive, run_id, chunksize)
 
     def evidence(self, alert_key: str) -> pd.DataFrame:
         """The stored evidence rows of one alert, in stored (time) order."""

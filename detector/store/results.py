@@ -148,11 +148,11 @@ class DayWriter(StoreBase):
             _archive_day(conn, day, run_id)
             for table in DAY_TABLES:
                 conn.execute(delete(table).where(table.c.day == day))
-            ad = results.agent_days.assign(run_id=run_id)
+            ad = results.agent_days.assign(run_id=run_id)  # copy-on-write: the day's counts are not copied
             for c in NOVELTY_COUNTS:
                 if c not in ad:
                     ad[c] = None
-            insert_rows(conn, agent_days, chunked_records(ad[[DAY, s.AGENT_ID, "run_id", *STORED_COUNTS]]))
+            insert_rows(conn, agent_days, chunked_records(ad, columns=[DAY, s.AGENT_ID, "run_id", *STORED_COUNTS]))
             insert_rows(conn, touched, _touched_rows(results.touched, day, run_id))
             insert_rows(conn, model_inputs, _input_rows(results.inputs, day, run_id))
             insert_rows(conn, scores, _score_rows(results.scores, day, run_id, results.peer_mode))
