@@ -16,6 +16,7 @@ import click
 
 from detector import __version__
 from detector.errors import InsiderwatchError
+from pipelines.allocator import return_large_blocks
 from pipelines.options import AppContext
 from pipelines.output import terminal_safe
 
@@ -109,6 +110,7 @@ _register()
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    return_large_blocks()
     try:
         cli.main(args=argv, prog_name="insiderwatch", standalone_mode=True)
     except SystemExit:
