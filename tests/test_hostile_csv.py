@@ -90,10 +90,7 @@ def test_arbitrary_bytes_never_crash_and_every_row_and_line_is_accounted(tmp_pat
     path = tmp_path / "h.csv"
     data = header + body
     path.write_bytes(data)
-    try:
-        loaded = sources.load_events(path)
-    except InputError:
-        return
+    loaded = sources.load_events(path)  # no body, however broken, fails the file
     stats = loaded.report.files[0]
     assert stats.rows_read == stats.rows_accepted + stats.rows_rejected
     assert stats.rows_read == len(loaded.events) + len(loaded.rejects)
@@ -123,3 +120,31 @@ def test_nightly_scores_the_day_a_bad_quote_used_to_swallow(tmp_path):
     out = proc.stdout + proc.stderr
     assert "no events of this day" not in out
     assert f"{len(day):,} rows read = {len(day) - 1:,} accepted + 1 rejected" in out
+
+
+def test_a_row_with_too_few_fields_and_a_byte_that_is_not_utf8_is_one_reject_not_a_failed_file(tmp_path):
+    """Arrow fails the whole file when a record with the wrong number of fields is not UTF-8
+    (it cannot hand the row's text to the invalid-row handler); the reader rejects that row
+    alone, with its field count, and a row whose fields are right is still rejected per
+    column. Rows are numbered by record, as every CSV reject is (the header is record 1)."""
+    path = tmp_path / "day.csv"
+    path.write_bytes(
+        HEADER
+        + good_rows(3)
+        + b"2026-03-01T09:00:00Z,A1,C\xff9\n"  # record 5: 3 fields, not UTF-8
+        + b'2026-03-01T09:01:00Z,A1,"C\xfe\n9",view,extra\r\n'  # record 6: 5 fields over two lines
+        + b"2026-03-01T09:02:00Z,A\xfd1,C9,view\n"  # record 7: 4 fields, agent id not UTF-8
+        + good_rows(3, start=10)
+    )
+    proc = subprocess.run(
+        [*INSIDERWATCH, "--db", f"sqlite:///{tmp_path / 'iw.db'}", "nightly", "--events", str(path), "--date", "2026-03-01"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "9 rows read = 6 accepted + 3 rejected" in proc.stdout + proc.stderr
+    rejects = subprocess.run([*INSIDERWATCH, "--db", f"sqlite:///{tmp_path / 'iw.db'}", "rejects", "1"], capture_output=True, text=True, check=True).stdout
+    lines = rejects.splitlines()
+    assert any(",5,expected 4 fields, found 3," in line.replace('"', "") for line in lines), rejects
+    assert any(",6,expected 4 fields, found 5," in line.replace('"', "") for line in lines), rejects
+    assert any(",7,invalid UTF-8 in agent_id," in line for line in lines), rejects

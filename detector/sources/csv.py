@@ -9,12 +9,13 @@ mapping does.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -233,6 +234,61 @@ def _empty_chunk(selected: dict[str, str], guard: QuoteGuard) -> Chunk:
     return Chunk(frame=frame, lines=np.empty(0, dtype=np.int64), rejects=[], line_counts=guard.counts())
 
 
+def _quote_state(a: np.ndarray, final: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """Where the lines of the bytes ``a`` (which start a record) end, and their quoting:
+    (the last byte of each line break, the start and length of each run of quotes, whether
+    quoting is on after each run, and a function telling for positions whether they are
+    inside a quoted field)."""
+    n = len(a)
+    newline = a == _NL
+    cr = a == _CR
+    cr[:-1] &= ~newline[1:]
+    if not final and n:
+        cr[-1] = False  # maybe the first half of \r\n
+    ends = np.flatnonzero(newline | cr)  # the last byte of each line break
+
+    quotes = np.flatnonzero(a == _QUOTE)
+    if len(quotes):
+        first = np.ones(len(quotes), dtype=bool)
+        first[1:] = quotes[1:] != quotes[:-1] + 1
+        run_at = quotes[first]
+        run_len = np.diff(np.append(np.flatnonzero(first), len(quotes)))
+        before = np.where(run_at > 0, a[np.maximum(run_at - 1, 0)], _NL)
+        field_start = (before == _COMMA) | (before == _NL) | (before == _CR)
+        odd = (run_len & 1) == 1
+        # an odd run at a field start toggles quoting; elsewhere it ends it (closing a
+        # field, or literal in an unquoted one); an even run changes nothing
+        toggles = np.cumsum(odd & field_start)
+        reset = np.where(odd & ~field_start, np.arange(len(run_at)), -1)
+        last_reset = np.maximum.accumulate(reset)
+        inside = ((toggles - np.where(last_reset >= 0, toggles[np.maximum(last_reset, 0)], 0)) & 1).astype(bool)
+    else:
+        run_at = run_len = np.empty(0, dtype=np.int64)
+        inside = np.empty(0, dtype=bool)
+
+    def inside_at(positions: np.ndarray) -> np.ndarray:
+        k = np.searchsorted(run_at + run_len, positions, side="right") - 1
+        return np.where(k >= 0, inside[np.maximum(k, 0)], False) if len(inside) else np.zeros(len(positions), dtype=bool)
+
+    return ends, run_at, run_len, inside, inside_at
+
+
+def _first_invalid_utf8(view: memoryview, final: bool) -> int:
+    """Position of the first byte of ``view`` that is not UTF-8 (-1: none; a sequence cut
+    by the end of ``view`` counts as invalid only when ``final``)."""
+    try:
+        codecs.utf_8_decode(view, "strict", final)
+    except UnicodeDecodeError as exc:
+        return int(exc.start)
+    return -1
+
+
+def _field_count(record: bytes) -> int:
+    """Fields of one CSV record (its line break included or not), as Python's csv reads it."""
+    fields = next(csv.reader(io.StringIO(record.decode("latin-1"), newline="")), [])
+    return len(fields)
+
+
 class QuoteGuard(io.RawIOBase):
     """The bytes of a CSV stream as Arrow should parse them, with its physical lines counted.
 
@@ -262,6 +318,7 @@ class QuoteGuard(io.RawIOBase):
         self._out: deque[memoryview] = deque()
         #: what starts every marker line (unguessable, so no record can pose as one)
         self.marker = "\x00insiderwatch-" + os.urandom(8).hex()
+        self._columns = columns
         self._marker_line = self.marker.encode() + b"," * max(columns, 1) + b"\n"
         #: (reason, raw text) of each marker line handed on, in order
         self.rejects: deque[tuple[str, str]] = deque()
@@ -316,6 +373,12 @@ class QuoteGuard(io.RawIOBase):
             return False
         view = memoryview(self._data)[self._pos : self._pos + self._window]
         final = self._eof and self._pos + len(view) == len(self._data)
+        cut = self._not_utf8(view, final)
+        if cut is None:
+            return True
+        if len(cut) < len(view):
+            # whole records, ending in a complete line break: read as the end of the bytes
+            view, final = cut, True
         used, runaway = self._plain(self._pos, self._pos + len(view), final), None
         if used < 0:
             used, runaway = self._scan(view, final)
@@ -336,6 +399,48 @@ class QuoteGuard(io.RawIOBase):
         else:
             raise InputError(f"cannot read file: a CSV record is longer than {_LAST_WINDOW >> 20} MiB", file=str(self._path))
         return True
+
+    def _not_utf8(self, view: memoryview, final: bool) -> memoryview | None:
+        """Arrow cannot hand a record with the wrong number of fields to its invalid-row
+        handler when the record is not UTF-8: it fails the file. Such a record is handed on
+        as a marker line (rejected with its field count) here. Returns the bytes to read on
+        as usual (those before the first record holding bytes that are not UTF-8, or that
+        record alone when its fields are right), or None when a marker was handed on.
+        Work stays linear: only the bytes up to the end of that record are looked at."""
+        bad = _first_invalid_utf8(view, final)
+        if bad < 0:
+            return view
+        # the record holding it: from the last line end outside quotes before it, to the
+        # first one after it (looked for in a stretch that doubles until it is found)
+        stretch = bad + 1
+        while True:
+            stretch = min(2 * stretch + 4096, len(view))
+            a = np.frombuffer(view[:stretch], dtype=np.uint8)
+            whole = final and stretch == len(view)
+            ends, _, _, _, inside_at = _quote_state(a, whole)
+            outside = ends[~inside_at(ends)]
+            start = int(outside[outside < bad][-1]) + 1 if np.any(outside < bad) else 0
+            after = outside[outside >= bad]
+            if len(after) or stretch == len(view):
+                break
+        if start > 0:
+            return view[:start]  # the whole records before it first
+        if not len(after):
+            if not whole:
+                return view  # the record goes on past the window: read on (the window grows)
+            end = len(view)
+        else:
+            end = int(after[0]) + 1
+        record = bytes(view[:end])
+        fields = _field_count(record)
+        if fields == self._columns:
+            return view[:end]  # its fields are right: the bad bytes are rejected per column
+        self._count(a[:end], ends[ends < end], inside_at)
+        self._out.append(memoryview(self._marker_line))
+        self.rejects.append((f"expected {self._columns} fields, found {fields}", raw_text(record.decode("utf-8", "replace"))))
+        self._pos += end
+        self._window = _FIRST_WINDOW
+        return None
 
     def _plain(self, start: int, end: int, final: bool) -> int:
         """Count the lines of bytes with no quote, no blank line and no lone \\r, cheaply:
@@ -366,35 +471,7 @@ class QuoteGuard(io.RawIOBase):
         """
         a = np.frombuffer(view, dtype=np.uint8)
         n = len(a)
-        newline = a == _NL
-        cr = a == _CR
-        cr[:-1] &= ~newline[1:]
-        if not final and n:
-            cr[-1] = False  # maybe the first half of \r\n
-        ends = np.flatnonzero(newline | cr)  # the last byte of each line break
-
-        quotes = np.flatnonzero(a == _QUOTE)
-        if len(quotes):
-            first = np.ones(len(quotes), dtype=bool)
-            first[1:] = quotes[1:] != quotes[:-1] + 1
-            run_at = quotes[first]
-            run_len = np.diff(np.append(np.flatnonzero(first), len(quotes)))
-            before = np.where(run_at > 0, a[np.maximum(run_at - 1, 0)], _NL)
-            field_start = (before == _COMMA) | (before == _NL) | (before == _CR)
-            odd = (run_len & 1) == 1
-            # an odd run at a field start toggles quoting; elsewhere it ends it (closing a
-            # field, or literal in an unquoted one); an even run changes nothing
-            toggles = np.cumsum(odd & field_start)
-            reset = np.where(odd & ~field_start, np.arange(len(run_at)), -1)
-            last_reset = np.maximum.accumulate(reset)
-            inside = ((toggles - np.where(last_reset >= 0, toggles[np.maximum(last_reset, 0)], 0)) & 1).astype(bool)
-        else:
-            run_at = run_len = np.empty(0, dtype=np.int64)
-            inside = np.empty(0, dtype=bool)
-
-        def inside_at(positions: np.ndarray) -> np.ndarray:
-            k = np.searchsorted(run_at + run_len, positions, side="right") - 1
-            return np.where(k >= 0, inside[np.maximum(k, 0)], False) if len(inside) else np.zeros(len(positions), dtype=bool)
+        ends, run_at, run_len, inside, inside_at = _quote_state(a, final)
 
         # quoted fields that open (a run leaving quoting on) and where they close
         runaway: tuple[int, int, str] | None = None
