@@ -148,6 +148,11 @@ class Validated:
     rejects: pd.DataFrame
 
 
+#: a column name is shown in an error up to this many characters, and up to this many names
+_SHOWN_NAME = 60
+_SHOWN_NAMES = 40
+
+
 def missing_columns_error(missing: Sequence[str], raw_columns: Iterable[str], path: str | Path, *, mapping: str | None = None, reads: str = "") -> InputError:
     """The error for a file that lacks required columns: the one place its wording is built.
 
@@ -162,7 +167,9 @@ def missing_columns_error(missing: Sequence[str], raw_columns: Iterable[str], pa
     mapping, reads : str, optional
         For a mapping file: its name and what it reads for the first missing column.
     """
-    found = ", ".join(map(str, raw_columns)) or "none"
+    names = [str(c) for c in raw_columns]
+    shown = [n if len(n) <= _SHOWN_NAME else f"{n[:_SHOWN_NAME]}... ({len(n):,} characters)" for n in names[:_SHOWN_NAMES]]
+    found = ", ".join(shown) + (f", and {len(names) - _SHOWN_NAMES:,} more" if len(names) > _SHOWN_NAMES else "") or "none"
     if mapping is None:
         what = f"missing required column {missing[0]!r}" + (f" (and {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else "")
     else:

@@ -112,33 +112,81 @@ def test_a_lone_surrogate_in_a_json_line_is_one_rejected_row_not_a_failed_night(
         assert rejects.line.tolist() == ["6"] and "C\\ud800" in rejects.raw[0]
 
 
-# --- (b) the hostile samples, through a full night on every backend ---------------------
+# --- (b) the attack corpus, through a full night on every backend -----------------------
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
-def test_hostile_samples_complete_a_night_with_every_row_accounted(kind, tmp_path):
+def test_the_attack_corpus_completes_a_night_with_every_row_accounted(kind, tmp_path):
+    """Every input finding of issue 14 in one night (tests/fixtures/hostile/make_hostile.py):
+    values no store keeps, ids over 256 characters, an unclosed quote, a row of the wrong
+    field count that is not UTF-8, far-off days, a forged event id and an exact duplicate,
+    ids holding HTML, a formula, a terminal escape and an invisible character."""
     csv_events, json_events = HOSTILE / "events.csv", HOSTILE / "events.jsonl"
     with _database(kind, tmp_path) as db:
         proc = _nightly(db, csv_events, json_events, roster=HOSTILE / "roster.csv", config=HOSTILE / "insiderwatch.toml")
         assert proc.returncode == 0, proc.stderr
         read, accepted, rejected = _counts(proc)
         assert read == _data_rows(csv_events) + _data_rows(json_events) == accepted + rejected
+        assert "2 outside the scored days set aside; 1 duplicates dropped; 1 conflicting event id(s) on 5 rows kept" in proc.stderr
         rejects = _rejects(db)
-        assert len(rejects) == rejected == 4
-        assert sorted(rejects.reason) == sorted(["invalid character in ticket_id", "invalid character in ticket_id", "invalid character in customer_id", "expected 6 fields, found 3"])
+        assert len(rejects) == rejected == 6
+        assert sorted(rejects.reason) == sorted(
+            [
+                "invalid character in ticket_id",
+                "invalid character in ticket_id",
+                "invalid character in customer_id",
+                "expected 6 fields, found 3",  # with NUL
+                "expected 6 fields, found 3",  # with a byte that is not UTF-8
+                "unclosed quote: the field runs to the end of the file",
+            ]
+        )
         # the rejected CSV line is kept with its NUL escaped by the one rule (\x00)
         assert any(raw.endswith(",A001\\x00,C-broken") for raw in rejects.raw)
+        # the unclosed quote lost its own row only: the far-off days after it were read
+        assert rejects.loc[rejects.reason.str.startswith("unclosed"), "raw"].str.contains("C-quote").all()
 
         scores = pd.read_csv(io.StringIO(_insiderwatch(db, "export", "scores").stdout), dtype=str, keep_default_na=False)
         assert "L" * 1000 in set(scores.agent_id)  # a 1,000-character agent id is stored
         assert str(int(1.5e300)) in set(scores.agent_id)  # 1.5e300 as a JSON agent id: 301 digits
+        assert {"A004", "A010\x1b[31m", "A\u200b010"} <= set(scores.agent_id)  # kept as data
         assert scores.loc[scores.agent_id == "A-HARV", "team"].tolist() == ["T" * 300]
         # the harvester whose row held NUL in its ticket id is flagged and its evidence stored
         alerts = pd.read_csv(io.StringIO(_insiderwatch(db, "export", "alerts").stdout), dtype=str, keep_default_na=False)
         assert alerts.subject_id.tolist() == ["A-HARV"]
-        report = _insiderwatch(db, "explain", "A-HARV", "--date", DAY)
-        assert report.returncode == 0, report.stderr
+        explained = _insiderwatch(db, "explain", "A-HARV", "--date", DAY)
+        assert explained.returncode == 0, explained.stderr
+        # an id holding a terminal escape or an invisible character is shown escaped
+        for agent, shown in (("A010\x1b[31m", "A010\\x1b[31m"), ("A\u200b010", "A\\u200b010")):
+            out = _insiderwatch(db, "explain", agent, "--date", DAY)
+            assert out.returncode == 0 and shown in out.stdout and agent not in out.stdout, out.stdout
+        # the harvester's evidence holds HTML and a formula as customer ids: inert in the report
+        report = tmp_path / "report"
+        made = _insiderwatch(db, "report", "--out", str(report), "--date", DAY, "--reveal-customers")
+        assert made.returncode == 0, made.stderr
+        pages = "".join(p.read_text(encoding="utf-8") for p in report.rglob("*.html"))
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pages and "<script>alert(1)" not in pages
+        assert "HYPERLINK" in pages
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("header_odd_quote.csv", "missing required column 'agent_id'"),
+        ("header_long_field.csv", "the CSV header is longer than 64 KiB"),
+        ("header_escape.csv", "columns found: \\x1b[31mtimestamp\\x1b[0m"),
+    ],
+)
+def test_a_hostile_header_is_refused_at_once_with_nothing_written(tmp_path, name, message):
+    """A header that never ends, is too long, or holds escapes: exit 2 with one escaped line
+    (a long name shortened), no run recorded."""
+    db = f"sqlite:///{tmp_path / 'iw.db'}"
+    proc = _nightly(db, HOSTILE / name)
+    assert proc.returncode == 2, proc.stderr
+    error = [line for line in proc.stderr.splitlines() if line.startswith("insiderwatch: error:")]
+    assert len(error) == 1 and message in error[0] and "\x1b" not in proc.stderr, proc.stderr
+    assert len(error[0]) < 1_000  # a 4,000-character header name is shortened
+    assert json.loads(_insiderwatch(db, "runs", "--json").stdout or "[]") == []
 
 
 # --- the roster: a value the store cannot keep refuses it, naming file, line and column ---

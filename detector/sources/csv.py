@@ -425,12 +425,14 @@ class QuoteGuard(io.RawIOBase):
                 break
         if start > 0:
             return view[:start]  # the whole records before it first
-        if not len(after):
-            if not whole:
-                return view  # the record goes on past the window: read on (the window grows)
-            end = len(view)
-        else:
+        if len(after):
             end = int(after[0]) + 1
+        elif whole and not inside_at(np.array([len(a)]))[0]:
+            end = len(view)  # the last record, with no line break after it
+        else:
+            return view  # a quoted field still open: read on (the window grows, or it is an unclosed quote)
+        if np.count_nonzero(ends < end) >= MAX_FIELD_LINES or end > MAX_FIELD_BYTES:
+            return view  # a quoted field over the limits: an unclosed quote, rejected as such
         record = bytes(view[:end])
         fields = _field_count(record)
         if fields == self._columns:
