@@ -107,7 +107,7 @@ def aggregate_days(events: pd.DataFrame, *, timezones: dict[str, str] | None = N
 
 def empty_agent_days() -> pd.DataFrame:
     """No agent-days, with the columns and dtypes of :func:`aggregate`."""
-    return pd.DataFrame({c: pd.Series(dtype="int32" if c in HOURS else "int64") for c in AGENT_DAY_COLUMNS}).astype({DAY: s.STRING_DTYPE, s.AGENT_ID: s.STRING_DTYPE})
+    return pd.DataFrame({c: pd.Series(dtype="int32") for c in AGENT_DAY_COLUMNS}).astype({DAY: s.STRING_DTYPE, s.AGENT_ID: s.STRING_DTYPE})
 
 
 #: the additive per-event flags counted per agent-day (the rest are distinct counts)
@@ -379,7 +379,7 @@ class DayAggregator:
         self._start = int(pd.Timestamp(day, tz="UTC").value)
         self._agents: dict[str, int] = {}
         self._counts = np.zeros((0, len(_FLAG_COUNTS)), np.int64)
-        # int32: an agent-hour of a day holds fewer than 2**31 events (checked as they add up)
+        # int32: an agent's day holds fewer than 2**31 events (checked as they add up)
         self._hours = np.zeros((0, 24), np.int32)
         self._first = np.zeros(0, np.int64)
         self._last = np.zeros(0, np.int64)
@@ -538,11 +538,13 @@ class DayAggregator:
         hours = self._hours[:G]
         cols["outside_shift_events"] = _outside_shift(hours)
         # rows by agent id (the ids are distinct: sorted by code point, as a string column
-        # sorts), the counts moved one at a time into one int64 block and the hours (int32)
-        # into another: a day of a million agents is held once, not once per step
+        # sorts), the counts moved one at a time into one int32 block (no count of an
+        # agent-day exceeds its events, checked below 2**31 as they add up; first and last
+        # seen are minutes of the day) and the hours into another: a day of a million
+        # agents is held once, not once per step
         by_id = np.argsort(ids.astype(str), kind="stable")
         counted = [c for c in AGENT_DAY_COLUMNS[2:] if c not in HOURS]
-        block = np.empty((len(counted), G), np.int64)
+        block = np.empty((len(counted), G), np.int32)
         for j, col in enumerate(counted):
             block[j] = cols.pop(col)[by_id]
         out = pd.DataFrame({DAY: pd.array([self.day] * G, dtype=s.STRING_DTYPE), s.AGENT_ID: pd.array(ids[by_id], dtype=s.STRING_DTYPE)})
