@@ -110,6 +110,25 @@ def empty_agent_days() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="int32") for c in AGENT_DAY_COLUMNS}).astype({DAY: s.STRING_DTYPE, s.AGENT_ID: s.STRING_DTYPE})
 
 
+#: the action of a view of a customer record
+VIEW = "view"
+#: views of a kind: count -> (column, the values that make a view of that kind)
+VIEW_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "id_document_views": (s.RESOURCE, ("id_document",)),
+    "address_views": (s.RESOURCE, ("address",)),
+    "financial_views": (s.RESOURCE, ("balance", "transactions")),
+    "high_value_views": (s.CUSTOMER_TIER, (s.HIGH_VALUE_TIER,)),
+}
+#: accesses of a kind: count -> the actions that count
+ACTION_KINDS: dict[str, tuple[str, ...]] = {
+    "searches": ("search",),
+    "edits": ("note", "update"),
+    "exports": ("export", "list", "download", "print"),
+}
+#: the pattern of a customer id's trailing number (at most 15 digits: exact as a float64)
+#: and the text before it; the same in RE2 (Arrow, DuckDB) and Java (Spark)
+CUSTOMER_NUMBER = r"^(?P<prefix>.*?)(?P<digits>\d{1,15})$"
+
 #: the additive per-event flags counted per agent-day (the rest are distinct counts)
 _FLAG_COUNTS = ("events", "views", "ticketless_views", "id_document_views", "address_views", "financial_views", "high_value_views", "searches", "edits", "exports")
 #: odd 64-bit multiplier that spreads small agent codes over the hash space in combined keys
@@ -425,20 +444,15 @@ class DayAggregator:
         A = len(agent_ids)
         customer, customer_ids = _codes(events[s.CUSTOMER_ID])
         ticket, ticket_ids = _codes(events[s.TICKET_ID])
-        action, resource = events[s.ACTION], events[s.RESOURCE]
-        view = _mask(action, "view")
+        action = events[s.ACTION]
+        view = _mask(action, VIEW)
         has_ticket = ticket >= 0
         flags = {
             "events": np.ones(n, bool),
             "views": view,
             "ticketless_views": view & ~has_ticket,
-            "id_document_views": view & _mask(resource, "id_document"),
-            "address_views": view & _mask(resource, "address"),
-            "financial_views": view & _mask(resource, "balance", "transactions"),
-            "high_value_views": view & _mask(events[s.CUSTOMER_TIER], s.HIGH_VALUE_TIER),
-            "searches": _mask(action, "search"),
-            "edits": _mask(action, "note", "update"),
-            "exports": _mask(action, "export", "list", "download", "print"),
+            **{name: view & _mask(events[column], *values) for name, (column, values) in VIEW_KINDS.items()},
+            **{name: _mask(action, *values) for name, values in ACTION_KINDS.items()},
         }
         self._counts[code] += np.stack([np.bincount(agent, weights=flags[f], minlength=A) for f in _FLAG_COUNTS], axis=1).astype(np.int64)
         if self._counts[code, 0].max() > np.iinfo(np.int32).max:  # "events": the hours' int32 would wrap
@@ -535,28 +549,41 @@ class DayAggregator:
             cols["off_primary_views"] = np.bincount(t_agent, weights=triples["views"] * off, minlength=G).astype(np.int64)
         cols["first_seen"] = self._first[:G]
         cols["last_seen"] = self._last[:G]
-        hours = self._hours[:G]
-        cols["outside_shift_events"] = _outside_shift(hours)
-        # rows by agent id (the ids are distinct: sorted by code point, as a string column
-        # sorts), the counts moved one at a time into one int32 block (no count of an
-        # agent-day exceeds its events, checked below 2**31 as they add up; first and last
-        # seen are minutes of the day) and the hours into another: a day of a million
-        # agents is held once, not once per step
-        by_id = np.argsort(ids.astype(str), kind="stable")
-        counted = [c for c in AGENT_DAY_COLUMNS[2:] if c not in HOURS]
-        block = np.empty((len(counted), G), np.int32)
-        for j, col in enumerate(counted):
-            block[j] = cols.pop(col)[by_id]
-        out = pd.DataFrame({DAY: pd.array([self.day] * G, dtype=s.STRING_DTYPE), s.AGENT_ID: pd.array(ids[by_id], dtype=s.STRING_DTYPE)})
-        out = pd.concat([out, pd.DataFrame(block.T, columns=counted, copy=False), pd.DataFrame(hours[by_id], columns=HOURS, copy=False)], axis=1)
-        # touched sets: each agent's customers in one sorted run, agents by id
-        rank = np.empty(G, np.int64)
-        rank[by_id] = np.arange(G)
-        order = np.lexsort((p_customer, rank[p_agent]))
-        present, counts = np.unique(rank[p_agent][order], return_counts=True)
-        by_rank = ids[np.argsort(rank)]
-        day_touched = Touched(self.day, by_rank[present], counts.astype(np.int64), p_customer[order].astype(np.uint64))
-        return out, day_touched
+        return agent_day_frame(self.day, ids, cols, self._hours[:G], p_agent, p_customer)
+
+
+def agent_day_frame(day: str, ids: np.ndarray, cols: dict[str, np.ndarray], hours: np.ndarray, p_agent: np.ndarray, p_customer: np.ndarray) -> tuple[pd.DataFrame, Touched]:
+    """The day's agent-days and touched sets from per-agent counts, whatever counted them.
+
+    ``ids``: the agents' ids (object array, distinct); ``cols``: every count of
+    :data:`AGENT_DAY_COLUMNS` but the hours and ``outside_shift_events``, one array each
+    aligned with ``ids`` (emptied); ``hours``: agents x 24 local-hour counts; ``p_agent``,
+    ``p_customer``: the day's distinct (agent, customer) pairs as an index into ``ids`` and
+    the customer's keyed hash (:func:`customer_hashes`). Rows come out in agent id order
+    (code points), the counts as int32, touched sets sorted by hash within each agent.
+    """
+    G = len(ids)
+    cols["outside_shift_events"] = _outside_shift(hours)
+    # rows by agent id (the ids are distinct: sorted by code point, as a string column
+    # sorts), the counts moved one at a time into one int32 block (no count of an
+    # agent-day exceeds its events, checked below 2**31 as they add up; first and last
+    # seen are minutes of the day) and the hours into another: a day of a million
+    # agents is held once, not once per step
+    by_id = np.argsort(ids.astype(str), kind="stable")
+    counted = [c for c in AGENT_DAY_COLUMNS[2:] if c not in HOURS]
+    block = np.empty((len(counted), G), np.int32)
+    for j, col in enumerate(counted):
+        block[j] = cols.pop(col)[by_id]
+    out = pd.DataFrame({DAY: pd.array([day] * G, dtype=s.STRING_DTYPE), s.AGENT_ID: pd.array(ids[by_id], dtype=s.STRING_DTYPE)})
+    out = pd.concat([out, pd.DataFrame(block.T, columns=counted, copy=False), pd.DataFrame(hours[by_id], columns=HOURS, copy=False)], axis=1)
+    # touched sets: each agent's customers in one sorted run, agents by id
+    rank = np.empty(G, np.int64)
+    rank[by_id] = np.arange(G)
+    order = np.lexsort((p_customer, rank[p_agent]))
+    present, counts = np.unique(rank[p_agent][order], return_counts=True)
+    by_rank = ids[np.argsort(rank)]
+    day_touched = Touched(day, by_rank[present], counts.astype(np.int64), p_customer[order].astype(np.uint64))
+    return out, day_touched
 
 
 def _hash(values: np.ndarray) -> np.ndarray:
@@ -620,7 +647,7 @@ def customer_numbers(customers) -> tuple[pd.Series, pd.Series]:
     """The trailing number of each customer id (``C1000123`` -> 1000123; NaN when none) and
     the text before it."""
     arr = pa.array(pd.Series(customers, dtype=object).to_numpy(), type=pa.string(), from_pandas=True)
-    parts = pc.extract_regex(arr, r"^(?P<prefix>.*?)(?P<digits>\d{1,15})$")
+    parts = pc.extract_regex(arr, CUSTOMER_NUMBER)
     digits = pc.struct_field(parts, "digits").to_pandas()
     prefix = pc.struct_field(parts, "prefix").to_pandas()
     return pd.to_numeric(digits, errors="coerce"), prefix.fillna("")
