@@ -109,6 +109,20 @@ class ReportSettings:
 
 
 @dataclass(frozen=True)
+class EngineSettings:
+    """name : what counts the day's events into agent-days (:mod:`detector.engines`):
+        "python" (the reference, in this process) or "duckdb" (the same counts as one Ibis
+        expression run by DuckDB in this process); both give the same agent-days
+    memory_limit : the most memory DuckDB holds before spilling to disk (DuckDB's syntax)
+    threads : DuckDB's threads (0: one per core)
+    """
+
+    name: str = "python"
+    memory_limit: str = "1GB"
+    threads: int = 0
+
+
+@dataclass(frozen=True)
 class Config:
     db: str | None = None
     #: tries at opening a database server's store (PostgreSQL...) before giving up, waiting
@@ -121,6 +135,7 @@ class Config:
     model: ModelSettings = ModelSettings()
     alerts: AlertSettings = AlertSettings()
     report: ReportSettings = ReportSettings()
+    engine: EngineSettings = EngineSettings()
     #: accessed records kept as evidence per flagged agent-day
     evidence_limit: int = 5000
 
@@ -137,12 +152,13 @@ class Config:
         return out
 
 
-_SECTIONS = {"sources": SourceSettings, "features": FeatureSettings, "model": ModelSettings, "alerts": AlertSettings, "report": ReportSettings}
+_SECTIONS = {"sources": SourceSettings, "features": FeatureSettings, "model": ModelSettings, "alerts": AlertSettings, "report": ReportSettings, "engine": EngineSettings}
 
 
 def from_dict(data: dict, *, origin: str = "config") -> Config:
     """Validate a config dict (TOML layout: ``[store] db``, ``[sources]``, ``[features]``,
-    ``[model]`` with ``[model.params]``, ``[alerts]``, top-level ``evidence_limit``)."""
+    ``[model]`` with ``[model.params]``, ``[alerts]``, ``[report]``, ``[engine]``, top-level
+    ``evidence_limit``)."""
     data = dict(data or {})
     kwargs: dict = {}
     store = data.pop("store", {})
@@ -184,6 +200,12 @@ def from_dict(data: dict, *, origin: str = "config") -> Config:
         raise UsageError(f"features.leave_out: unknown family or metric {unknown[0]!r} ({origin}); families: {', '.join(FAMILIES)}")
     if config.features.window < 3 or config.features.lag < 0:
         raise UsageError(f"features.window must be at least 3 and features.lag not negative ({origin})")
+    from detector.engines import ENGINES
+
+    if config.engine.name not in ENGINES:
+        raise UsageError(f"unknown engine.name {config.engine.name!r} ({origin}); choose one of {', '.join(sorted(ENGINES))}")
+    if config.engine.threads < 0:
+        raise UsageError(f"engine.threads must not be negative ({origin})")
     if config.sources.max_replay_days < 1:
         raise UsageError(f"sources.max_replay_days must be at least 1 ({origin})")
     try:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from detector.config import Config
 from detector.days import DayRange, parse_day
+from detector.engines import ENGINES
 from detector.errors import UsageError
 from detector.store import Store
 from pipelines.settings import database_url
@@ -177,13 +178,15 @@ def load_inputs(app: AppContext, events: tuple[str, ...], roster: Path | None) -
 
 
 def inputs_options(f: Callable) -> Callable:
-    """--events, --roster, --mapping, --lookup, handed to the command as ``inputs``
-    (:class:`Inputs`); the mapping and lookup go into the config the command runs with."""
+    """--events, --roster, --mapping, --lookup, --engine, handed to the command as ``inputs``
+    (:class:`Inputs`); the mapping, lookup and engine go into the config the command runs with."""
 
     @functools.wraps(f)
-    def command(*args, events: tuple[str, ...], roster: Path | None, mapping: str | None, lookup: str | None, **kwargs):
+    def command(*args, events: tuple[str, ...], roster: Path | None, mapping: str | None, lookup: str | None, engine: str | None, **kwargs):
         app = current_app()
         app.use_mapping(mapping, lookup)
+        if engine:
+            app.config = dataclasses.replace(app.config, engine=dataclasses.replace(app.config.engine, name=engine))
         return f(*args, inputs=load_inputs(app, events, roster), **kwargs)
 
     return _options(
@@ -201,6 +204,15 @@ def inputs_options(f: Callable) -> Callable:
         ),
         mapping_option,
         lookup_option,
+        click.option(
+            "--engine",
+            type=click.Choice(sorted(ENGINES)),
+            help=(
+                "What counts the events into agent-days: python (in this process, the reference) or duckdb "
+                "(one Ibis expression run by DuckDB in this process). Both give the same agent-days; the run "
+                "records which.  [default: [engine] name in the config, else python]"
+            ),
+        ),
     )(command)
 
 

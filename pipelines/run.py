@@ -22,10 +22,11 @@ import pyarrow as pa
 
 from detector import __version__
 from detector import schema as s
-from detector.aggregate import DAY, DayAggregator, Deduplicator, Touched
+from detector.aggregate import DAY, Deduplicator, Touched
 from detector.alerts import ALERT_FIELDS
 from detector.config import Config
 from detector.days import DayRange, days_between, shift_day
+from detector.engines import day_aggregator, engine_version
 from detector.errors import UsageError
 from detector.features import METRICS
 from detector.history import DayView, day_view, span_days, suppressions_in_force, training_inputs
@@ -102,6 +103,8 @@ def _manifest(cfg: Config, ingest: IngestSummary, extra: dict, roster: pd.DataFr
         "inputs": [file_dict(f) for f in ingest.files],
         "rows": ingest.as_dict(),
         "model": {"name": cfg.model.name, "params": cfg.model.params, "seed": cfg.model.seed},
+        # what counted the events into agent-days (verify recomputes with the same engine)
+        "engine": {"name": cfg.engine.name, "version": engine_version(cfg.engine.name)},
         "roster": roster.attrs.get("source") if roster is not None else None,
         # the stored days (and the runs that wrote them) this run read as history
         "history": history or [],
@@ -175,7 +178,7 @@ class NightScorer:
         Memory holds one batch of events at a time plus the day's partial aggregates; the
         events are read a second time only for the flagged agents' evidence."""
         dedup = Deduplicator()
-        agg = DayAggregator(day, timezones=self.timezones)
+        agg = day_aggregator(self.cfg.engine, day, self.timezones)
         masks: list[np.ndarray] = []
         for batch in source.batches():
             keep = dedup.keep(batch)

@@ -1,0 +1,193 @@
+"""Engines that count a day's events into agent-days, in a registry by name.
+
+Every engine takes a UTC day's canonical, validated, de-duplicated events batch by batch
+(``add``) and returns the day's agent-days and touched sets (``finish``), exactly those of
+the reference, :class:`detector.aggregate.DayAggregator`:
+
+- ``python``: the reference, numpy and pandas in this process.
+- ``duckdb``: the Ibis expression of :mod:`detector.engines.expression`, run by DuckDB in
+  this process over the day's events inserted into a DuckDB table (which DuckDB keeps
+  within its memory limit, spilling to disk).
+
+Both return the same rows, column for column (tests/test_engines.py holds them to it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from detector import schema as s
+from detector.aggregate import (
+    _FLAG_COUNTS,
+    _NS_PER_DAY,
+    AGENT_DAY_COLUMNS,
+    HOURS,
+    DayAggregator,
+    Touched,
+    agent_day_frame,
+    customer_hashes,
+    empty_agent_days,
+)
+from detector.engines.expression import QUARTERS, day_counts
+from detector.errors import UsageError
+from detector.registry import Registry
+
+if TYPE_CHECKING:
+    from detector.config import EngineSettings
+
+__all__ = ["ENGINES", "DayCounter", "DuckDBDayAggregator", "day_aggregator", "engine_version"]
+
+
+class DayCounter(Protocol):
+    """What the run path needs of an engine: the events fed and the counts at the end."""
+
+    events: int
+
+    def add(self, events: pd.DataFrame) -> None: ...
+
+    def finish(self) -> tuple[pd.DataFrame, Touched | None]: ...
+
+
+#: name -> factory(day, timezones, settings) of a :class:`DayCounter`
+ENGINES: Registry[Callable[..., DayCounter]] = Registry("engine")
+
+
+@ENGINES.register("python")
+def _python(day: str, timezones: dict[str, str] | None, settings: EngineSettings) -> DayCounter:
+    return DayAggregator(day, timezones=timezones)
+
+
+@ENGINES.register("duckdb")
+def _duckdb(day: str, timezones: dict[str, str] | None, settings: EngineSettings) -> DayCounter:
+    return DuckDBDayAggregator(day, timezones=timezones, memory_limit=settings.memory_limit, threads=settings.threads or None)
+
+
+def day_aggregator(settings: EngineSettings, day: str, timezones: dict[str, str] | None = None) -> DayCounter:
+    """A fresh counter of ``day`` by the configured engine (a UsageError naming the known ones)."""
+    return ENGINES.lookup(settings.name)(day, timezones, settings)
+
+
+def engine_version(engine: str) -> str:
+    """What the run manifest records of the engine: its name and library version."""
+    if engine == "duckdb":
+        import duckdb
+        import ibis
+
+        return f"duckdb {duckdb.__version__}, ibis {ibis.__version__}"
+    if engine == "python":
+        return f"python (pandas {pd.__version__}, numpy {np.__version__})"
+    raise UsageError(f"unknown engine {engine!r}")
+
+
+#: the canonical columns an engine's event table holds, with the day's position of each event
+_TABLE_COLUMNS = [*s.EVENT_COLUMNS, "seq"]
+
+
+class DuckDBDayAggregator:
+    """:class:`~detector.aggregate.DayAggregator`'s counts by DuckDB in this process.
+
+    Batches are appended to a DuckDB table (the day's events never held by Python whole:
+    DuckDB keeps them within ``memory_limit``, spilling to its temporary directory); the
+    counts are the Ibis expression of :func:`detector.engines.expression.day_counts`,
+    compiled for DuckDB. Only per-agent rows and the day's distinct (agent, customer) pairs
+    come back, and the pairs are hashed here, by the same keyed hash as the reference.
+    """
+
+    def __init__(self, day: str, *, timezones: dict[str, str] | None = None, memory_limit: str = "1GB", threads: int | None = None) -> None:
+        import ibis
+
+        self.day = day
+        self.timezones = timezones or {}
+        self._start_ns = int(pd.Timestamp(day, tz="UTC").value)
+        config: dict[str, Any] = {"memory_limit": memory_limit}
+        if threads:
+            config["threads"] = threads
+        self._con = ibis.duckdb.connect(**config)
+        self._table: Any = None
+        self.events = 0
+
+    def add(self, events: pd.DataFrame) -> None:
+        """Append a batch of the day's canonical, de-duplicated events."""
+        n = len(events)
+        if n == 0:
+            return
+        ns = events[s.TIMESTAMP].to_numpy(dtype="datetime64[ns]").astype(np.int64) - self._start_ns
+        if ns.min() < 0 or ns.max() >= _NS_PER_DAY:
+            raise ValueError(f"events outside {self.day} fed to its aggregation")
+        columns = {c: events[c] for c in s.EVENT_COLUMNS}
+        # microseconds, cut down (DuckDB's precision; its own conversion of nanoseconds rounds,
+        # which can carry 23:59:59.9999995 into the next day): minutes and quarter hours stay
+        # those of the nanoseconds, since both are whole numbers of microseconds
+        columns[s.TIMESTAMP] = pd.Series((ns // 1000) * 1000 + self._start_ns, index=events.index, dtype="int64").astype("datetime64[ns]").dt.tz_localize("UTC").astype("datetime64[us, UTC]")
+        table = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
+        table = table.append_column("seq", pa.array(np.arange(self.events, self.events + n, dtype=np.int64)))
+        if self._table is None:
+            self._table = self._con.create_table("events", table)
+        else:
+            self._con.insert("events", table)
+        self.events += n
+
+    def finish(self) -> tuple[pd.DataFrame, Touched | None]:
+        """The day's agent-days and touched sets, as the reference gives them."""
+        if self._table is None:
+            return empty_agent_days(), None
+        parts = day_counts(self._table, self._start_ns // 1_000_000_000)
+        fetched = {name: expr.to_pyarrow() for name, expr in parts.items()}
+        self._con.drop_table("events")
+        self._con.disconnect()
+        return assemble(self.day, fetched, self.timezones)
+
+
+def assemble(day: str, parts: dict[str, pa.Table], timezones: dict[str, str]) -> tuple[pd.DataFrame, Touched | None]:
+    """The agent-days and touched sets of an engine's fetched :func:`day_counts` tables."""
+    agents = parts["agents"]
+    G = agents.num_rows
+    if G == 0:
+        return empty_agent_days(), None
+    ids = np.asarray(agents.column(s.AGENT_ID).to_pylist(), dtype=object)
+    index = pd.Index(ids)
+
+    def aligned(table: pa.Table, column: str) -> np.ndarray:
+        out = np.zeros(G, np.int64)
+        if table.num_rows:
+            at = index.get_indexer(table.column(s.AGENT_ID).to_pylist())
+            out[at] = table.column(column).to_numpy(zero_copy_only=False)
+        return out
+
+    cols = {c: agents.column(c).to_numpy(zero_copy_only=False).astype(np.int64) for c in (*_FLAG_COUNTS, "customers", "ticketless_customers", "tickets", "first_seen", "last_seen")}
+    cols["sequential_customers"] = aligned(parts["sequential"], "sequential_customers")
+    cols["off_primary_views"] = aligned(parts["off_primary"], "off_primary_views")
+    missing = [c for c in AGENT_DAY_COLUMNS[2:] if c not in HOURS and c != "outside_shift_events" and c not in cols]
+    if missing:  # pragma: no cover - the expression and the columns are defined together
+        raise AssertionError(f"engine counts lack {missing}")
+    hours = _local_hours(day, ids, parts["quarters"], index, timezones)
+    pairs = parts["pairs"]
+    p_agent = index.get_indexer(pairs.column(s.AGENT_ID).to_pylist()).astype(np.int64)
+    p_customer = customer_hashes(pairs.column(s.CUSTOMER_ID).to_numpy(zero_copy_only=False))
+    return agent_day_frame(day, ids, cols, hours, p_agent, p_customer)
+
+
+def _local_hours(day: str, ids: np.ndarray, quarters: pa.Table, index: pd.Index, timezones: dict[str, str]) -> np.ndarray:
+    """Agents x 24 local-hour counts from events per UTC quarter hour of ``day``."""
+    hours = np.zeros((len(ids), 24), np.int32)
+    if not quarters.num_rows:
+        return hours
+    agent = index.get_indexer(quarters.column(s.AGENT_ID).to_pylist())
+    quarter = quarters.column("quarter").to_numpy(zero_copy_only=False).astype(np.int64)
+    n = quarters.column("n").to_numpy(zero_copy_only=False).astype(np.int64)
+    local = np.broadcast_to(np.arange(QUARTERS) // 4, (1, QUARTERS)).copy()  # UTC: row 0
+    zone_row = np.zeros(len(ids), np.int64)
+    if timezones:
+        zones = pd.Series(ids).map(timezones).to_numpy()
+        named = [z for z in pd.unique(zones[pd.notna(zones)])]
+        instants = pd.to_datetime(pd.Timestamp(day, tz="UTC").value + np.arange(QUARTERS) * 900_000_000_000, utc=True)
+        local = np.vstack([local, *[pd.DatetimeIndex(instants).tz_convert(str(z)).hour.to_numpy() for z in named]])
+        for k, z in enumerate(named, start=1):
+            zone_row[zones == z] = k
+    np.add.at(hours, (agent, local[zone_row[agent], quarter]), n)
+    return hours
