@@ -35,8 +35,9 @@ import pyarrow.parquet as pq
 
 from detector import __version__
 from detector import schema as s
-from detector.aggregate import DAY, DayAggregator, Deduplicator, Touched
-from detector.config import Config
+from detector.aggregate import DAY, Deduplicator, Touched
+from detector.config import Config, EngineSettings
+from detector.engines import ENGINES, day_aggregator
 from detector.simulator import SimulationSpec
 from detector.sources import read_events
 from detector.store import Store
@@ -92,10 +93,10 @@ def _timed(fn):
     return time.perf_counter() - start, result
 
 
-def ingest_and_aggregate(path: Path, timezones: dict) -> tuple[int, pd.DataFrame, Touched]:
-    """Read, validate, de-duplicate, count per agent-day and collect the touched sets."""
+def ingest_and_aggregate(path: Path, timezones: dict, engine: str = "python") -> tuple[int, pd.DataFrame, Touched]:
+    """Read, validate, de-duplicate, count per agent-day (by ``engine``) and collect the touched sets."""
     rows = 0
-    dedup, agg = Deduplicator(), DayAggregator(DAY_UNDER_TEST, timezones=timezones)
+    dedup, agg = Deduplicator(), day_aggregator(EngineSettings(name=engine), DAY_UNDER_TEST, timezones)
     for batch in read_events(path):
         rows += batch.rows_read
         keep = dedup.keep(batch.accepted)
@@ -152,7 +153,7 @@ def synthetic_history(today: pd.DataFrame, today_touched: Touched, days: int, se
     return out
 
 
-def run_speed(*, agents: int, events: int, history_days: int, seed: int, work: Path | None = None) -> dict:
+def run_speed(*, agents: int, events: int, history_days: int, seed: int, work: Path | None = None, engine: str = "python") -> dict:
     """Run every speed measure once; return the figures."""
     own_work = work is None
     work = Path(tempfile.mkdtemp(prefix="insiderwatch-bench-")) if work is None else work
@@ -165,10 +166,11 @@ def run_speed(*, agents: int, events: int, history_days: int, seed: int, work: P
         figures: dict = {
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
             "insiderwatch": __version__,
+            "engine": engine,
             "day": {"agents": agents, "events": events, "csv_gz_bytes": csv.stat().st_size, "parquet_bytes": parquet.stat().st_size, "seconds_to_generate": round(t_make, 2)},
         }
         for name, path in (("csv_gz", csv), ("parquet", parquet)):
-            t_iw, (rows, agent_days, day_touched) = _timed(lambda p=path: ingest_and_aggregate(p, tz))
+            t_iw, (rows, agent_days, day_touched) = _timed(lambda p=path: ingest_and_aggregate(p, tz, engine))
             t_pa, _ = _timed(lambda p=path: pyarrow_floor(p))
             t_db, got = _timed(lambda p=path: duckdb_floor(p))
             figures[f"ingest_aggregate_{name}"] = {
@@ -181,7 +183,7 @@ def run_speed(*, agents: int, events: int, history_days: int, seed: int, work: P
                 "ratio_to_duckdb": round(t_iw / t_db, 2) if got is not None else None,
             }
         # a month of history, scored day by day: the replay cost of the agent-day stages
-        cfg = Config()
+        cfg = dataclasses.replace(Config(), engine=EngineSettings(name=engine))
         store = Store(f"sqlite:///{work / 'bench.db'}")
         run_id = store.start_run("benchmark", config=cfg.to_dict(), detector_version=cfg.detector_version, day_from=None, day_to=None)
         night = NightScorer(store, cfg, roster, run_id)
@@ -217,7 +219,7 @@ def run_speed(*, agents: int, events: int, history_days: int, seed: int, work: P
 
 
 def format_speed(f: dict) -> str:
-    lines = [f"one day: {f['day']['events']:,} events, {f['day']['agents']:,} agents"]
+    lines = [f"one day: {f['day']['events']:,} events, {f['day']['agents']:,} agents; engine {f.get('engine', 'python')}"]
     for name in ("csv_gz", "parquet"):
         x = f[f"ingest_aggregate_{name}"]
         floor = f"pyarrow floor {x['pyarrow_floor_seconds']:.2f}s ({x['ratio_to_pyarrow']}x)"
@@ -413,7 +415,8 @@ def benchmark_group():
 @click.option("--history-days", type=click.IntRange(min=1), default=35, show_default=True, help="Days of stored history the nightly run reads.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the simulated desk: the same seed and options give the same data.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the figures to this JSON file.")
-def speed_command(agents, events, history_days, seed, json_out):
+@click.option("--engine", type=click.Choice(sorted(ENGINES)), default="python", show_default=True, help="What counts the events into agent-days, in ingest+aggregate and the nightly run.")
+def speed_command(agents, events, history_days, seed, json_out, engine):
     """Time one night of a large desk beside this machine's floor.
 
     \b
@@ -424,7 +427,7 @@ def speed_command(agents, events, history_days, seed, json_out):
     read-and-group-by of the same file, the agent-day stages over HISTORY_DAYS of history,
     one complete nightly run, and peak memory. Takes a few minutes at the defaults.
     """
-    figures = run_speed(agents=agents, events=events, history_days=history_days, seed=seed)
+    figures = run_speed(agents=agents, events=events, history_days=history_days, seed=seed, engine=engine)
     click.echo(format_speed(figures))
     if json_out:
         json_out.write_text(json.dumps(figures, indent=2) + "\n")
