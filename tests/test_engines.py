@@ -7,11 +7,14 @@ simulated desk; and a run records the engine it used."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
+import uuid
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -117,6 +120,53 @@ def test_engines_count_a_simulated_desk_alike(sim_events, sim_roster):
         rows = rows[Deduplicator().keep(rows)].reset_index(drop=True)
         counted = assert_same_counts(rows, [len(rows) // 3, len(rows) // 2], zones, day=day)
         assert len(counted) > 50 and counted["off_primary_views"].sum() > 0 and counted["sequential_customers"].sum() >= 0
+
+
+PG_URL = os.environ.get("INSIDERWATCH_TEST_PG")
+
+
+def test_the_same_expression_on_postgresql_counts_as_the_reference(sim_events, sim_roster):
+    """The one expression, compiled for PostgreSQL and run in the database over a table of
+    the day's events (a warehouse stand-in): the same agent-days and touched sets as the
+    reference, on the simulated desk's busiest day and on hostile generated rows."""
+    if not PG_URL:
+        pytest.skip("set INSIDERWATCH_TEST_PG=postgresql+psycopg://... to run the expression on PostgreSQL")
+    import ibis
+
+    from detector.engines import count_table
+
+    zones = dict(zip(sim_roster[s.AGENT_ID], sim_roster[s.TIMEZONE]))
+    days = sim_events[s.TIMESTAMP].dt.strftime("%Y-%m-%d")
+    busiest = days.value_counts().index[0]
+    desk = sim_events[days == busiest].reset_index(drop=True)
+    desk = desk[Deduplicator().keep(desk)].reset_index(drop=True)
+    hostile = _frame(
+        [
+            {s.TIMESTAMP: START + pd.Timedelta(ns, "ns"), s.AGENT_ID: agent, s.CUSTOMER_ID: customer, s.ACTION: "view", s.TICKET_ID: ticket}
+            for ns, agent, customer, ticket in [
+                (0, "a1", "<b>x</b>", None),
+                (86_399_999_999_999, "a1", "C0001", "T1"),
+                (59_999_999_999, "a2", "C0002", "T1"),
+                (900_000_000_000, "a2", "C0003", "T1"),
+                (1, "=1+2", "日本", "T1"),
+                (2, "a1", "C0004", None),
+                (3, "a1", "C\u200b0005", None),
+            ]
+        ]
+    )
+    con = ibis.connect(PG_URL.replace("postgresql+psycopg://", "postgres://"))
+    try:
+        for day, events, timezones in ((busiest, desk, zones), (DAY, hostile, ZONES)):
+            reference, ref_touched = _count("python", events, [], timezones, day)
+            columns = {c: events[c] for c in s.EVENT_COLUMNS}
+            columns[s.TIMESTAMP] = events[s.TIMESTAMP].astype("datetime64[us, UTC]")
+            table = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False).append_column("seq", pa.array(np.arange(len(events), dtype=np.int64)))
+            name = f"iw_events_{uuid.uuid4().hex[:10]}"
+            counted, touched = count_table(con.create_table(name, table, temp=True), day, timezones)
+            pd.testing.assert_frame_equal(counted, reference, obj=f"agent-days of {day} by PostgreSQL")
+            assert list(touched.agents) == list(ref_touched.agents) and np.array_equal(touched.hashes, ref_touched.hashes)
+    finally:
+        con.disconnect()
 
 
 def test_an_empty_day_and_events_of_another_day():

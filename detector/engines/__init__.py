@@ -40,7 +40,7 @@ from detector.registry import Registry
 if TYPE_CHECKING:
     from detector.config import EngineSettings
 
-__all__ = ["ENGINES", "DayCounter", "DuckDBDayAggregator", "day_aggregator", "engine_version"]
+__all__ = ["ENGINES", "DayCounter", "DuckDBDayAggregator", "count_table", "day_aggregator", "engine_version"]
 
 
 class DayCounter(Protocol):
@@ -136,11 +136,20 @@ class DuckDBDayAggregator:
         """The day's agent-days and touched sets, as the reference gives them."""
         if self._table is None:
             return empty_agent_days(), None
-        parts = day_counts(self._table, self._start_ns // 1_000_000_000)
-        fetched = {name: expr.to_pyarrow() for name, expr in parts.items()}
-        self._con.drop_table("events")
-        self._con.disconnect()
-        return assemble(self.day, fetched, self.timezones)
+        try:
+            return count_table(self._table, self.day, self.timezones)
+        finally:
+            self._con.drop_table("events")
+            self._con.disconnect()
+
+
+def count_table(table: Any, day: str, timezones: dict[str, str] | None = None) -> tuple[pd.DataFrame, Touched | None]:
+    """The agent-days and touched sets of one day's events held in ``table``, an Ibis table
+    of any backend (DuckDB here; PostgreSQL in the tests) with the canonical columns and
+    ``seq``: the expression runs there, only its per-agent results come back."""
+    start = int(pd.Timestamp(day, tz="UTC").value // 1_000_000_000)
+    fetched = {name: expr.to_pyarrow() for name, expr in day_counts(table, start).items()}
+    return assemble(day, fetched, timezones or {})
 
 
 def assemble(day: str, parts: dict[str, pa.Table], timezones: dict[str, str]) -> tuple[pd.DataFrame, Touched | None]:

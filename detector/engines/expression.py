@@ -44,7 +44,8 @@ def day_counts(ev: ir.Table, day_start: int) -> dict[str, ir.Table]:
     import ibis
 
     def flag(condition: ir.BooleanValue) -> ir.IntegerValue:
-        return condition.fill_null(False).cast("int64").sum()
+        # a CASE, not a cast: PostgreSQL casts no boolean to an integer
+        return ibis.ifelse(condition.fill_null(False), 1, 0).cast("int64").sum()
 
     view = ev[s.ACTION] == VIEW
     ticketless = view & ev[s.TICKET_ID].isnull()
