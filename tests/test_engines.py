@@ -140,7 +140,87 @@ def test_the_same_expression_on_postgresql_counts_as_the_reference(sim_events, s
     busiest = days.value_counts().index[0]
     desk = sim_events[days == busiest].reset_index(drop=True)
     desk = desk[Deduplicator().keep(desk)].reset_index(drop=True)
-    hostile = _frame(
+    hostile = _hostile_rows()
+    con = ibis.connect(PG_URL.replace("postgresql+psycopg://", "postgres://"))
+    try:
+        for day, events, timezones in ((busiest, desk, zones), (DAY, hostile, ZONES)):
+            reference, ref_touched = _count("python", events, [], timezones, day)
+            name = f"iw_events_{uuid.uuid4().hex[:10]}"
+            counted, touched = count_table(con.create_table(name, _event_table(events), temp=True), day, timezones)
+            pd.testing.assert_frame_equal(counted, reference, obj=f"agent-days of {day} by PostgreSQL")
+            assert list(touched.agents) == list(ref_touched.agents) and np.array_equal(touched.hashes, ref_touched.hashes)
+    finally:
+        con.disconnect()
+
+
+def _spark_or_skip():
+    """A local Spark session (2 threads, UTC), or a skip naming what is missing; under
+    CI=true nothing may be missing (.ci/run installs it)."""
+    import shutil
+
+    missing = []
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        missing.append("pyspark (pip install '.[spark]')")
+    if shutil.which("java") is None:
+        missing.append("java (Java 17)")
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the Spark tests must run under CI=true: missing {', '.join(missing)}")
+        pytest.skip(f"Spark is not here: missing {', '.join(missing)}")
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark.sql import SparkSession
+
+    return (
+        SparkSession.builder.master("local[2]")
+        .appName("insiderwatch-tests")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .getOrCreate()
+    )
+
+
+@pytest.mark.slow
+def test_the_same_expression_on_spark_counts_as_the_reference(sim_events, sim_roster, tmp_path):
+    """The one expression, run by Spark in local mode over the day's events as Parquet (what
+    a data lake holds): the reference's agent-days and touched sets, on the simulated desk's
+    busiest day and on hostile rows."""
+    import ibis
+    import pyarrow.parquet as pq
+
+    from detector.engines import count_table
+
+    spark = _spark_or_skip()
+    con = ibis.pyspark.connect(spark)
+    zones = dict(zip(sim_roster[s.AGENT_ID], sim_roster[s.TIMEZONE]))
+    days = sim_events[s.TIMESTAMP].dt.strftime("%Y-%m-%d")
+    busiest = days.value_counts().index[0]
+    desk = sim_events[days == busiest].reset_index(drop=True)
+    desk = desk[Deduplicator().keep(desk)].reset_index(drop=True)
+    try:
+        for k, (day, events, timezones) in enumerate(((busiest, desk, zones), (DAY, _hostile_rows(), ZONES))):
+            reference, ref_touched = _count("python", events, [], timezones, day)
+            path = tmp_path / f"day{k}.parquet"
+            pq.write_table(_event_table(events), path)
+            spark.read.parquet(str(path)).createOrReplaceTempView(f"iw_events_{k}")
+            counted, touched = count_table(con.table(f"iw_events_{k}"), day, timezones)
+            pd.testing.assert_frame_equal(counted, reference, obj=f"agent-days of {day} by Spark")
+            assert list(touched.agents) == list(ref_touched.agents) and np.array_equal(touched.hashes, ref_touched.hashes)
+    finally:
+        spark.stop()
+
+
+def _event_table(events: pd.DataFrame) -> pa.Table:
+    """The day's events as an engine's table holds them: timestamps in microseconds, ``seq``."""
+    columns = {c: events[c] for c in s.EVENT_COLUMNS}
+    columns[s.TIMESTAMP] = events[s.TIMESTAMP].astype("datetime64[us, UTC]")
+    return pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False).append_column("seq", pa.array(np.arange(len(events), dtype=np.int64)))
+
+
+def _hostile_rows() -> pd.DataFrame:
+    return _frame(
         [
             {s.TIMESTAMP: START + pd.Timedelta(ns, "ns"), s.AGENT_ID: agent, s.CUSTOMER_ID: customer, s.ACTION: "view", s.TICKET_ID: ticket}
             for ns, agent, customer, ticket in [
@@ -154,19 +234,6 @@ def test_the_same_expression_on_postgresql_counts_as_the_reference(sim_events, s
             ]
         ]
     )
-    con = ibis.connect(PG_URL.replace("postgresql+psycopg://", "postgres://"))
-    try:
-        for day, events, timezones in ((busiest, desk, zones), (DAY, hostile, ZONES)):
-            reference, ref_touched = _count("python", events, [], timezones, day)
-            columns = {c: events[c] for c in s.EVENT_COLUMNS}
-            columns[s.TIMESTAMP] = events[s.TIMESTAMP].astype("datetime64[us, UTC]")
-            table = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False).append_column("seq", pa.array(np.arange(len(events), dtype=np.int64)))
-            name = f"iw_events_{uuid.uuid4().hex[:10]}"
-            counted, touched = count_table(con.create_table(name, table, temp=True), day, timezones)
-            pd.testing.assert_frame_equal(counted, reference, obj=f"agent-days of {day} by PostgreSQL")
-            assert list(touched.agents) == list(ref_touched.agents) and np.array_equal(touched.hashes, ref_touched.hashes)
-    finally:
-        con.disconnect()
 
 
 def test_an_empty_day_and_events_of_another_day():
