@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +18,31 @@ from pipelines.simulate import run_simulation
 
 #: the installed console script, run as a user would (tests never import the CLI to test it)
 INSIDERWATCH = [str(Path(sys.executable).with_name("insiderwatch"))]
+
+#: the PostgreSQL test server (.ci/run sets it when the server answers)
+PG_URL = os.environ.get("INSIDERWATCH_TEST_PG")
+
+
+@contextmanager
+def pg_schema(skip_reason: str = "set INSIDERWATCH_TEST_PG=postgresql+psycopg://... to run this on PostgreSQL") -> Iterator[str]:
+    """A store URL on a fresh schema of the PostgreSQL test server, dropped afterwards; the
+    test is skipped (with ``skip_reason``) when no server is configured."""
+    if not PG_URL:
+        pytest.skip(skip_reason)
+    from sqlalchemy import create_engine, text
+
+    name = f"iw_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{name}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{name}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        engine.dispose()
+
 
 SIM_AGENTS = 150
 SIM_DAYS = 35

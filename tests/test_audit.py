@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sqlite3
 import subprocess
 
@@ -15,12 +14,10 @@ import pytest
 
 from detector.simulator import SimulationSpec
 from pipelines.simulate import run_simulation
-from tests.conftest import INSIDERWATCH
+from tests.conftest import INSIDERWATCH, pg_schema
 
 #: every test replays a desk through the real command (slow: CI runs it; `pytest -m "not slow"` skips it)
 pytestmark = pytest.mark.slow
-
-PG_URL = os.environ.get("INSIDERWATCH_TEST_PG")
 
 
 def iw(db: str, *args, config=None):
@@ -125,25 +122,9 @@ def test_the_same_replay_twice_gives_identical_scores(desk, tmp_path):
     second = scores(replay(f"sqlite:///{tmp_path / 'b.db'}", desk) and f"sqlite:///{tmp_path / 'b.db'}")
     cols = ["day", "agent_id", "score", "rank", "flagged"]
     pd.testing.assert_frame_equal(first[cols], second[cols])
-    if not PG_URL:
-        pytest.skip("set INSIDERWATCH_TEST_PG to compare with PostgreSQL too")
-    import uuid
-
-    from sqlalchemy import create_engine, text
-
-    name = f"iw_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{name}"'))
-    try:
-        sep = "&" if "?" in PG_URL else "?"
-        pg = f"{PG_URL}{sep}options=-csearch_path%3D{name}"
+    with pg_schema("set INSIDERWATCH_TEST_PG to compare with PostgreSQL too") as pg:
         on_pg = scores(replay(pg, desk) and pg)
-        pd.testing.assert_frame_equal(first[cols], on_pg[cols])
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-        engine.dispose()
+    pd.testing.assert_frame_equal(first[cols], on_pg[cols])
 
 
 def test_diff_reports_a_threshold_change(desk, tmp_path):

@@ -20,12 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detector import schema as s
-from detector.aggregate import DayAggregator, Deduplicator
+from detector.aggregate import Deduplicator
 from detector.config import EngineSettings
 from detector.engines import ENGINES, day_aggregator
 from detector.errors import UsageError
 
-from .conftest import INSIDERWATCH
+from .conftest import INSIDERWATCH, PG_URL
 
 DAY = "2026-03-02"
 START = pd.Timestamp(DAY, tz="UTC")
@@ -119,10 +119,7 @@ def test_engines_count_a_simulated_desk_alike(sim_events, sim_roster):
         rows = sim_events[days == day].reset_index(drop=True)
         rows = rows[Deduplicator().keep(rows)].reset_index(drop=True)
         counted = assert_same_counts(rows, [len(rows) // 3, len(rows) // 2], zones, day=day)
-        assert len(counted) > 50 and counted["off_primary_views"].sum() > 0 and counted["sequential_customers"].sum() >= 0
-
-
-PG_URL = os.environ.get("INSIDERWATCH_TEST_PG")
+        assert len(counted) > 50 and counted["off_primary_views"].sum() > 0
 
 
 def test_the_same_expression_on_postgresql_counts_as_the_reference(sim_events, sim_roster):
@@ -242,7 +239,6 @@ def test_an_empty_day_and_events_of_another_day():
         agg = day_aggregator(EngineSettings(name=engine), DAY)
         with pytest.raises(ValueError, match="outside"):
             agg.add(_frame([{s.TIMESTAMP: START - pd.Timedelta(seconds=1), s.AGENT_ID: "a", s.CUSTOMER_ID: "c", s.ACTION: "view"}]))
-    assert isinstance(DayAggregator(DAY), DayAggregator)
 
 
 def test_an_unknown_engine_is_a_usage_error(tmp_path):

@@ -25,15 +25,13 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, text
 
 from detector import schema
 from detector.errors import InputError
 from detector.sources.roster import read_roster
-from tests.conftest import INSIDERWATCH
+from tests.conftest import INSIDERWATCH, PG_URL, pg_schema
 
 HOSTILE = Path(__file__).resolve().parent / "fixtures" / "hostile"
-PG_URL = os.environ.get("INSIDERWATCH_TEST_PG")
 DAY = "2026-01-12"
 SUMMARY = re.compile(r"([\d,]+) rows read = ([\d,]+) accepted \+ ([\d,]+) rejected")
 
@@ -44,19 +42,8 @@ def _database(kind: str, tmp: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{tmp / f'store-{uuid.uuid4().hex[:8]}.db'}"
         return
-    if not PG_URL:
-        pytest.skip("set INSIDERWATCH_TEST_PG=postgresql+psycopg://... to run these on PostgreSQL")
-    name = f"iw_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{name}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{name}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-        engine.dispose()
+    with pg_schema("set INSIDERWATCH_TEST_PG=postgresql+psycopg://... to run these on PostgreSQL") as url:
+        yield url
 
 
 def _insiderwatch(db: str, *args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -4,8 +4,6 @@ strings as data. Runs on SQLite always, and on PostgreSQL when INSIDERWATCH_TEST
 from __future__ import annotations
 
 import json
-import os
-import uuid
 
 import numpy as np
 import pandas as pd
@@ -18,16 +16,7 @@ from detector.alerts import Alert
 from detector.errors import InsiderwatchError, UsageError
 from detector.store import STORED_COUNTS, DayResults, Store
 
-PG_URL = os.environ.get("INSIDERWATCH_TEST_PG")
-
-
-def _pg_store_url():
-    """A fresh schema on the test server, dropped afterwards."""
-    name = f"iw_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{name}"'))
-    return name, engine
+from .conftest import pg_schema
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -37,16 +26,10 @@ def store(request, tmp_path):
         yield st
         st.close()
         return
-    if not PG_URL:
-        pytest.skip("set INSIDERWATCH_TEST_PG=postgresql+psycopg://... to run the store tests on PostgreSQL")
-    name, engine = _pg_store_url()
-    sep = "&" if "?" in PG_URL else "?"
-    st = Store(f"{PG_URL}{sep}options=-csearch_path%3D{name}")
-    yield st
-    st.close()
-    with engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-    engine.dispose()
+    with pg_schema("set INSIDERWATCH_TEST_PG=postgresql+psycopg://... to run the store tests on PostgreSQL") as url:
+        st = Store(url)
+        yield st
+        st.close()
 
 
 HOSTILE = "a'); DROP TABLE scores;--<script>alert(1)</script>"
