@@ -123,7 +123,7 @@ class DuckDBDayAggregator:
         # microseconds, cut down (DuckDB's precision; its own conversion of nanoseconds rounds,
         # which can carry 23:59:59.9999995 into the next day): minutes and quarter hours stay
         # those of the nanoseconds, since both are whole numbers of microseconds
-        columns[s.TIMESTAMP] = pd.Series((ns // 1000) * 1000 + self._start_ns, index=events.index, dtype="int64").astype("datetime64[ns]").dt.tz_localize("UTC").astype("datetime64[us, UTC]")
+        columns[s.TIMESTAMP] = events[s.TIMESTAMP].dt.floor("us").astype("datetime64[us, UTC]")
         table = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
         table = table.append_column("seq", pa.array(np.arange(self.events, self.events + n, dtype=np.int64)))
         if self._table is None:
@@ -189,11 +189,11 @@ def _local_hours(day: str, ids: np.ndarray, quarters: pa.Table, index: pd.Index,
     agent = index.get_indexer(quarters.column(s.AGENT_ID).to_pylist())
     quarter = quarters.column("quarter").to_numpy(zero_copy_only=False).astype(np.int64)
     n = quarters.column("n").to_numpy(zero_copy_only=False).astype(np.int64)
-    local = np.broadcast_to(np.arange(QUARTERS) // 4, (1, QUARTERS)).copy()  # UTC: row 0
+    local = (np.arange(QUARTERS) // 4)[None, :]  # the local hour of each quarter, per zone: row 0 UTC
     zone_row = np.zeros(len(ids), np.int64)
     if timezones:
         zones = pd.Series(ids).map(timezones).to_numpy()
-        named = [z for z in pd.unique(zones[pd.notna(zones)])]
+        named = list(pd.unique(zones[pd.notna(zones)]))
         instants = pd.to_datetime(pd.Timestamp(day, tz="UTC").value + np.arange(QUARTERS) * 900_000_000_000, utc=True)
         local = np.vstack([local, *[pd.DatetimeIndex(instants).tz_convert(str(z)).hour.to_numpy() for z in named]])
         for k, z in enumerate(named, start=1):

@@ -76,9 +76,9 @@ def day_counts(ev: ir.Table, day_start: int) -> dict[str, ir.Table]:
         prefix=pairs[s.CUSTOMER_ID].re_extract(_NUMBER, 1),
     )
     numbered = numbered.filter(numbered.number.notnull())
-    in_order = dict(group_by=[numbered[s.AGENT_ID], numbered.prefix], order_by=[numbered.number, numbered[s.CUSTOMER_ID]])
-    starts = numbered.mutate(start=ibis.ifelse(numbered.number - numbered.number.lag().over(ibis.window(**in_order)) == 1, 0, 1))
-    islands = starts.mutate(island=starts.start.sum().over(ibis.window(group_by=[starts[s.AGENT_ID], starts.prefix], order_by=[starts.number, starts[s.CUSTOMER_ID]], rows=(None, 0))))
+    in_order = {"group_by": [ibis._[s.AGENT_ID], ibis._.prefix], "order_by": [ibis._.number, ibis._[s.CUSTOMER_ID]]}
+    starts = numbered.mutate(start=ibis.ifelse(ibis._.number - ibis._.number.lag().over(ibis.window(**in_order)) == 1, 0, 1))
+    islands = starts.mutate(island=ibis._.start.sum().over(ibis.window(**in_order, rows=(None, 0))))
     runs = islands.group_by([s.AGENT_ID, "prefix", "island"]).aggregate(length=ibis._.count())
     runs = runs.filter(runs.length >= SEQUENTIAL_RUN)
     sequential = runs.group_by(s.AGENT_ID).aggregate(sequential_customers=runs.length.sum())
