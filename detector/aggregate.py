@@ -386,10 +386,10 @@ class DayAggregator:
 
     Notes
     -----
-    Feed de-duplicated events (see :class:`Deduplicator`), in a stable order: a ticket's
-    main customer is the one with the most accesses under it that day, ties going to the
-    customer seen first that day, so the order of events only matters for exact ties. The
-    result does not depend on how the events are cut into batches.
+    Feed de-duplicated events (see :class:`Deduplicator`). The result depends neither on
+    their order nor on how they are cut into batches: a ticket's main customer is the one
+    with the most accesses under it that day, ties to the customer first accessed that day
+    (in time, to the microsecond; customers tied on both are all main).
     """
 
     def __init__(self, day: str, *, timezones: dict[str, str] | None = None) -> None:
@@ -403,7 +403,7 @@ class DayAggregator:
         self._first = np.zeros(0, np.int64)
         self._last = np.zeros(0, np.int64)
         self._pairs = _Partials({"agent": "first", "customer": "first", "ticketless": "max"})
-        self._customers = _Partials({"pos": "min", "number": "first", "prefix": "first"})
+        self._customers = _Partials({"first": "min", "number": "first", "prefix": "first"})
         self._triples = _Partials({"agent": "first", "ticket": "first", "customer": "first", "accesses": "sum", "views": "sum"})
         self.events = 0
 
@@ -465,14 +465,14 @@ class DayAggregator:
         self._first[code] = np.minimum(self._first[code], np.minimum.reduceat(minute[order], starts))
         self._last[code] = np.maximum(self._last[code], np.maximum.reduceat(minute[order], starts))
 
-        # the batch's customers: where each is first seen that day, its id number and prefix
+        # the batch's customers: each one's first access (whole microseconds), id number and prefix
         C = max(len(customer_ids), 1)
         c_hash = customer_hashes(customer_ids)
         number, prefix = customer_numbers(customer_ids)
         self._customers.add(
             {
                 "key": c_hash,
-                "pos": self.events + _first_of_inverse(customer, len(customer_ids)),
+                "first": _first_access(ns // 1000, customer, len(customer_ids)),
                 "number": number.to_numpy(float),
                 "prefix": _hash(prefix.to_numpy(object)),
             }
@@ -515,7 +515,7 @@ class DayAggregator:
         pairs = self._pairs.result({"agent": "int32", "customer": "uint64", "ticketless": "bool"})
         p_agent = pairs["agent"].astype(np.int64)
         p_customer = pairs["customer"]
-        customers = self._customers.result({"pos": "int64", "number": "float64", "prefix": "uint64"})
+        customers = self._customers.result({"first": "int64", "number": "float64", "prefix": "uint64"})
         by_key = np.argsort(customers["key"], kind="stable")
         sorted_keys = customers["key"][by_key]
 
@@ -535,21 +535,32 @@ class DayAggregator:
             t_ticket = triples["ticket"]
             t_customer = triples["customer"]
             cols["tickets"] = np.bincount(t_agent[_first_of(_combine(t_agent, t_ticket))], minlength=G)
-            # the ticket's main customer: most accesses under it across the desk (ties: the
-            # customer first seen that day)
+            # a ticket's main customer: the most accesses under it across the desk, ties to
+            # the customer first accessed that day (by time, not by the order rows were
+            # read in); customers tied on both are all main
             tc_inv, tc_keys = pd.factorize(_combine(t_ticket, t_customer))
             tc_n = np.bincount(tc_inv, weights=triples["accesses"], minlength=len(tc_keys))
             rep = _first_of_inverse(tc_inv, len(tc_keys))
-            tc_ticket, tc_customer = t_ticket[rep], t_customer[rep]
-            tc_pos = customers["pos"][customer_row(tc_customer)]
-            order = np.lexsort((tc_pos, -tc_n, tc_ticket))
-            head = np.r_[True, tc_ticket[order][1:] != tc_ticket[order][:-1]]
-            primary = pd.Series(tc_customer[order][head], index=tc_ticket[order][head])
-            off = primary.reindex(t_ticket).to_numpy(np.uint64) != t_customer
+            tc_ticket = t_ticket[rep]
+            tc_first = customers["first"][customer_row(t_customer[rep])]
+            tk_inv, tk_keys = pd.factorize(tc_ticket)
+            top = np.zeros(len(tk_keys))
+            np.maximum.at(top, tk_inv, tc_n)
+            most = tc_n == top[tk_inv]
+            earliest = np.full(len(tk_keys), np.iinfo(np.int64).max)
+            np.minimum.at(earliest, tk_inv[most], tc_first[most])
+            off = ~(most & (tc_first == earliest[tk_inv]))[tc_inv]
             cols["off_primary_views"] = np.bincount(t_agent, weights=triples["views"] * off, minlength=G).astype(np.int64)
         cols["first_seen"] = self._first[:G]
         cols["last_seen"] = self._last[:G]
         return agent_day_frame(self.day, ids, cols, self._hours[:G], p_agent, p_customer)
+
+
+def _first_access(us: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
+    """The earliest of ``us`` for each of ``n`` codes (every code present)."""
+    out = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(out, codes, us)
+    return out
 
 
 def agent_day_frame(day: str, ids: np.ndarray, cols: dict[str, np.ndarray], hours: np.ndarray, p_agent: np.ndarray, p_customer: np.ndarray) -> tuple[pd.DataFrame, Touched]:

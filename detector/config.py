@@ -110,16 +110,25 @@ class ReportSettings:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """name : what counts the day's events into agent-days (:mod:`detector.engines`):
-        "python" (the reference, in this process) or "duckdb" (the same counts as one Ibis
-        expression run by DuckDB in this process); both give the same agent-days
+    """name : what reads and counts the day's events into agent-days (:mod:`detector.engines`):
+        "python" (the reference, in this process), "duckdb" (the same counts as one Ibis
+        expression run by DuckDB in this process), "spark" (Spark reads the files, validates,
+        de-duplicates and counts where they are) or "sql" (a warehouse table, counted by the
+        warehouse); every one gives the same agent-days
     memory_limit : the most memory DuckDB holds before spilling to disk (DuckDB's syntax)
     threads : DuckDB's threads (0: one per core)
+    spark_master : where Spark runs: "local[*]" (this machine, every core) or a cluster's
+        master URL ("spark://host:7077", "yarn", "k8s://...")
+    spark_memory : the Spark driver's memory (its JVM's heap; in local mode, all of Spark's)
+    spark_partitions : Spark's shuffle partitions (spark.sql.shuffle.partitions)
     """
 
     name: str = "python"
     memory_limit: str = "1GB"
     threads: int = 0
+    spark_master: str = "local[*]"
+    spark_memory: str = "2g"
+    spark_partitions: int = 8
 
 
 @dataclass(frozen=True)
@@ -200,10 +209,12 @@ def from_dict(data: dict, *, origin: str = "config") -> Config:
         raise UsageError(f"features.leave_out: unknown family or metric {unknown[0]!r} ({origin}); families: {', '.join(FAMILIES)}")
     if config.features.window < 3 or config.features.lag < 0:
         raise UsageError(f"features.window must be at least 3 and features.lag not negative ({origin})")
-    from detector.engines import ENGINES
+    from detector.engines import ENGINE_NAMES
 
-    if config.engine.name not in ENGINES:
-        raise UsageError(f"unknown engine.name {config.engine.name!r} ({origin}); choose one of {', '.join(sorted(ENGINES))}")
+    if config.engine.name not in ENGINE_NAMES:
+        raise UsageError(f"unknown engine.name {config.engine.name!r} ({origin}); choose one of {', '.join(ENGINE_NAMES)}")
+    if config.engine.spark_partitions < 1:
+        raise UsageError(f"engine.spark_partitions must be at least 1 ({origin})")
     if config.engine.threads < 0:
         raise UsageError(f"engine.threads must not be negative ({origin})")
     if config.sources.max_replay_days < 1:

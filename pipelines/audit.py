@@ -49,7 +49,7 @@ class Verification:
 
 def config_from_record(record: dict) -> Config:
     """The Config a run recorded (``Config.to_dict()``), as a Config again."""
-    data = {k: dict(record[k]) for k in ("sources", "features", "model", "alerts") if k in record}
+    data = {k: dict(record[k]) for k in ("sources", "features", "model", "alerts", "engine") if k in record}
     if "report" in record:
         data["report"] = {k: v for k, v in record["report"].items() if k != "pseudonym_key"}
     if "evidence_limit" in record:
@@ -115,7 +115,13 @@ def verify_run(store: Store, run_id: int, *, show_progress: bool = False, archiv
     manifest = json.loads(run["manifest"] or "{}")
     cfg = config_from_record(json.loads(run["config"]))
     files = RecordedFiles(archive)
-    inputs = [files.find(f, "input file") for f in manifest.get("inputs", [])]
+    source = manifest.get("source")
+    if source:
+        # a query engine's source, read again: its files are checked where the run could
+        # digest them; a table (or a lake directory) cannot be: said in the notes
+        inputs = [files.find(f, "input file") for f in manifest.get("inputs", []) if f.get("sha256")]
+    else:
+        inputs = [files.find(f, "input file") for f in manifest.get("inputs", [])]
     roster = read_roster(files.find(manifest["roster"], "roster")) if manifest.get("roster") else None
     result = Verification(run_id, run["kind"], manifest.get("days", []))
     recorded = manifest.get("versions", {})
@@ -125,6 +131,10 @@ def verify_run(store: Store, run_id: int, *, show_progress: bool = False, archiv
         changed.insert(0, f"insiderwatch {manifest['insiderwatch']} -> {__version__}")
     if changed:
         result.notes.append("recomputed with other versions than the run used (" + ", ".join(changed) + "): differences may come from that")
+    if source and any(not f.get("sha256") for f in manifest.get("inputs", [])):
+        result.notes.append(
+            f"read again from {', '.join(map(str, source))} by the {cfg.engine.name} engine: a table or a lake directory has no digest, so rows changed there since the run show as differences"
+        )
 
     if manifest.get("digests"):
         # rows changed in the store since the run wrote them, named before any recomputing
@@ -145,7 +155,7 @@ def verify_run(store: Store, run_id: int, *, show_progress: bool = False, archiv
     try:
         scratch = Store(f"sqlite:///{work / 'verify.db'}")
         store.copy_days(scratch, [d for d, _ in history])
-        spec = [str(p) for p in inputs]
+        spec = list(source) if source else [str(p) for p in inputs]
         # the suppressions the run could apply: its mode, and none created after it started
         mode, known_by = manifest.get("suppressions", "as-of"), run["started_at"]
         if run["kind"] != "replay":

@@ -37,6 +37,8 @@ class IngestSummary:
     conflict_agents: Counter = field(default_factory=Counter)  # agent -> such rows
     reasons: Counter = field(default_factory=Counter)
     rejects: pd.DataFrame = field(default_factory=s.empty_rejects)
+    #: what a query engine read (``--events`` as given; a table's URL without its password)
+    source: list[str] | None = None
 
     def as_dict(self) -> dict:
         return {

@@ -26,7 +26,7 @@ import pandas as pd
 
 from detector.config import Config
 from detector.days import DayRange, parse_day
-from detector.engines import ENGINES
+from detector.engines import ENGINE_NAMES
 from detector.errors import UsageError
 from detector.store import Store
 from pipelines.settings import database_url
@@ -173,7 +173,13 @@ def load_inputs(app: AppContext, events: tuple[str, ...], roster: Path | None) -
     if roster is None:
         log.info("no roster: peers are the whole desk, hours are UTC")
     frame = read_roster(roster) if roster is not None else None
-    check_inputs(spec)
+    if app.config.engine.name == "sql":
+        from detector.engines.query import split_table_url
+
+        for item in spec:
+            split_table_url(item)
+    elif app.config.engine.name != "spark":  # Spark reads its paths itself (remote ones too)
+        check_inputs(spec)
     return Inputs(spec, frame)
 
 
@@ -206,11 +212,13 @@ def inputs_options(f: Callable) -> Callable:
         lookup_option,
         click.option(
             "--engine",
-            type=click.Choice(sorted(ENGINES)),
+            type=click.Choice(ENGINE_NAMES),
             help=(
-                "What counts the events into agent-days: python (in this process, the reference) or duckdb "
-                "(one Ibis expression run by DuckDB in this process). Both give the same agent-days; the run "
-                "records which.  [default: [engine] name in the config, else python]"
+                "What reads and counts the events into agent-days: python (in this process, the reference), duckdb "
+                "(one Ibis expression run by DuckDB in this process), spark (Spark reads Parquet or CSV paths, local or "
+                "s3a://, hdfs://..., and counts there: [engine] spark_master) or sql (a warehouse table counts itself: "
+                "--events 'URL#[schema.]table'). All give the same agent-days; the run records which.  "
+                "[default: [engine] name in the config, else python]"
             ),
         ),
     )(command)

@@ -7,6 +7,7 @@ writing; the detector package computes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import platform
 import tempfile
@@ -27,11 +28,15 @@ from detector.alerts import ALERT_FIELDS
 from detector.config import Config
 from detector.days import DayRange, days_between, shift_day
 from detector.engines import day_aggregator, engine_version
+from detector.engines.query import QUERY_ENGINES, open_source
+from detector.engines.relational import DayCount, account, count_day
+from detector.engines.relational import evidence as query_evidence
 from detector.errors import UsageError
 from detector.features import METRICS
 from detector.history import DayView, day_view, span_days, suppressions_in_force, training_inputs
 from detector.novelty import novelty_counts
 from detector.scoring import ScoredDay, score_day
+from detector.sources import FileStats
 from detector.store import DayResults, Store, StoreBusy
 from pipelines.digests import run_digests
 from pipelines.ingest import IngestSummary, file_dict, read_inputs
@@ -101,6 +106,8 @@ def _manifest(cfg: Config, ingest: IngestSummary, extra: dict, roster: pd.DataFr
         "platform": platform.platform(),
         "versions": library_versions(),
         "inputs": [file_dict(f) for f in ingest.files],
+        # a query engine's source as given (verify reads it again), else None
+        "source": ingest.source,
         "rows": ingest.as_dict(),
         "model": {"name": cfg.model.name, "params": cfg.model.params, "seed": cfg.model.seed},
         # what counted the events into agent-days (verify recomputes with the same engine)
@@ -110,6 +117,18 @@ def _manifest(cfg: Config, ingest: IngestSummary, extra: dict, roster: pd.DataFr
         "history": history or [],
         **extra,
     }
+
+
+@dataclass
+class QueryDay:
+    """One day of a query engine's checked rows (:mod:`detector.engines.relational`),
+    counted in the engine; only the counts and the flagged agents' evidence come back."""
+
+    day: str
+    table: object  # an Ibis table of the engine
+
+    def count(self, timezones: dict[str, str]) -> tuple[DayCount, Callable[[set[str]], pd.DataFrame]]:
+        return count_day(self.table, self.day, timezones), lambda agents: query_evidence(self.table, self.day, agents)
 
 
 class NightScorer:
@@ -172,11 +191,20 @@ class NightScorer:
         scores = self._scores[self._scores[DAY] < day]
         return hist, training_inputs(self._inputs, scores, day, self.cfg.model), scores
 
-    def score(self, day: str, source: DayEvents) -> NightSummary:
-        """De-duplicate and aggregate the day's events batch by batch, score and store them.
+    def score(self, day: str, source: DayEvents | QueryDay) -> NightSummary:
+        """Count the day's events (de-duplicated), score and store them.
 
-        Memory holds one batch of events at a time plus the day's partial aggregates; the
-        events are read a second time only for the flagged agents' evidence."""
+        ``source``: the day's events spilled by this process, counted batch by batch by the
+        configured engine (memory holds one batch of events at a time plus the day's partial
+        aggregates; the events are read a second time only for the flagged agents'
+        evidence), or a query engine's day (:class:`QueryDay`), counted where the logs are."""
+        counted, evidence = source.count(self.timezones) if isinstance(source, QueryDay) else self._count_spilled(day, source)
+        night = self.score_agent_days(day, counted.agent_days, counted.touched, events=counted.events, evidence=evidence)
+        night.duplicates = counted.duplicates
+        night.conflicting_ids, night.conflicting_rows, night.conflict_agents = counted.conflicting_ids, counted.conflicting_rows, counted.conflict_agents
+        return night
+
+    def _count_spilled(self, day: str, source: DayEvents) -> tuple[DayCount, Callable[[set[str]], pd.DataFrame]]:
         dedup = Deduplicator()
         agg = day_aggregator(self.cfg.engine, day, self.timezones)
         masks: list[np.ndarray] = []
@@ -198,10 +226,7 @@ class NightScorer:
                 parts.append(rows[rows[s.AGENT_ID].isin(agents)])
             return pd.concat(parts, ignore_index=True) if parts else s.empty_events()
 
-        night = self.score_agent_days(day, agent_days, day_touched, events=n_events, evidence=evidence)
-        night.duplicates = duplicates
-        night.conflicting_ids, night.conflicting_rows, night.conflict_agents = conflicts
-        return night
+        return DayCount(agent_days, day_touched, n_events, duplicates, *conflicts), evidence
 
     def score_agent_days(
         self,
@@ -459,6 +484,60 @@ class _DaysHeld:
 OUTLYING_DAYS_NAMED = 3
 
 
+def _read_files(events_spec: str | list[str], cfg: Config, lo: pd.Timestamp | None, hi: pd.Timestamp | None, named: bool, tmp: Path, show_progress: bool) -> tuple[IngestSummary, _DaysHeld, Spill]:
+    """Read the input files in this process: the selected days' events spilled per day
+    (:class:`~pipelines.spill.Spill`), the rest counted as set aside."""
+    spill = Spill(tmp)
+    held = _DaysHeld()
+
+    def route(batch: pd.DataFrame) -> pd.DataFrame:
+        inside = np.ones(len(batch), bool)
+        if lo is not None:
+            inside &= (batch[s.TIMESTAMP] >= lo).to_numpy()
+        if hi is not None:
+            inside &= (batch[s.TIMESTAMP] < hi).to_numpy()
+        spill.write(batch[inside])
+        if not named:
+            held.add(batch.loc[inside, s.TIMESTAMP])
+        return batch[~inside]
+
+    return read_inputs(events_spec, cfg, route=route, show_progress=show_progress), held, spill
+
+
+def _read_query(source, cfg: Config, lo: pd.Timestamp | None, hi: pd.Timestamp | None, named: bool, show_progress: bool) -> tuple[IngestSummary, _DaysHeld, Callable[[str], QueryDay]]:
+    """Have a query engine read and check its source: the counts per reason, per file and
+    per day, and a sample of the rejected rows, come back (the events stay there)."""
+    table = source.checked(cfg.sources.reader_mapping(), lo, hi)
+    if source.engine == "spark":  # parsed and checked once, then held by Spark (memory, then its disk)
+        table = table.cache()
+    with progress_bar(f"reading ({source.engine})", total=None, unit="rows", disable=not show_progress) as bar:
+        acc = account(table, source=source.name)
+        bar.update(acc.rows_read)
+    summary = IngestSummary(rows_read=acc.rows_read, rows_rejected=acc.rows_rejected)
+    summary.rows_accepted = summary.rows_read - summary.rows_rejected
+    summary.reasons.update({r: n for r, n in acc.reasons.items() if r is not None})
+    summary.rejects = acc.rejects
+    summary.source = source.spec
+    known = {f.path: f for f in source.files}
+    for path, counts in sorted(acc.files.items()):
+        f = known.get(path, source.files[0])
+        size, digest = (f.size_bytes, f.sha256) if path in known else (None, None)
+        stats = FileStats(path=path, format=f.format, size_bytes=size, sha256=digest, rows_read=counts["read"], rows_accepted=counts["accepted"], rows_rejected=counts["rejected"])  # type: ignore[arg-type]
+        summary.files.append(stats)
+    held = _DaysHeld()
+    lo_day = lo.strftime("%Y-%m-%d") if lo is not None else None
+    hi_day = hi.strftime("%Y-%m-%d") if hi is not None else None
+    for day, (n_day, first, last) in sorted(acc.days.items()):
+        if (lo_day is not None and day < lo_day) or (hi_day is not None and day >= hi_day):
+            summary.rows_set_aside += n_day
+            summary.set_aside_days[day] += n_day
+        else:
+            held.count[day] += n_day
+            held.first[day] = pd.Timestamp(first * 1000, tz="UTC")
+            held.last[day] = pd.Timestamp(last * 1000, tz="UTC")
+    return summary, held, lambda day: QueryDay(day, table)
+
+
 #: run kinds that score exactly the one day they are given (a rescore is the nightly run of
 #: a day already scored, with all of its files)
 NAMED_DAY_KINDS = ("nightly", "rescore")
@@ -494,26 +573,18 @@ def run_days(
         raise UsageError("a nightly run scores one named day")
     lo = pd.Timestamp(days.first, tz="UTC") if days.first else None
     hi = pd.Timestamp(days.last, tz="UTC") + pd.Timedelta(days=1) if days.last else None
-    with tempfile.TemporaryDirectory(prefix=f"insiderwatch-{kind}-") as tmp:
-        spill = Spill(Path(tmp))
-
-        held = _DaysHeld()
-
-        def route(batch: pd.DataFrame) -> pd.DataFrame:
-            inside = np.ones(len(batch), bool)
-            if lo is not None:
-                inside &= (batch[s.TIMESTAMP] >= lo).to_numpy()
-            if hi is not None:
-                inside &= (batch[s.TIMESTAMP] < hi).to_numpy()
-            spill.write(batch[inside])
-            if not named:
-                held.add(batch.loc[inside, s.TIMESTAMP])
-            return batch[~inside]
-
-        ingest = read_inputs(events_spec, cfg, route=route, show_progress=show_progress)
-        if not named and not spill.parts:
+    with tempfile.TemporaryDirectory(prefix=f"insiderwatch-{kind}-") as tmp, contextlib.ExitStack() as stack:
+        day_source: Callable[[str], DayEvents | QueryDay]
+        if cfg.engine.name in QUERY_ENGINES:
+            source = open_source(cfg.engine, [events_spec] if isinstance(events_spec, str) else list(events_spec))
+            stack.callback(source.close)
+            ingest, held, day_source = _read_query(source, cfg, lo, hi, named, show_progress)
+            found = sorted(held.count)
+        else:
+            ingest, held, spill = _read_files(events_spec, cfg, lo, hi, named, Path(tmp), show_progress)
+            found, day_source = spill.days(), spill.day
+        if not named and not found:
             raise UsageError("no events fall in the requested days" if not days.empty else "the inputs hold no events")
-        found = spill.days()
         if named or (days.first and days.last):
             day_list = days_between(days.first or found[0], days.last or found[-1])  # a named range: every day
         else:
@@ -530,7 +601,7 @@ def run_days(
             night = NightScorer(store, cfg, roster, run_id, suppressions=suppressions, known_by=known_by)
             with progress_bar("scoring", total=len(day_list), unit="days", disable=not show_progress or len(day_list) == 1) as bar:
                 for d in day_list:
-                    summary.nights.append(night.score(d, spill.day(d)))
+                    summary.nights.append(night.score(d, day_source(d)))
                     _count_night(ingest, summary.nights[-1])
                     bar.update(1)
         except BaseException as exc:

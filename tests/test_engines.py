@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from detector import schema as s
 from detector.aggregate import Deduplicator
 from detector.config import EngineSettings
-from detector.engines import ENGINES, day_aggregator
+from detector.engines import ENGINES, day_aggregator, event_table
 from detector.errors import UsageError
 
 from .conftest import INSIDERWATCH, PG_URL
@@ -95,8 +95,9 @@ def test_engines_count_generated_batches_alike(rows, cuts, zoned):
 
 
 def test_engines_count_runs_of_ids_and_a_tickets_main_customer_alike():
-    """Consecutive ids with a repeated number inside a run, a ticket shared by two agents
-    whose main customer is decided by the tie rule (first seen that day)."""
+    """Consecutive ids with a repeated number inside a run; a ticket shared by two agents
+    where two customers tie for the most accesses (the one accessed first is the main
+    customer), and one with fewer."""
     t = [START + pd.Timedelta(minutes=m) for m in range(40)]
     rows = [
         *({s.TIMESTAMP: t[i], s.AGENT_ID: "a1", s.CUSTOMER_ID: c, s.ACTION: "view"} for i, c in enumerate(["C0001", "C1", "C0002", "C0003", "C0005", "C0006", "C0007", "C0008", "X9"])),
@@ -108,7 +109,7 @@ def test_engines_count_runs_of_ids_and_a_tickets_main_customer_alike():
     ]
     counted = assert_same_counts(_frame(rows)).set_index(s.AGENT_ID)
     assert counted.loc["a1", "sequential_customers"] == 7  # C1/C0001 C0002 C0003 and C0005-C0008
-    # K7 and K8 both have 2 accesses under T1; K7 was seen first, so it is T1's main customer
+    # K7 and K8 both have 2 accesses under T1; K7 was accessed first, so it is T1's main customer
     assert counted.loc["a3", "off_primary_views"] == 1 and counted.loc["a2", "off_primary_views"] == 1
 
 
@@ -210,10 +211,8 @@ def test_the_same_expression_on_spark_counts_as_the_reference(sim_events, sim_ro
 
 
 def _event_table(events: pd.DataFrame) -> pa.Table:
-    """The day's events as an engine's table holds them: timestamps in microseconds, ``seq``."""
-    columns = {c: events[c] for c in s.EVENT_COLUMNS}
-    columns[s.TIMESTAMP] = events[s.TIMESTAMP].astype("datetime64[us, UTC]")
-    return pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False).append_column("seq", pa.array(np.arange(len(events), dtype=np.int64)))
+    """The day's events as an engine's table holds them (text columns and ``us``)."""
+    return event_table(events)
 
 
 def _hostile_rows() -> pd.DataFrame:

@@ -40,7 +40,7 @@ from detector.registry import Registry
 if TYPE_CHECKING:
     from detector.config import EngineSettings
 
-__all__ = ["ENGINES", "DayCounter", "DuckDBDayAggregator", "count_table", "day_aggregator", "engine_version"]
+__all__ = ["ENGINES", "ENGINE_NAMES", "DayCounter", "DuckDBDayAggregator", "count_table", "day_aggregator", "engine_version", "event_table"]
 
 
 class DayCounter(Protocol):
@@ -67,6 +67,11 @@ def _duckdb(day: str, timezones: dict[str, str] | None, settings: EngineSettings
     return DuckDBDayAggregator(day, timezones=timezones, memory_limit=settings.memory_limit, threads=settings.threads or None)
 
 
+#: every engine's name: those that count what this process read, and the query engines,
+#: which read the sources themselves (:mod:`detector.engines.query`)
+ENGINE_NAMES: list[str] = sorted([*ENGINES, "spark", "sql"])
+
+
 def day_aggregator(settings: EngineSettings, day: str, timezones: dict[str, str] | None = None) -> DayCounter:
     """A fresh counter of ``day`` by the configured engine (a UsageError naming the known ones)."""
     return ENGINES.lookup(settings.name)(day, timezones, settings)
@@ -81,11 +86,17 @@ def engine_version(engine: str) -> str:
         return f"duckdb {duckdb.__version__}, ibis {ibis.__version__}"
     if engine == "python":
         return f"python (pandas {pd.__version__}, numpy {np.__version__})"
+    if engine == "spark":
+        import ibis
+        import pyspark
+
+        return f"spark {pyspark.__version__}, ibis {ibis.__version__}"
+    if engine == "sql":
+        import ibis
+        import sqlglot
+
+        return f"sql (ibis {ibis.__version__}, sqlglot {sqlglot.__version__})"
     raise UsageError(f"unknown engine {engine!r}")
-
-
-#: the canonical columns an engine's event table holds, with the day's position of each event
-_TABLE_COLUMNS = [*s.EVENT_COLUMNS, "seq"]
 
 
 class DuckDBDayAggregator:
@@ -119,13 +130,7 @@ class DuckDBDayAggregator:
         ns = events[s.TIMESTAMP].to_numpy(dtype="datetime64[ns]").astype(np.int64) - self._start_ns
         if ns.min() < 0 or ns.max() >= _NS_PER_DAY:
             raise ValueError(f"events outside {self.day} fed to its aggregation")
-        columns = {c: events[c] for c in s.EVENT_COLUMNS}
-        # microseconds, cut down (DuckDB's precision; its own conversion of nanoseconds rounds,
-        # which can carry 23:59:59.9999995 into the next day): minutes and quarter hours stay
-        # those of the nanoseconds, since both are whole numbers of microseconds
-        columns[s.TIMESTAMP] = events[s.TIMESTAMP].dt.floor("us").astype("datetime64[us, UTC]")
-        table = pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
-        table = table.append_column("seq", pa.array(np.arange(self.events, self.events + n, dtype=np.int64)))
+        table = event_table(events)
         if self._table is None:
             self._table = self._con.create_table("events", table)
         else:
@@ -143,11 +148,20 @@ class DuckDBDayAggregator:
             self._con.disconnect()
 
 
+def event_table(events: pd.DataFrame) -> pa.Table:
+    """Canonical events as an engine's table holds them: the text columns and ``us``, whole
+    microseconds since the epoch, cut down (minutes and quarter hours stay those of the
+    nanoseconds, since both are whole numbers of microseconds)."""
+    columns: dict[str, Any] = {c: events[c] for c in s.STRING_COLUMNS}
+    columns["us"] = events[s.TIMESTAMP].to_numpy(dtype="datetime64[ns]").astype(np.int64) // 1000
+    return pa.Table.from_pandas(pd.DataFrame(columns), preserve_index=False)
+
+
 def count_table(table: Any, day: str, timezones: dict[str, str] | None = None) -> tuple[pd.DataFrame, Touched | None]:
     """The agent-days and touched sets of one day's events held in ``table``, an Ibis table
-    of any backend (DuckDB here; PostgreSQL in the tests) with the canonical columns and
-    ``seq``: the expression runs there, only its per-agent results come back."""
-    start = int(pd.Timestamp(day, tz="UTC").value // 1_000_000_000)
+    of any backend (DuckDB here; PostgreSQL in the tests) with the text columns and ``us``
+    (:func:`event_table`): the expression runs there, only its per-agent results come back."""
+    start = int(pd.Timestamp(day, tz="UTC").value // 1000)
     fetched = {name: expr.to_pyarrow() for name, expr in day_counts(table, start).items()}
     return assemble(day, fetched, timezones or {})
 

@@ -2,9 +2,9 @@
 compiles to: DuckDB here, Spark or a SQL warehouse where the logs live.
 
 Input: one UTC day's canonical, validated, de-duplicated events as an Ibis table with the
-columns of :data:`detector.schema.EVENT_COLUMNS` (``timestamp`` a UTC timestamp) and
-``seq``, the event's position in the day (what "first seen that day" means: the order
-events are read in). Output: a few small tables, every one grouped by agent (or by agent
+text columns of :data:`detector.schema.STRING_COLUMNS` and ``us``, the timestamp as whole
+microseconds since the Unix epoch (UTC; an integer, so that every engine reads instants
+alike); no count depends on the order of the rows. Output: a few small tables, every one grouped by agent (or by agent
 and quarter hour), never the events: :func:`detector.engines.assemble` turns them into
 the same agent-days and touched sets as :class:`detector.aggregate.DayAggregator`.
 
@@ -31,10 +31,10 @@ QUARTERS = 96
 _NUMBER = CUSTOMER_NUMBER.replace("?P<prefix>", "").replace("?P<digits>", "")
 
 
-def day_counts(ev: ir.Table, day_start: int) -> dict[str, ir.Table]:
+def day_counts(ev: ir.Table, day_start_us: int) -> dict[str, ir.Table]:
     """The expressions of one day's counts.
 
-    ``day_start``: the day's first second (Unix seconds, UTC). Returns tables keyed
+    ``day_start_us``: the day's first instant (microseconds since the epoch, UTC). Returns tables keyed
     ``agents`` (the additive and distinct counts, first and last minute), ``quarters``
     (events per agent and UTC quarter hour of the day), ``sequential`` (customers in runs
     of consecutive ids), ``off_primary`` (views under a ticket of another customer than the
@@ -49,7 +49,7 @@ def day_counts(ev: ir.Table, day_start: int) -> dict[str, ir.Table]:
 
     view = ev[s.ACTION] == VIEW
     ticketless = view & ev[s.TICKET_ID].isnull()
-    second = ev[s.TIMESTAMP].epoch_seconds() - day_start
+    second = (ev.us - day_start_us) // 1_000_000
     minute = (second // 60).cast("int64")
     agents = ev.group_by(s.AGENT_ID).aggregate(
         events=ev.count(),
@@ -84,16 +84,15 @@ def day_counts(ev: ir.Table, day_start: int) -> dict[str, ir.Table]:
     sequential = runs.group_by(s.AGENT_ID).aggregate(sequential_customers=runs.length.sum())
 
     # a ticket's main customer: the most accesses under it across the desk, ties to the
-    # customer first seen that day
+    # customer first accessed that day (customers tied on both are all main)
     under = ev.filter(ev[s.TICKET_ID].notnull())
     per_customer = under.group_by([s.TICKET_ID, s.CUSTOMER_ID]).aggregate(n=ibis._.count())
-    first_seen = ev.group_by(s.CUSTOMER_ID).aggregate(pos=ev.seq.min())
-    ranked = per_customer.join(first_seen, s.CUSTOMER_ID)
-    by_weight = ibis.window(group_by=[ranked[s.TICKET_ID]], order_by=[ranked.n.desc(), ranked.pos.asc()])
-    ranked = ranked.mutate(place=ibis.row_number().over(by_weight))
-    main = ranked.filter(ranked.place == 0).select(s.TICKET_ID, main=s.CUSTOMER_ID)
+    first_access = ev.group_by(s.CUSTOMER_ID).aggregate(first=ev.us.min())
+    ranked = per_customer.join(first_access, s.CUSTOMER_ID)
+    ranked = ranked.mutate(top=ranked.n.max().over(ibis.window(group_by=[ranked[s.TICKET_ID]])))
+    ranked = ranked.mutate(earliest=ibis.ifelse(ranked.n == ranked.top, ranked.first, ibis.null("int64")).min().over(ibis.window(group_by=[ranked[s.TICKET_ID]])))
+    minor = ranked.filter((ranked.n < ranked.top) | (ranked.first > ranked.earliest)).select(s.TICKET_ID, s.CUSTOMER_ID)
     viewed = under.filter(under[s.ACTION] == VIEW).select(s.AGENT_ID, s.TICKET_ID, s.CUSTOMER_ID)
-    off = viewed.join(main, s.TICKET_ID)
-    off = off.filter(off[s.CUSTOMER_ID] != off.main)
+    off = viewed.join(minor, [s.TICKET_ID, s.CUSTOMER_ID])
     off_primary = off.group_by(s.AGENT_ID).aggregate(off_primary_views=ibis._.count())
     return {"agents": agents, "quarters": quarters, "sequential": sequential, "off_primary": off_primary, "pairs": pairs}
