@@ -7,7 +7,6 @@ validates, de-duplicates and counts them there.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import pandas as pd
 from detector import schema as s
 from detector.engines import relational as rel
 from detector.errors import InputError, UsageError
+from detector.sources import file_sha256
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -51,8 +51,11 @@ class QuerySource:
     files: list[SourceFile]
     #: the source as a run records it (and verify reads it again)
     spec: list[str]
-    #: the raw timestamp column, when it is typed (a day's range is then selected on it)
-    range_column: str | None = None
+    #: whether the run's days are selected in the source (a table: rows outside them are
+    #: not read) rather than read and set aside (files, as this process reads them)
+    selects_days = False
+    #: whether the engine's text can hold a NUL (checked for then)
+    holds_nul = True
 
     def raw(self) -> ir.Table:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -63,11 +66,10 @@ class QuerySource:
     def checked(self, mapping: Any, lo: pd.Timestamp | None = None, hi: pd.Timestamp | None = None) -> ir.Table:
         """The :func:`relational.checked` rows; from a table, only those whose timestamp lies in
         [lo, hi) when the timestamp column is typed (an index or partition on it serves)."""
-        raw = self.raw()
-        rows = rel.canonical(raw, mapping, engine=self.engine, source=self.name)
-        if self.range_column is not None and (lo is not None or hi is not None):
+        rows = rel.canonical(self.raw(), mapping, engine=self.engine, source=self.name)
+        if self.selects_days and rows[s.TIMESTAMP].type().is_timestamp() and (lo is not None or hi is not None):
             rows = _in_range(rows, lo, hi)
-        return rel.checked(rows)
+        return rel.checked(rows, nul=self.holds_nul)
 
 
 def _in_range(rows: ir.Table, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> ir.Table:
@@ -184,11 +186,7 @@ def _local_file(path: str, fmt: str) -> SourceFile:
     p = Path(path)
     if "://" in path or not p.is_file():
         return SourceFile(path, fmt, None, None)  # a directory or a remote object: named, not hashed
-    digest = hashlib.sha256()
-    with p.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return SourceFile(str(p), fmt, p.stat().st_size, digest.hexdigest())
+    return SourceFile(str(p), fmt, p.stat().st_size, file_sha256(p))
 
 
 # --- a SQL warehouse table -----------------------------------------------------------------------
@@ -235,17 +233,13 @@ class SqlSource(QuerySource):
             raise InputError(f"no table {table!r} in {redacted(url)}: {str(exc).splitlines()[0]}") from exc
         self.name = f"{redacted(url)}#{table}"
         self.spec = [self.name]
+        self.selects_days = True
+        self.holds_nul = self.con.name != "postgres"  # PostgreSQL's text holds none, nor can its SQL name one
         self.files = [SourceFile(self.name, "table", None, None)]
         self.version = getattr(self.con, "version", "")
 
     def raw(self) -> ir.Table:
         return self._table
-
-    def checked(self, mapping: Any, lo: pd.Timestamp | None = None, hi: pd.Timestamp | None = None) -> ir.Table:
-        rows = rel.canonical(self._table, mapping, engine=self.engine, source=self.name)
-        if rows[s.TIMESTAMP].type().is_timestamp() and (lo is not None or hi is not None):
-            rows = _in_range(rows, lo, hi)
-        return rel.checked(rows, nul=self.con.name != "postgres")
 
     def close(self) -> None:
         self.con.disconnect()
