@@ -111,8 +111,8 @@ class ReportSettings:
 @dataclass(frozen=True)
 class EngineSettings:
     """name : what reads and counts the day's events into agent-days (:mod:`detector.engines`):
-        "python" (the reference, in this process), "duckdb" (the same counts as one Ibis
-        expression run by DuckDB in this process), "spark" (Spark reads the files, validates,
+        "python" (the reference, in this process), "duckdb" (DuckDB reads the local files,
+        checks and counts them in this process, through the same Ibis expressions), "spark" (Spark reads the files, validates,
         de-duplicates and counts where they are) or "sql" (a warehouse table, counted by the
         warehouse); every one gives the same agent-days
     memory_limit : the most memory DuckDB holds before spilling to disk (DuckDB's syntax)

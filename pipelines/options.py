@@ -215,7 +215,8 @@ def inputs_options(f: Callable) -> Callable:
             type=click.Choice(ENGINE_NAMES),
             help=(
                 "What reads and counts the events into agent-days: python (in this process, the reference), duckdb "
-                "(one Ibis expression run by DuckDB in this process), spark (Spark reads Parquet or CSV paths, local or "
+                "(DuckDB reads CSV and Parquet files, checks and counts them in this process; other files go through the "
+                "reference reader), spark (Spark reads Parquet or CSV paths, local or "
                 "s3a://, hdfs://..., and counts there: [engine] spark_master) or sql (a warehouse table counts itself: "
                 "--events 'URL#[schema.]table'). All give the same agent-days; the run records which.  "
                 "[default: [engine] name in the config, else python]"

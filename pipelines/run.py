@@ -29,7 +29,7 @@ from detector.config import Config
 from detector.days import DayRange, days_between, shift_day
 from detector.engines import day_aggregator, engine_version
 from detector.engines.query import QUERY_ENGINES, open_source
-from detector.engines.relational import DayCount, account, count_day
+from detector.engines.relational import REJECTS_SAMPLE, DayCount, account, count_day
 from detector.engines.relational import evidence as query_evidence
 from detector.errors import UsageError
 from detector.features import METRICS
@@ -39,7 +39,7 @@ from detector.scoring import ScoredDay, score_day
 from detector.sources import FileStats
 from detector.store import DayResults, Store, StoreBusy
 from pipelines.digests import run_digests
-from pipelines.ingest import IngestSummary, file_dict, read_inputs
+from pipelines.ingest import MAX_REJECTS_KEPT, IngestSummary, file_dict, read_inputs
 from pipelines.progress import progress_bar
 from pipelines.spill import DayEvents, Spill
 
@@ -507,22 +507,32 @@ def _read_files(events_spec: str | list[str], cfg: Config, lo: pd.Timestamp | No
 def _read_query(source, cfg: Config, lo: pd.Timestamp | None, hi: pd.Timestamp | None, named: bool, show_progress: bool) -> tuple[IngestSummary, _DaysHeld, Callable[[str], QueryDay]]:
     """Have a query engine read and check its source: the counts per reason, per file and
     per day, and a sample of the rejected rows, come back (the events stay there)."""
-    table = source.checked(cfg.sources.reader_mapping(), lo, hi)
-    if source.engine == "spark":  # parsed and checked once, then held by Spark (memory, then its disk)
+    with progress_bar(f"reading ({source.engine})", total=len(getattr(source, "paths", [])) or None, unit="files", disable=not show_progress) as bar:
+        table = source.checked(cfg.sources.reader_mapping(), lo, hi, progress=lambda _: bar.update(1))
+    if source.engine != "duckdb":
+        # parsed and checked once, then held by the engine (Spark's cache, a warehouse's
+        # temporary table): each count then reads the checked rows, and a warehouse plans
+        # the checks once
         table = table.cache()
-    with progress_bar(f"reading ({source.engine})", total=None, unit="rows", disable=not show_progress) as bar:
-        acc = account(table, source=source.name)
+    with progress_bar(f"checking ({source.engine})", total=None, unit="rows", disable=not show_progress) as bar:
+        # every rejected row of files is kept (up to what a run keeps); a table's are sampled
+        acc = account(table, source=source.name, keep=MAX_REJECTS_KEPT if source.engine == "duckdb" else REJECTS_SAMPLE)
         bar.update(acc.rows_read)
     summary = IngestSummary(rows_read=acc.rows_read, rows_rejected=acc.rows_rejected)
     summary.rows_accepted = summary.rows_read - summary.rows_rejected
     summary.reasons.update({r: n for r, n in acc.reasons.items() if r is not None})
     summary.rejects = acc.rejects
-    summary.source = source.spec
+    # files read by DuckDB are named with their digests, as this process's reading names
+    # them (verify finds them by digest); a lake's paths or a table are named as given
+    summary.source = None if source.engine == "duckdb" else source.spec
     known = {f.path: f for f in source.files}
     for path, counts in sorted(acc.files.items()):
         f = known.get(path, source.files[0])
         size, digest = (f.size_bytes, f.sha256) if path in known else (None, None)
         stats = FileStats(path=path, format=f.format, size_bytes=size, sha256=digest, rows_read=counts["read"], rows_accepted=counts["accepted"], rows_rejected=counts["rejected"])  # type: ignore[arg-type]
+        read_here = getattr(source, "stats", {}).get(path)
+        if read_here is not None:  # read by the reference reader: its own statistics (CSV lines)
+            stats = read_here
         summary.files.append(stats)
     held = _DaysHeld()
     lo_day = lo.strftime("%Y-%m-%d") if lo is not None else None
@@ -576,7 +586,7 @@ def run_days(
     with tempfile.TemporaryDirectory(prefix=f"insiderwatch-{kind}-") as tmp, contextlib.ExitStack() as stack:
         day_source: Callable[[str], DayEvents | QueryDay]
         if cfg.engine.name in QUERY_ENGINES:
-            source = open_source(cfg.engine, [events_spec] if isinstance(events_spec, str) else list(events_spec))
+            source = open_source(cfg.engine, [events_spec] if isinstance(events_spec, str) else list(events_spec), mapping=cfg.sources.reader_mapping(), tmp=Path(tmp))
             stack.callback(source.close)
             ingest, held, day_source = _read_query(source, cfg, lo, hi, named, show_progress)
             found = sorted(held.count)

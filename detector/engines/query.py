@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("insiderwatch.engines")
 
 #: the engines that read the sources themselves (the others count events this process read)
-QUERY_ENGINES = ("spark", "sql")
+QUERY_ENGINES = ("duckdb", "spark", "sql")
 #: the column Spark fills with the text of a CSV record it could not split into the header's fields
 _CORRUPT = "_corrupt_record"
 _CORRUPT_REASON = "malformed CSV record (wrong field count or unclosed quote)"
@@ -63,7 +63,7 @@ class QuerySource:
     def close(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def checked(self, mapping: Any, lo: pd.Timestamp | None = None, hi: pd.Timestamp | None = None) -> ir.Table:
+    def checked(self, mapping: Any, lo: pd.Timestamp | None = None, hi: pd.Timestamp | None = None, progress: Any = None) -> ir.Table:
         """The :func:`relational.checked` rows; from a table, only those whose timestamp lies in
         [lo, hi) when the timestamp column is typed (an index or partition on it serves)."""
         rows = rel.canonical(self.raw(), mapping, engine=self.engine, source=self.name)
@@ -86,6 +86,188 @@ def _in_range(rows: ir.Table, lo: pd.Timestamp | None, hi: pd.Timestamp | None) 
         c = ts >= lit if op == "ge" else ts < lit
         cond = c if cond is None else cond & c
     return rows.filter(cond)
+
+
+# --- DuckDB over local files -------------------------------------------------------------------
+#: the checked table's layout (relational.checked's columns, and the reader's raw text)
+_CHECKED_TEXT = (*s.STRING_COLUMNS, rel.FILE, rel.REASON, *(f"raw_{c}" for c in s.EVENT_COLUMNS), rel.RAW_TEXT, rel.PRESENT)
+_CHECKED_INT = (rel.US, rel.LINE)
+#: a raw CSV row's column: whether a value holds a line break
+_BREAKS = "src_breaks"
+
+
+class FileSource(QuerySource):
+    """Local files read by DuckDB in this process: CSV (plain or gzip) and Parquet are read,
+    checked and held by DuckDB (within ``[engine] memory_limit``, spilling to disk); a file
+    DuckDB's reader cannot read exactly as the reference reader does (JSON Lines; a CSV
+    record it could not split, a value holding a line break, invalid UTF-8, blank lines or a
+    byte-order mark before the header; an unreadable or corrupt file; a mapping feature
+    DuckDB does not run) is read by the reference reader (:func:`detector.sources.read_file`)
+    and its checked rows and rejects are handed to DuckDB. Either way every row is counted,
+    and every rejected row is kept with its file, line and reason."""
+
+    engine = "duckdb"
+
+    def __init__(self, spec: list[str], settings: EngineSettings, mapping: Any, tmp: Path) -> None:
+        import ibis
+
+        from detector.sources import check_inputs
+
+        self.paths = check_inputs(spec)
+        self.spec = list(spec)
+        self.name = str(self.paths[0]) if len(self.paths) == 1 else f"{self.paths[0]} and {len(self.paths) - 1} more"
+        self.mapping = mapping
+        config: dict[str, Any] = {"memory_limit": settings.memory_limit, "temp_directory": str(tmp / "duckdb")}
+        if settings.threads:
+            config["threads"] = settings.threads
+        self.con = ibis.duckdb.connect(**config)
+        self.files = []
+        #: files the reference reader read (their FileStats, with CSV line counts)
+        self.stats: dict[str, Any] = {}
+        #: why each file went to the reference reader
+        self.fallback: dict[str, str] = {}
+        columns = ", ".join([*(f'"{c}" VARCHAR' for c in _CHECKED_TEXT), *(f'"{c}" BIGINT' for c in _CHECKED_INT)])
+        self._run(f"CREATE TEMP TABLE iw_checked ({columns})")
+        self._table: ir.Table | None = None
+        self._compiled: dict[tuple, str] = {}
+
+    def raw(self) -> ir.Table:  # pragma: no cover - the files are read one by one (checked)
+        raise NotImplementedError
+
+    def checked(self, mapping: Any = None, lo: pd.Timestamp | None = None, hi: pd.Timestamp | None = None, progress: Any = None) -> ir.Table:
+        """Every file read and checked into one DuckDB table (rows of other days are kept: the
+        run counts them and sets them aside)."""
+        if self._table is None:
+            for i, path in enumerate(self.paths):
+                why = self._by_duckdb(i, path)
+                if why is not None:
+                    self.fallback[str(path)] = why
+                    log.info("%s: read by the reference reader (%s)", path, why)
+                    self._by_reference(path)
+                if progress is not None:
+                    progress(path)
+            self._table = self.con.table("iw_checked")
+        return self._table
+
+    def _by_duckdb(self, i: int, path: Path) -> str | None:
+        """Read ``path`` into the checked table with DuckDB; None, or why it must be read by
+        the reference reader instead (nothing of it is then left in the table)."""
+        import duckdb
+
+        from detector.sources import detect_format
+        from detector.sources.csv import csv_header
+
+        fmt = detect_format(path)
+        literal = _sql_text(str(path))
+        try:
+            if fmt == "parquet":
+                numbered = f"SELECT * EXCLUDE (filename, file_row_number), filename AS {rel.FILE}, file_row_number + 1 AS {rel.LINE}"
+                self._run(f"CREATE OR REPLACE TEMP VIEW iw_raw AS {numbered} FROM read_parquet({literal}, filename = true, file_row_number = true)")
+            elif fmt == "csv":
+                header = csv_header(path)
+                if header is None or not header[1]:
+                    return "no rows after the header"
+                names = header[0]
+                if len(set(names)) != len(names) or not _starts_with_header(path, names):
+                    return "a repeated column name, or something before the header"
+                spec = "{" + ", ".join(_sql_text(n) + ": 'VARCHAR'" for n in names) + "}"
+                options = "header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', strict_mode = true, null_padding = false"
+                rejects = f"store_rejects = true, rejects_table = 'iw_rejects_{i}', rejects_scan = 'iw_scans_{i}'"
+                # a value holding a line break: the two readers may have split records differently
+                breaks = " OR ".join(f"contains({_sql_name(n)}, chr(13)) OR contains({_sql_name(n)}, chr(10))" for n in names)
+                # numbered as read (in order, on one thread), then checked on every thread
+                self._run(
+                    f"CREATE OR REPLACE TEMP TABLE iw_raw AS SELECT * EXCLUDE (filename), filename AS {rel.FILE}, row_number() OVER () + 1 AS {rel.LINE}, coalesce({breaks}, false) AS {_BREAKS} "
+                    f"FROM read_csv({literal}, columns = {spec}, {options}, {rejects}, filename = true)"
+                )
+                split = self._run(f"SELECT count(*) FROM iw_rejects_{i}")[0][0]
+                broken = self._run(f"SELECT count(*) FROM iw_raw WHERE {_BREAKS}")[0][0]
+                if split or broken:
+                    return f"{split:,} record(s) DuckDB's reader could not split" if split else f"{broken:,} value(s) holding a line break"
+            else:
+                return f"DuckDB reads CSV and Parquet here, not {fmt}"
+            self._insert(str(path))
+        except UsageError as exc:  # a mapping feature DuckDB does not run
+            return str(exc)
+        except duckdb.Error as exc:
+            self._run(f"DELETE FROM iw_checked WHERE {rel.FILE} = {literal}")
+            return f"DuckDB cannot read it: {str(exc).splitlines()[0]}"
+        except InputError as exc:
+            return str(exc)
+        finally:
+            self._run("DROP VIEW IF EXISTS iw_raw" if fmt == "parquet" else "DROP TABLE IF EXISTS iw_raw")
+        self.files.append(SourceFile(str(path), fmt, path.stat().st_size, file_sha256(path)))
+        return None
+
+    def _run(self, sql: str) -> list:
+        """Run one statement on DuckDB's own connection, its result fetched."""
+        return self.con.con.execute(sql).fetchall()
+
+    def _insert(self, name: str) -> None:
+        """Check ``iw_raw`` (one file's rows) into the checked table. The statement is
+        compiled once per layout of the raw columns (compiling takes about a second)."""
+        import ibis
+
+        raw = self.con.table("iw_raw")
+        key = tuple((c, str(raw[c].type())) for c in raw.columns)
+        sql = self._compiled.get(key)
+        if sql is None:
+            table = rel.checked(rel.canonical(raw, self.mapping, engine=self.engine, source=name))
+            exprs = {c: (table[c] if c in table.columns else ibis.null("string")) for c in _CHECKED_TEXT}
+            exprs.update({c: (table[c].cast("int64") if c in table.columns else ibis.null("int64")) for c in _CHECKED_INT})
+            sql = self._compiled[key] = str(ibis.to_sql(table.select(**exprs), dialect="duckdb"))
+        self._run(f"INSERT INTO iw_checked BY NAME {sql}")
+
+    def _by_reference(self, path: Path) -> None:
+        """Read ``path`` with the reference reader; its checked rows and rejects into the table."""
+        import pyarrow as pa
+
+        from detector.sources import IngestReport, read_file
+
+        report = IngestReport()
+        for batch in read_file(path, mapping=self.mapping, report=report):
+            n, r = len(batch.accepted), len(batch.rejects)
+            cols: dict[str, Any] = {}
+            for c in s.STRING_COLUMNS:
+                cols[c] = pa.array(list(batch.accepted[c].astype(object).where(batch.accepted[c].notna(), None)) + [None] * r, pa.string())
+            us = batch.accepted[s.TIMESTAMP].to_numpy(dtype="datetime64[us]").astype("int64") if n else []
+            cols[rel.US] = pa.array(list(us) + [None] * r, pa.int64())
+            cols[rel.FILE] = pa.array([str(path)] * n + list(batch.rejects["source"].astype(str)), pa.string())
+            cols[rel.LINE] = pa.array([None] * n + list(batch.rejects["line"].astype("int64")), pa.int64())
+            cols[rel.REASON] = pa.array([None] * n + list(batch.rejects["reason"].astype(str)), pa.string())
+            cols[rel.RAW_TEXT] = pa.array([None] * n + list(batch.rejects["raw"].astype(str)), pa.string())
+            for c in s.EVENT_COLUMNS:
+                cols[f"raw_{c}"] = pa.nulls(n + r, pa.string())
+            self.con.con.register("iw_batch", pa.table(cols))
+            try:
+                self._run("INSERT INTO iw_checked BY NAME SELECT * FROM iw_batch")
+            finally:
+                self.con.con.unregister("iw_batch")
+        for stats in report.files:
+            self.stats[str(stats.path)] = stats
+            self.files.append(SourceFile(str(stats.path), stats.format, stats.size_bytes, stats.sha256))
+
+    def close(self) -> None:
+        self.con.disconnect()
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_name(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+def _starts_with_header(path: Path, names: list[str]) -> bool:
+    """Whether the file's first bytes are its header (no byte-order mark, no blank lines
+    before it: DuckDB would take a blank line for the header)."""
+    import gzip
+
+    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        first = fh.read(4)
+    return bool(first) and not first.startswith((b"\xef\xbb\xbf", b"\r", b"\n"))
 
 
 # --- Spark ---------------------------------------------------------------------------------------
@@ -170,7 +352,7 @@ class SparkSource(QuerySource):
     def raw(self) -> ir.Table:
         return self.con.table(self._view)
 
-    def checked(self, mapping: Any, lo: pd.Timestamp | None = None, hi: pd.Timestamp | None = None) -> ir.Table:
+    def checked(self, mapping: Any, lo: pd.Timestamp | None = None, hi: pd.Timestamp | None = None, progress: Any = None) -> ir.Table:
         table = super().checked(mapping, lo, hi)
         return table.mutate(**{rel.FILE: table[rel.FILE].re_replace("^file:", "")})
 
@@ -245,8 +427,13 @@ class SqlSource(QuerySource):
         self.con.disconnect()
 
 
-def open_source(settings: EngineSettings, spec: list[str]) -> QuerySource:
-    """The configured query engine's source of ``spec`` (``--events``)."""
+def open_source(settings: EngineSettings, spec: list[str], *, mapping: Any = None, tmp: Path | None = None) -> QuerySource:
+    """The configured query engine's source of ``spec`` (``--events``); DuckDB spills to
+    ``tmp``, and reads ``mapping`` (the reader mapping) itself."""
+    if settings.name == "duckdb":
+        if tmp is None:
+            raise ValueError("the duckdb engine needs a working directory")
+        return FileSource(spec, settings, mapping, tmp)
     if settings.name == "spark":
         return SparkSource(spec, settings)
     if settings.name == "sql":

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 #: for "v"), the others as themselves
 WHITESPACE = r"\t\n\x0B\x0C\r\x1C\x1D\x1E\x1F " + "\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 _TRIM = f"^[{WHITESPACE}]+|[{WHITESPACE}]+$"
+_EDGE = f"^[{WHITESPACE}]|[{WHITESPACE}]$"
 #: the ISO-8601 forms a query engine parses (groups: year, month, day, hour, minute,
 #: second, fraction, zone); RE2, Java and PostgreSQL read it alike
 ISO_8601 = r"^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?$"
@@ -69,6 +70,8 @@ REJECTS_SAMPLE = 1_000
 US, REASON, FILE, LINE = "us", "reason", "src_file", "src_line"
 #: optional source columns: why the engine's reader could not split a record, and its text
 PROBLEM, RAW_TEXT = "src_problem", "src_raw"
+#: the canonical columns the source supplies (comma-separated): what a reject's raw row shows
+PRESENT = "src_present"
 #: a source column ``X`` of timestamps may come with ``X__us``, its microseconds since the
 #: epoch as the engine computes them (Spark: Ibis cannot extract microseconds there)
 MICROS_SUFFIX = "__us"
@@ -113,6 +116,7 @@ def canonical(raw: ir.Table, mapping: FileMapping | dict[str, str] | None, *, en
     if missing:
         raise s.missing_columns_error(missing, columns, source)
     exprs = {c: (v if c == s.TIMESTAMP else _text(v)) for c, v in out.items()}
+    exprs[PRESENT] = ibis.literal(",".join(c for c in s.EVENT_COLUMNS if c in exprs))
     for c in s.EVENT_COLUMNS:
         if c not in exprs:
             exprs[c] = ibis.null("string")
@@ -142,7 +146,7 @@ def _value(raw: ir.Table, spec: Any, columns: list[str]) -> Any:
         for f in present:
             # the first candidate present and not empty in the row wins
             v = _text(raw[f])
-            v = v.re_replace(_TRIM, "").nullif("")
+            v = _trimmed(v).nullif("")
             value = v if value is None else value.fill_null(v)
         if value is not None and spec.extract:
             pattern, group = _extract_group(spec.extract)
@@ -174,11 +178,11 @@ def checked(rows: ir.Table, *, nul: bool = True) -> ir.Table:
     an intermediate value once instead of repeating its expression."""
     import ibis
 
-    keep = [c for c in (FILE, LINE, RAW_TEXT, PROBLEM, GIVEN_US) if c in rows.columns]
+    keep = [c for c in (FILE, LINE, RAW_TEXT, PROBLEM, GIVEN_US, PRESENT) if c in rows.columns]
     raw = {f"raw_{c}": _text(rows[c]) for c in s.EVENT_COLUMNS}
     text: dict[str, Any] = {}
     for c in s.STRING_COLUMNS:
-        v = rows[c].re_replace(_TRIM, "").nullif("")
+        v = _trimmed(rows[c]).nullif("")
         text[c] = v.lower() if c in s.LOWERCASE_COLUMNS else v
     staged = rows.select(*keep, **raw, **text, _ts=rows[s.TIMESTAMP])
     staged = _microseconds(staged)
@@ -195,8 +199,20 @@ def checked(rows: ir.Table, *, nul: bool = True) -> ir.Table:
     reasons.append((us.isnull(), "unparseable timestamp"))
     reasons.append(((us < _US_MIN) | (us >= _US_MAX), f"timestamp outside {s.MIN_TIMESTAMP.year}-{s.MAX_TIMESTAMP.year - 1}"))
     reason = ibis.cases(*((cond.fill_null(False), why) for cond, why in reasons), else_=ibis.null("string"))
-    out = [c for c in (FILE, LINE, RAW_TEXT) if c in staged.columns]
-    return staged.select(*s.STRING_COLUMNS, US, *out, *raw, **{REASON: reason})
+    out = [c for c in (FILE, LINE) if c in staged.columns]
+    staged = staged.mutate(**{REASON: reason})
+    # the raw values are kept for the rejected rows only (what the rejects show)
+    rejected = staged[REASON].notnull()
+    kept = {c: ibis.ifelse(rejected, staged[c], ibis.null("string")) for c in (*raw, *(c for c in (RAW_TEXT, PRESENT) if c in staged.columns))}
+    return staged.select(*s.STRING_COLUMNS, US, *out, REASON, **kept)
+
+
+def _trimmed(value: Any) -> Any:
+    """``value`` without :data:`WHITESPACE` at either end; the replacement runs only where an
+    end is whitespace (a test of both ends is far cheaper than the replacement)."""
+    import ibis
+
+    return ibis.ifelse(value.re_search(_EDGE).fill_null(False), value.re_replace(_TRIM, ""), value)
 
 
 def _microseconds(t: ir.Table) -> ir.Table:
@@ -216,7 +232,7 @@ def _microseconds(t: ir.Table) -> ir.Table:
     elif kind.is_numeric():
         t = _epoch(t.mutate(_x=ts.cast("float64")))
     elif kind.is_string():
-        t = t.mutate(_text=ts.re_replace(_TRIM, ""))
+        t = t.mutate(_text=_trimmed(ts))
         t = t.mutate(_numeric=t._text.re_search(_EPOCH_TEXT), _x=ibis.ifelse(t._text.re_search(_EPOCH_TEXT), t._text, ibis.null("string")).cast("float64"))
         t = _iso(_epoch(t))
         t = t.mutate(_us=ibis.ifelse(t._numeric, t._epoch_us, t._iso_us))
@@ -247,8 +263,20 @@ def _iso(t: ir.Table) -> ir.Table:
     13, February 30, hour 24, offset +24:00)."""
     import ibis
 
+    # the date's and the hours' parts are taken by position once the expression matches
+    # (cheaper than a group each); every part is a function of the text alone, so no
+    # engine's planner sees one expression nested in another
     x = t._text
-    t = t.mutate(_match=x.re_search(ISO_8601).fill_null(False), **{f"_p{k}": x.re_extract(ISO_8601, k).nullif("") for k in range(1, 9)})
+    t = t.mutate(_match=x.re_search(ISO_8601).fill_null(False))
+    timed = t._match & x.substr(10, 1).isin(["T", " "])
+    t = t.mutate(
+        _p1=ibis.ifelse(t._match, x.substr(0, 4), ibis.null("string")),
+        _p2=ibis.ifelse(t._match, x.substr(5, 2), ibis.null("string")),
+        _p3=ibis.ifelse(t._match, x.substr(8, 2), ibis.null("string")),
+        _p4=ibis.ifelse(timed, x.substr(11, 2), ibis.null("string")),
+        _p5=ibis.ifelse(timed, x.substr(14, 2), ibis.null("string")),
+        **{f"_p{k}": x.re_extract(ISO_8601, k).nullif("") for k in range(6, 9)},
+    )
     t = t.mutate(_p8=ibis.ifelse(t._match, t._p8.fill_null("Z"), ibis.null("string")))
     t = t.mutate(
         _y=t._p1.cast("int64"),
@@ -293,8 +321,9 @@ class Accounting:
         return sum(n for r, n in self.reasons.items() if r is not None)
 
 
-def account(table: ir.Table, *, source: str) -> Accounting:
-    """Count a :func:`checked` table: four small queries, whatever its size."""
+def account(table: ir.Table, *, source: str, keep: int = REJECTS_SAMPLE) -> Accounting:
+    """Count a :func:`checked` table: four small queries, whatever its size; ``keep``
+    rejected rows are fetched with their values (in file and line order)."""
     out = Accounting()
     by = [REASON, FILE] if FILE in table.columns else [REASON]
     counts = table.group_by(by).aggregate(n=table.count()).to_pandas()
@@ -307,9 +336,9 @@ def account(table: ir.Table, *, source: str) -> Accounting:
         stats["accepted" if reason is None else "rejected"] += int(row.n)
     bad = table.filter(table[REASON].notnull())
     order = [bad[FILE], bad[LINE]] if LINE in table.columns else None
-    sample = (bad.order_by(order) if order else bad).limit(REJECTS_SAMPLE).to_pandas()
+    sample = (bad.order_by(order) if order else bad).limit(keep).to_pandas()
     if len(sample):
-        raws = [s.raw_text(str(r[RAW_TEXT])) if RAW_TEXT in sample and pd.notna(r[RAW_TEXT]) else s.raw_row({c: r[f"raw_{c}"] for c in s.EVENT_COLUMNS}) for _, r in sample.iterrows()]
+        raws = [s.raw_text(str(r[RAW_TEXT])) if RAW_TEXT in sample and pd.notna(r[RAW_TEXT]) else s.raw_row({c: r[f"raw_{c}"] for c in _present(r)}) for _, r in sample.iterrows()]
         out.rejects = pd.DataFrame(
             {
                 "source": pd.Series(sample[FILE].astype(str) if FILE in sample else [source] * len(sample), dtype=s.STRING_DTYPE),
@@ -325,6 +354,12 @@ def account(table: ir.Table, *, source: str) -> Accounting:
         day = str(np.datetime64(int(row.day_number), "D"))
         out.days[day] = (int(row.n), int(row.first), int(row.last))
     return out
+
+
+def _present(row: pd.Series) -> list[str]:
+    """The canonical columns a rejected row's source supplied (all when not known)."""
+    named = row.get(PRESENT)
+    return [c for c in str(named).split(",") if c] if named is not None and pd.notna(named) else list(s.EVENT_COLUMNS)
 
 
 @dataclass
