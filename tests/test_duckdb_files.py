@@ -227,3 +227,22 @@ def test_the_duckdb_engine_reads_parquet_as_the_reference(sim_dir, tmp_path, fmt
     pq.write_table(pa.Table.from_pandas(events, preserve_index=False), path)
     fallback = assert_same([path], tmp_path)
     assert not fallback
+
+
+@pytest.mark.parametrize("name", ["big.csv", "big.csv.gz"])
+def test_rejects_deep_in_a_large_file_carry_the_reference_line_numbers(tmp_path, name):
+    """300,000 records (DuckDB reads a plain file on every thread, in many chunks): the
+    rows it numbers are the file's records in order, so rejects far into it name the
+    reference's lines."""
+    n = 300_000
+    bad = {0, 131_071, 222_222, n - 1}  # record indexes of rows with an empty agent_id
+    body = "".join(f"2026-03-02T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}Z,{'' if i in bad else f'a{i % 97}'},C{i},view,T{i % 500},e{i}\n" for i in range(n))
+    data = (",".join(HEADER) + "\n" + body).encode()
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data, compresslevel=1) if name.endswith(".gz") else data)
+    accepted, rejects, files, fallback = _by_duckdb([path], tmp_path)
+    assert not fallback
+    assert sorted(rejects["line"]) == sorted(i + 2 for i in bad)
+    assert set(rejects["reason"]) == {"empty agent_id"}
+    assert files[str(path)] == {"read": n, "accepted": n - len(bad), "rejected": len(bad)}
+    assert len(accepted) == n - len(bad)

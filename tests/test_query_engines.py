@@ -96,7 +96,7 @@ def _text_table(frame: pd.DataFrame):
 def _checked_by(con, raw: pd.DataFrame, *, nul: bool = True) -> pd.DataFrame:
     name = f"iw_raw_{uuid.uuid4().hex[:8]}"
     table = con.create_table(name, _text_table(raw), temp=True) if con.name == "postgres" else con.create_table(name, _text_table(raw))
-    return rel.checked(rel.canonical(table, None, engine=con.name, source=name), nul=nul).to_pandas()
+    return rel.checked(rel.canonical(table, None, engine=con.name, source=name), nul=nul, fence=con.name == "postgres").to_pandas()
 
 
 def assert_same_reading(con, rows: list[dict], *, nul: bool = True) -> None:

@@ -8,6 +8,7 @@ validates, de-duplicates and counts them there.
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,8 @@ class QuerySource:
     selects_days = False
     #: whether the engine's text can hold a NUL (checked for then)
     holds_nul = True
+    #: whether the engine's planner needs the checks' stages fenced (PostgreSQL)
+    fence = False
 
     def raw(self) -> ir.Table:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -69,7 +72,7 @@ class QuerySource:
         rows = rel.canonical(self.raw(), mapping, engine=self.engine, source=self.name)
         if self.selects_days and rows[s.TIMESTAMP].type().is_timestamp() and (lo is not None or hi is not None):
             rows = _in_range(rows, lo, hi)
-        return rel.checked(rows, nul=self.holds_nul)
+        return rel.checked(rows, nul=self.holds_nul, fence=self.fence)
 
 
 def _in_range(rows: ir.Table, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> ir.Table:
@@ -92,8 +95,6 @@ def _in_range(rows: ir.Table, lo: pd.Timestamp | None, hi: pd.Timestamp | None) 
 #: the checked table's layout (relational.checked's columns, and the reader's raw text)
 _CHECKED_TEXT = (*s.STRING_COLUMNS, rel.FILE, rel.REASON, *(f"raw_{c}" for c in s.EVENT_COLUMNS), rel.RAW_TEXT, rel.PRESENT)
 _CHECKED_INT = (rel.US, rel.LINE)
-#: a raw CSV row's column: whether a value holds a line break
-_BREAKS = "src_breaks"
 
 
 class FileSource(QuerySource):
@@ -117,7 +118,8 @@ class FileSource(QuerySource):
         self.spec = list(spec)
         self.name = str(self.paths[0]) if len(self.paths) == 1 else f"{self.paths[0]} and {len(self.paths) - 1} more"
         self.mapping = mapping
-        config: dict[str, Any] = {"memory_limit": settings.memory_limit, "temp_directory": str(tmp / "duckdb")}
+        # insertion order kept: a CSV file's rows are numbered by their order in its table
+        config: dict[str, Any] = {"memory_limit": settings.memory_limit, "temp_directory": str(tmp / "duckdb"), "preserve_insertion_order": True}
         if settings.threads:
             config["threads"] = settings.threads
         self.con = ibis.duckdb.connect(**config)
@@ -130,6 +132,8 @@ class FileSource(QuerySource):
         self._run(f"CREATE TEMP TABLE iw_checked ({columns})")
         self._table: ir.Table | None = None
         self._compiled: dict[tuple, str] = {}
+        #: DuckDB's CSV reader reads this text as null: one no file holds (unguessable)
+        self._no_null = "iw-no-null-" + secrets.token_hex(16)
 
     def raw(self) -> ir.Table:  # pragma: no cover - the files are read one by one (checked)
         raise NotImplementedError
@@ -171,17 +175,19 @@ class FileSource(QuerySource):
                 if len(set(names)) != len(names) or not _starts_with_header(path, names):
                     return "a repeated column name, or something before the header"
                 spec = "{" + ", ".join(_sql_text(n) + ": 'VARCHAR'" for n in names) + "}"
+                # no text is read as null (an empty field is empty text, as the reference reads it)
                 options = "header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', strict_mode = true, null_padding = false"
+                options += f", nullstr = {_sql_text(self._no_null)}, allow_quoted_nulls = false"
                 rejects = f"store_rejects = true, rejects_table = 'iw_rejects_{i}', rejects_scan = 'iw_scans_{i}'"
+                # read in order on one thread (a gzip stream cannot be split) into a table,
+                # whose row ids are then the records' order; checked on every thread
+                read = f"read_csv({literal}, columns = {spec}, {options}, {rejects}, filename = true)"
+                self._run(f"CREATE OR REPLACE TEMP TABLE iw_file AS SELECT * EXCLUDE (filename), filename AS {rel.FILE} FROM {read}")
+                self._run(f"CREATE OR REPLACE TEMP VIEW iw_raw AS SELECT *, rowid + 2 AS {rel.LINE} FROM iw_file")
+                split = self._run(f"SELECT count(*) FROM iw_rejects_{i}")[0][0]
                 # a value holding a line break: the two readers may have split records differently
                 breaks = " OR ".join(f"contains({_sql_name(n)}, chr(13)) OR contains({_sql_name(n)}, chr(10))" for n in names)
-                # numbered as read (in order, on one thread), then checked on every thread
-                self._run(
-                    f"CREATE OR REPLACE TEMP TABLE iw_raw AS SELECT * EXCLUDE (filename), filename AS {rel.FILE}, row_number() OVER () + 1 AS {rel.LINE}, coalesce({breaks}, false) AS {_BREAKS} "
-                    f"FROM read_csv({literal}, columns = {spec}, {options}, {rejects}, filename = true)"
-                )
-                split = self._run(f"SELECT count(*) FROM iw_rejects_{i}")[0][0]
-                broken = self._run(f"SELECT count(*) FROM iw_raw WHERE {_BREAKS}")[0][0]
+                broken = self._run(f"SELECT count(*) FROM iw_file WHERE {breaks}")[0][0] if not split else 0
                 if split or broken:
                     return f"{split:,} record(s) DuckDB's reader could not split" if split else f"{broken:,} value(s) holding a line break"
             else:
@@ -195,7 +201,8 @@ class FileSource(QuerySource):
         except InputError as exc:
             return str(exc)
         finally:
-            self._run("DROP VIEW IF EXISTS iw_raw" if fmt == "parquet" else "DROP TABLE IF EXISTS iw_raw")
+            self._run("DROP VIEW IF EXISTS iw_raw")
+            self._run("DROP TABLE IF EXISTS iw_file")
         self.files.append(SourceFile(str(path), fmt, path.stat().st_size, file_sha256(path)))
         return None
 
@@ -417,6 +424,7 @@ class SqlSource(QuerySource):
         self.spec = [self.name]
         self.selects_days = True
         self.holds_nul = self.con.name != "postgres"  # PostgreSQL's text holds none, nor can its SQL name one
+        self.fence = self.con.name == "postgres"
         self.files = [SourceFile(self.name, "table", None, None)]
         self.version = getattr(self.con, "version", "")
 

@@ -169,7 +169,7 @@ def _extract_group(pattern: str) -> tuple[str, int]:
 
 
 # --- validation ---------------------------------------------------------------------------------
-def checked(rows: ir.Table, *, nul: bool = True) -> ir.Table:
+def checked(rows: ir.Table, *, nul: bool = True, fence: bool = False) -> ir.Table:
     """The canonical rows normalised, with ``us`` (the timestamp in microseconds since the
     epoch, UTC) and ``reason`` (why the row is rejected; missing when it is accepted).
 
@@ -185,7 +185,7 @@ def checked(rows: ir.Table, *, nul: bool = True) -> ir.Table:
         v = _trimmed(rows[c]).nullif("")
         text[c] = v.lower() if c in s.LOWERCASE_COLUMNS else v
     staged = rows.select(*keep, **raw, **text, _ts=rows[s.TIMESTAMP])
-    staged = _microseconds(staged)
+    staged = _fenced(_microseconds(staged, fence), fence)
     reasons: list[tuple[Any, Any]] = []
     if PROBLEM in staged.columns:  # the reader's own reason comes first
         reasons.append((staged[PROBLEM].notnull(), staged[PROBLEM]))
@@ -215,7 +215,18 @@ def _trimmed(value: Any) -> Any:
     return ibis.ifelse(value.re_search(_EDGE).fill_null(False), value.re_replace(_TRIM, ""), value)
 
 
-def _microseconds(t: ir.Table) -> ir.Table:
+#: a LIMIT no table reaches: PostgreSQL does not inline a subquery that has one
+_NO_LIMIT = 2**62
+
+
+def _fenced(t: ir.Table, fence: bool) -> ir.Table:
+    """``t``, as a subquery the engine keeps whole when ``fence`` (PostgreSQL: its planner
+    otherwise inlines every stage into the next, each column's expression copied wherever
+    it is used, and plans the checks for minutes; Spark and DuckDB need no fence)."""
+    return t.limit(_NO_LIMIT) if fence else t
+
+
+def _microseconds(t: ir.Table, fence: bool = False) -> ir.Table:
     """``t`` with ``us``: microseconds since the Unix epoch (UTC) of its ``_ts`` column of
     any accepted type; missing where it is not a timestamp (or one a nanosecond clock cannot
     hold)."""
@@ -234,7 +245,7 @@ def _microseconds(t: ir.Table) -> ir.Table:
     elif kind.is_string():
         t = t.mutate(_text=_trimmed(ts))
         t = t.mutate(_numeric=t._text.re_search(_EPOCH_TEXT), _x=ibis.ifelse(t._text.re_search(_EPOCH_TEXT), t._text, ibis.null("string")).cast("float64"))
-        t = _iso(_epoch(t))
+        t = _iso(_epoch(t), fence)
         t = t.mutate(_us=ibis.ifelse(t._numeric, t._epoch_us, t._iso_us))
     else:
         raise InputError(f"the timestamp column has type {kind}: neither a timestamp, a number nor text")
@@ -256,28 +267,34 @@ def _epoch(t: ir.Table) -> ir.Table:
     return t.mutate(_epoch_us=ibis.ifelse(t._ok, rounded * 1000, ibis.null("int64")))
 
 
-def _iso(t: ir.Table) -> ir.Table:
+def _iso(t: ir.Table, fence: bool = False) -> ir.Table:
     """``t`` with ``_iso_us`` from ``_text``: ISO-8601 text (:data:`ISO_8601`) in
     microseconds, by integer arithmetic every engine does alike (days from the civil date:
     H. Hinnant's algorithm); missing when it is not one, or names no real instant (month
     13, February 30, hour 24, offset +24:00)."""
     import ibis
 
-    # the date's and the hours' parts are taken by position once the expression matches
-    # (cheaper than a group each); every part is a function of the text alone, so no
-    # engine's planner sees one expression nested in another
+    # once the expression matches (a test without groups: cheap), every part is taken by
+    # position: the date's and the hours' are fixed, seconds follow a colon at 16, a
+    # fraction a point at 19, and the zone starts at its letter or sign (the first "-" past
+    # the date). Each part is a function of the text alone, so that no engine's planner
+    # sees an expression nested in another (PostgreSQL inlines them all)
     x = t._text
-    t = t.mutate(_match=x.re_search(ISO_8601).fill_null(False))
+    t = t.mutate(_match=x.re_search(ISO_8601).fill_null(False), _zone_at=ibis.greatest(x.find("Z"), x.find("+"), x.find("-", 10)))
     timed = t._match & x.substr(10, 1).isin(["T", " "])
+    seconds = timed & (x.substr(16, 1) == ":")
+    fraction = seconds & (x.substr(19, 1) == ".")
     t = t.mutate(
         _p1=ibis.ifelse(t._match, x.substr(0, 4), ibis.null("string")),
         _p2=ibis.ifelse(t._match, x.substr(5, 2), ibis.null("string")),
         _p3=ibis.ifelse(t._match, x.substr(8, 2), ibis.null("string")),
         _p4=ibis.ifelse(timed, x.substr(11, 2), ibis.null("string")),
         _p5=ibis.ifelse(timed, x.substr(14, 2), ibis.null("string")),
-        **{f"_p{k}": x.re_extract(ISO_8601, k).nullif("") for k in range(6, 9)},
+        _p6=ibis.ifelse(seconds, x.substr(17, 2), ibis.null("string")),
+        _p7=ibis.ifelse(fraction, ibis.ifelse(t._zone_at >= 0, x.substr(20, t._zone_at - 20), x.substr(20)), ibis.null("string")),
+        _p8=ibis.ifelse(t._match, ibis.ifelse(t._zone_at >= 0, x.substr(t._zone_at), ibis.literal("Z")), ibis.null("string")),
     )
-    t = t.mutate(_p8=ibis.ifelse(t._match, t._p8.fill_null("Z"), ibis.null("string")))
+    t = _fenced(t, fence)
     t = t.mutate(
         _y=t._p1.cast("int64"),
         _m=t._p2.cast("int64"),
