@@ -124,7 +124,7 @@ class EngineSettings:
     """
 
     name: str = "python"
-    memory_limit: str = "1GB"
+    memory_limit: str = "768MB"
     threads: int = 0
     spark_master: str = "local[*]"
     spark_memory: str = "2g"

@@ -109,7 +109,7 @@ class DuckDBDayAggregator:
     come back, and the pairs are hashed here, by the same keyed hash as the reference.
     """
 
-    def __init__(self, day: str, *, timezones: dict[str, str] | None = None, memory_limit: str = "1GB", threads: int | None = None) -> None:
+    def __init__(self, day: str, *, timezones: dict[str, str] | None = None, memory_limit: str = "768MB", threads: int | None = None) -> None:
         import ibis
 
         self.day = day
