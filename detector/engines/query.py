@@ -233,23 +233,27 @@ class FileSource(QuerySource):
 
         report = IngestReport()
         for batch in read_file(path, mapping=self.mapping, report=report):
-            n, r = len(batch.accepted), len(batch.rejects)
-            cols: dict[str, Any] = {}
-            for c in s.STRING_COLUMNS:
-                cols[c] = pa.array(list(batch.accepted[c].astype(object).where(batch.accepted[c].notna(), None)) + [None] * r, pa.string())
-            us = batch.accepted[s.TIMESTAMP].to_numpy(dtype="datetime64[us]").astype("int64") if n else []
-            cols[rel.US] = pa.array(list(us) + [None] * r, pa.int64())
-            cols[rel.FILE] = pa.array([str(path)] * n + list(batch.rejects["source"].astype(str)), pa.string())
-            cols[rel.LINE] = pa.array([None] * n + list(batch.rejects["line"].astype("int64")), pa.int64())
-            cols[rel.REASON] = pa.array([None] * n + list(batch.rejects["reason"].astype(str)), pa.string())
-            cols[rel.RAW_TEXT] = pa.array([None] * n + list(batch.rejects["raw"].astype(str)), pa.string())
-            for c in s.EVENT_COLUMNS:
-                cols[f"raw_{c}"] = pa.nulls(n + r, pa.string())
-            self.con.con.register("iw_batch", pa.table(cols))
-            try:
-                self._run("INSERT INTO iw_checked BY NAME SELECT * FROM iw_batch")
-            finally:
-                self.con.con.unregister("iw_batch")
+            good, bad = batch.accepted, batch.rejects
+            tables = []
+            if len(good):
+                cols = {c: pa.array(good[c], type=pa.string(), from_pandas=True) for c in s.STRING_COLUMNS}
+                cols[rel.US] = pa.array(good[s.TIMESTAMP].to_numpy(dtype="datetime64[us]").astype("int64"))
+                cols[rel.FILE] = pa.array([str(path)] * len(good), pa.string())
+                tables.append(pa.table(cols))
+            if len(bad):
+                cols = {
+                    rel.FILE: pa.array(bad["source"].astype(str), pa.string()),
+                    rel.LINE: pa.array(bad["line"].astype("int64")),
+                    rel.REASON: pa.array(bad["reason"].astype(str), pa.string()),
+                    rel.RAW_TEXT: pa.array(bad["raw"].astype(str), pa.string()),
+                }
+                tables.append(pa.table(cols))
+            for table in tables:  # the columns not named are null
+                self.con.con.register("iw_batch", table)
+                try:
+                    self._run("INSERT INTO iw_checked BY NAME SELECT * FROM iw_batch")
+                finally:
+                    self.con.con.unregister("iw_batch")
         for stats in report.files:
             self.stats[str(stats.path)] = stats
             self.files.append(SourceFile(str(stats.path), stats.format, stats.size_bytes, stats.sha256))
