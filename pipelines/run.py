@@ -513,7 +513,7 @@ def _read_query(source, cfg: Config, lo: pd.Timestamp | None, hi: pd.Timestamp |
         # parsed and checked once, then held by the engine (Spark's cache, a warehouse's
         # temporary table): each count then reads the checked rows, and a warehouse plans
         # the checks once
-        table = table.cache()
+        table = source.hold(table)
     with progress_bar(f"checking ({source.engine})", total=None, unit="rows", disable=not show_progress) as bar:
         # every rejected row of files is kept (up to what a run keeps); a table's are sampled
         acc = account(table, source=source.name, keep=MAX_REJECTS_KEPT if source.engine == "duckdb" else REJECTS_SAMPLE)

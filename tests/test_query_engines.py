@@ -258,6 +258,7 @@ def test_the_sql_engine_runs_nightly_replay_and_rescore_as_the_reference(sim_dir
         for args in (["replay", "--from", "2026-01-06", "--to", "2026-01-09"], ["nightly", "--date", "2026-01-10"], ["rescore", "--date", "2026-01-10"]):
             proc = _run("-q", *base, *args, "--engine", engine, "--events", events, "--roster", roster)
             assert proc.returncode in (0, 3), proc.stderr
+            assert "Traceback" not in proc.stderr  # the held rows released before the connection closes
         exported[engine] = _scores(db)
         manifest = json.loads(sqlite3.connect(db).execute("SELECT manifest FROM runs WHERE run_id = 3").fetchone()[0])
         assert manifest["engine"]["name"] == engine

@@ -60,11 +60,29 @@ class QuerySource:
     #: whether the engine's planner needs the checks' stages fenced (PostgreSQL)
     fence = False
 
+    #: the checked rows the engine holds for the run (:meth:`hold`), released on close
+    held: ir.Table | None = None
+
     def raw(self) -> ir.Table:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def close(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def hold(self, table: ir.Table) -> ir.Table:
+        """``table`` computed once and held by the engine (Spark's cache, a warehouse's
+        temporary table) until :meth:`release`: each count then reads the checked rows."""
+        self.held = table.cache()
+        return self.held
+
+    def release(self) -> None:
+        """Drop what :meth:`hold` holds (before the connection closes: Ibis would try later)."""
+        if self.held is not None:
+            held, self.held = self.held, None
+            try:
+                held.release()
+            except Exception as exc:  # a connection already lost: nothing left to drop
+                log.debug("could not release the held rows: %s", exc)
 
     def checked(self, mapping: Any, lo: pd.Timestamp | None = None, hi: pd.Timestamp | None = None, progress: Any = None) -> ir.Table:
         """The :func:`relational.checked` rows; from a table, only those whose timestamp lies in
@@ -368,6 +386,7 @@ class SparkSource(QuerySource):
         return table.mutate(**{rel.FILE: table[rel.FILE].re_replace("^file:", "")})
 
     def close(self) -> None:
+        self.release()
         self.spark.catalog.dropTempView(self._view)
 
 
@@ -436,6 +455,7 @@ class SqlSource(QuerySource):
         return self._table
 
     def close(self) -> None:
+        self.release()
         self.con.disconnect()
 
 
