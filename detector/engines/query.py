@@ -190,7 +190,7 @@ class FileSource(QuerySource):
                 if header is None or not header[1]:
                     return "no rows after the header"
                 names = header[0]
-                if len(set(names)) != len(names) or not _starts_with_header(path, names):
+                if len(set(names)) != len(names) or not _starts_with_header(path):
                     return "a repeated column name, or something before the header"
                 spec = "{" + ", ".join(_sql_text(n) + ": 'VARCHAR'" for n in names) + "}"
                 # no text is read as null (an empty field is empty text, as the reference reads it)
@@ -288,7 +288,7 @@ def _sql_name(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
 
 
-def _starts_with_header(path: Path, names: list[str]) -> bool:
+def _starts_with_header(path: Path) -> bool:
     """Whether the file's first bytes are its header (no byte-order mark, no blank lines
     before it: DuckDB would take a blank line for the header)."""
     import gzip
