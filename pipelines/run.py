@@ -509,14 +509,14 @@ def _read_query(source, cfg: Config, lo: pd.Timestamp | None, hi: pd.Timestamp |
     per day, and a sample of the rejected rows, come back (the events stay there)."""
     with progress_bar(f"reading ({source.engine})", total=len(getattr(source, "paths", [])) or None, unit="files", disable=not show_progress) as bar:
         table = source.checked(cfg.sources.reader_mapping(), lo, hi, progress=lambda _: bar.update(1))
-    if source.engine != "duckdb":
+    if not source.local_files:
         # parsed and checked once, then held by the engine (Spark's cache, a warehouse's
         # temporary table): each count then reads the checked rows, and a warehouse plans
         # the checks once
         table = source.hold(table)
     with progress_bar(f"checking ({source.engine})", total=None, unit="rows", disable=not show_progress) as bar:
         # every rejected row of files is kept (up to what a run keeps); a table's are sampled
-        acc = account(table, source=source.name, keep=MAX_REJECTS_KEPT if source.engine == "duckdb" else REJECTS_SAMPLE)
+        acc = account(table, source=source.name, keep=MAX_REJECTS_KEPT if source.local_files else REJECTS_SAMPLE)
         bar.update(acc.rows_read)
     summary = IngestSummary(rows_read=acc.rows_read, rows_rejected=acc.rows_rejected)
     summary.rows_accepted = summary.rows_read - summary.rows_rejected
@@ -524,7 +524,7 @@ def _read_query(source, cfg: Config, lo: pd.Timestamp | None, hi: pd.Timestamp |
     summary.rejects = acc.rejects
     # files read by DuckDB are named with their digests, as this process's reading names
     # them (verify finds them by digest); a lake's paths or a table are named as given
-    summary.source = None if source.engine == "duckdb" else source.spec
+    summary.source = None if source.local_files else source.spec
     known = {f.path: f for f in source.files}
     for path, counts in sorted(acc.files.items()):
         f = known.get(path, source.files[0])

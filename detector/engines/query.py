@@ -59,6 +59,10 @@ class QuerySource:
     holds_nul = True
     #: whether the engine's planner needs the checks' stages fenced (PostgreSQL)
     fence = False
+    #: local files read into this process's engine (DuckDB): already held as a table, every
+    #: reject kept (as this process's reader keeps them), the files named by their digests
+    #: rather than the source as given
+    local_files = False
 
     #: the checked rows the engine holds for the run (:meth:`hold`), released on close
     held: ir.Table | None = None
@@ -126,6 +130,7 @@ class FileSource(QuerySource):
     and every rejected row is kept with its file, line and reason."""
 
     engine = "duckdb"
+    local_files = True
 
     def __init__(self, spec: list[str], settings: EngineSettings, mapping: Any, tmp: Path) -> None:
         import ibis
