@@ -573,6 +573,17 @@ def agent_day_frame(day: str, ids: np.ndarray, cols: dict[str, np.ndarray], hour
     the customer's keyed hash (:func:`customer_hashes`). Rows come out in agent id order
     (code points), the counts as int32, touched sets sorted by hash within each agent.
     """
+    out, rank = agent_day_rows(day, ids, cols, hours)
+    # touched sets: each agent's customers in one sorted run, agents by id
+    order = np.lexsort((p_customer, rank[p_agent]))
+    present, counts = np.unique(rank[p_agent][order], return_counts=True)
+    by_rank = ids[np.argsort(rank)]
+    day_touched = Touched(day, by_rank[present], counts.astype(np.int64), p_customer[order].astype(np.uint64))
+    return out, day_touched
+
+
+def agent_day_rows(day: str, ids: np.ndarray, cols: dict[str, np.ndarray], hours: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """The agent-days of :func:`agent_day_frame`, and each agent's rank in their order."""
     G = len(ids)
     cols["outside_shift_events"] = _outside_shift(hours)
     # rows by agent id (the ids are distinct: sorted by code point, as a string column
@@ -587,14 +598,28 @@ def agent_day_frame(day: str, ids: np.ndarray, cols: dict[str, np.ndarray], hour
         block[j] = cols.pop(col)[by_id]
     out = pd.DataFrame({DAY: pd.array([day] * G, dtype=s.STRING_DTYPE), s.AGENT_ID: pd.array(ids[by_id], dtype=s.STRING_DTYPE)})
     out = pd.concat([out, pd.DataFrame(block.T, columns=counted, copy=False), pd.DataFrame(hours[by_id], columns=HOURS, copy=False)], axis=1)
-    # touched sets: each agent's customers in one sorted run, agents by id
     rank = np.empty(G, np.int64)
     rank[by_id] = np.arange(G)
-    order = np.lexsort((p_customer, rank[p_agent]))
-    present, counts = np.unique(rank[p_agent][order], return_counts=True)
-    by_rank = ids[np.argsort(rank)]
-    day_touched = Touched(day, by_rank[present], counts.astype(np.int64), p_customer[order].astype(np.uint64))
-    return out, day_touched
+    return out, rank
+
+
+def touched_in_groups(day: str, ids: np.ndarray, rank: np.ndarray, g_agent: np.ndarray, lengths: np.ndarray, hashes: np.ndarray) -> Touched:
+    """The touched sets of :func:`agent_day_frame` from pairs that come grouped by agent:
+    group ``i`` is agent ``ids[g_agent[i]]`` (each agent in one group at most) with the
+    keyed hashes of its ``lengths[i]`` distinct customers, the groups' hashes one after the
+    other in ``hashes``. Each group is sorted on its own (no sort of every pair at once: a
+    day of tens of millions of pairs stays within a few times their 8 bytes)."""
+    order = np.argsort(rank[g_agent], kind="stable")
+    starts = np.zeros(len(lengths), np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    out = np.empty(len(hashes), np.uint64)
+    at = 0
+    for g in order:
+        n = int(lengths[g])
+        out[at : at + n] = np.sort(hashes[starts[g] : starts[g] + n])
+        at += n
+    keep = order[lengths[order] > 0]
+    return Touched(day, ids[g_agent[keep]], lengths[keep].astype(np.int64), out)
 
 
 def _hash(values: np.ndarray) -> np.ndarray:

@@ -103,7 +103,7 @@ def ingest_and_aggregate(path: Path, timezones: dict, engine: str = "python") ->
             try:
                 table = source.checked()
                 acc = account(table, source=source.name)
-                counted = count_day(table, DAY_UNDER_TEST, timezones)
+                counted = count_day(table, DAY_UNDER_TEST, timezones, engine=source.day_engine())
             finally:
                 source.close()
         assert counted.touched is not None

@@ -29,7 +29,7 @@ from detector.config import Config
 from detector.days import DayRange, days_between, shift_day
 from detector.engines import day_aggregator, engine_version
 from detector.engines.query import QUERY_ENGINES, open_source
-from detector.engines.relational import REJECTS_SAMPLE, DayCount, account, count_day
+from detector.engines.relational import REJECTS_SAMPLE, DayCount, DayEngine, account, count_day
 from detector.engines.relational import evidence as query_evidence
 from detector.errors import UsageError
 from detector.features import METRICS
@@ -126,9 +126,10 @@ class QueryDay:
 
     day: str
     table: object  # an Ibis table of the engine
+    engine: DayEngine  # what holds the day's rows and runs the counts
 
     def count(self, timezones: dict[str, str]) -> tuple[DayCount, Callable[[set[str]], pd.DataFrame]]:
-        return count_day(self.table, self.day, timezones), lambda agents: query_evidence(self.table, self.day, agents)
+        return count_day(self.table, self.day, timezones, engine=self.engine), lambda agents: query_evidence(self.table, self.day, agents)
 
 
 class NightScorer:
@@ -545,7 +546,8 @@ def _read_query(source, cfg: Config, lo: pd.Timestamp | None, hi: pd.Timestamp |
             held.count[day] += n_day
             held.first[day] = pd.Timestamp(first * 1000, tz="UTC")
             held.last[day] = pd.Timestamp(last * 1000, tz="UTC")
-    return summary, held, lambda day: QueryDay(day, table)
+    day_engine = source.day_engine()  # one for every day: its compiled statements are kept
+    return summary, held, lambda day: QueryDay(day, table, day_engine)
 
 
 #: run kinds that score exactly the one day they are given (a rescore is the nightly run of

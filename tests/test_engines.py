@@ -123,6 +123,22 @@ def test_engines_count_a_simulated_desk_alike(sim_events, sim_roster):
         assert len(counted) > 50 and counted["off_primary_views"].sum() > 0
 
 
+def test_touched_lists_hashed_in_small_chunks_and_batches_are_the_references(sim_events, sim_roster, monkeypatch):
+    """The engine's per-agent customer lists are read batch by batch and hashed a chunk at a
+    time (a chunk ending inside an agent's list, a batch ending between agents): the same
+    touched sets as the reference's."""
+    import detector.engines as engines
+
+    monkeypatch.setattr(engines, "HASH_CHUNK", 7)
+    zones = dict(zip(sim_roster[s.AGENT_ID], sim_roster[s.TIMEZONE]))
+    days = sim_events[s.TIMESTAMP].dt.strftime("%Y-%m-%d")
+    day = days.value_counts().index[0]
+    rows = sim_events[days == day].reset_index(drop=True)
+    rows = rows[Deduplicator().keep(rows)].reset_index(drop=True)
+    counted = assert_same_counts(rows, [], zones, day=day)
+    assert len(counted) > 50
+
+
 def test_the_same_expression_on_postgresql_counts_as_the_reference(sim_events, sim_roster):
     """The one expression, compiled for PostgreSQL and run in the database over a table of
     the day's events (a warehouse stand-in): the same agent-days and touched sets as the

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from detector import schema as s
 from detector.aggregate import (
@@ -29,9 +30,10 @@ from detector.aggregate import (
     HOURS,
     DayAggregator,
     Touched,
-    agent_day_frame,
+    agent_day_rows,
     customer_hashes,
     empty_agent_days,
+    touched_in_groups,
 )
 from detector.engines.expression import QUARTERS, day_counts
 from detector.errors import UsageError
@@ -105,8 +107,8 @@ class DuckDBDayAggregator:
     Batches are appended to a DuckDB table (the day's events never held by Python whole:
     DuckDB keeps them within ``memory_limit``, spilling to its temporary directory); the
     counts are the Ibis expression of :func:`detector.engines.expression.day_counts`,
-    compiled for DuckDB. Only per-agent rows and the day's distinct (agent, customer) pairs
-    come back, and the pairs are hashed here, by the same keyed hash as the reference.
+    compiled for DuckDB. Only per-agent rows and each agent's distinct customers come back,
+    and those are hashed here, in chunks, by the same keyed hash as the reference.
     """
 
     def __init__(self, day: str, *, timezones: dict[str, str] | None = None, memory_limit: str = "768MB", threads: int | None = None) -> None:
@@ -162,12 +164,28 @@ def count_table(table: Any, day: str, timezones: dict[str, str] | None = None) -
     of any backend (DuckDB here; PostgreSQL in the tests) with the text columns and ``us``
     (:func:`event_table`): the expression runs there, only its per-agent results come back."""
     start = int(pd.Timestamp(day, tz="UTC").value // 1000)
-    fetched = {name: expr.to_pyarrow() for name, expr in day_counts(table, start).items()}
-    return assemble(day, fetched, timezones or {})
+    return assemble(day, fetch(day_counts(table, start)), timezones or {})
 
 
-def assemble(day: str, parts: dict[str, pa.Table], timezones: dict[str, str]) -> tuple[pd.DataFrame, Touched | None]:
-    """The agent-days and touched sets of an engine's fetched :func:`day_counts` tables."""
+def fetch(counts: dict[str, Any]) -> dict[str, Any]:
+    """The :func:`detector.engines.expression.day_counts` tables as Arrow; the touched lists
+    as a stream of batches (read, and hashed, by :func:`assemble` while the engine holds the
+    day's rows)."""
+    return {name: _batches(expr) if name == "touched" else expr.to_pyarrow() for name, expr in counts.items()}
+
+
+def _batches(expr: Any) -> pa.RecordBatchReader:
+    """``expr``'s rows as a stream of Arrow batches (DuckDB's through its own connection:
+    Ibis's cursor for them does not work with DuckDB 2)."""
+    backend = expr._find_backend()
+    if backend.name == "duckdb":
+        return backend.con.sql(str(backend.compile(expr.as_table()))).to_arrow_reader(HASH_CHUNK)
+    return expr.to_pyarrow_batches(chunk_size=HASH_CHUNK)
+
+
+def assemble(day: str, parts: dict[str, Any], timezones: dict[str, str]) -> tuple[pd.DataFrame, Touched | None]:
+    """The agent-days and touched sets of an engine's fetched :func:`day_counts` tables
+    (:func:`fetch`)."""
     agents = parts["agents"]
     G = agents.num_rows
     if G == 0:
@@ -189,10 +207,35 @@ def assemble(day: str, parts: dict[str, pa.Table], timezones: dict[str, str]) ->
     if missing:  # pragma: no cover - the expression and the columns are defined together
         raise AssertionError(f"engine counts lack {missing}")
     hours = _local_hours(day, ids, parts["quarters"], index, timezones)
-    pairs = parts["pairs"]
-    p_agent = index.get_indexer(pairs.column(s.AGENT_ID).to_pylist()).astype(np.int64)
-    p_customer = customer_hashes(pairs.column(s.CUSTOMER_ID).to_numpy(zero_copy_only=False))
-    return agent_day_frame(day, ids, cols, hours, p_agent, p_customer)
+    out, rank = agent_day_rows(day, ids, cols, hours)
+    g_agent, lengths, hashes = _touched_hashes(parts["touched"], index)
+    return out, touched_in_groups(day, ids, rank, g_agent, lengths, hashes)
+
+
+#: customer ids hashed at a time (their text is held as Python strings only so many at once)
+HASH_CHUNK = 1 << 20
+
+
+def _touched_hashes(touched: pa.Table | pa.RecordBatchReader, index: pd.Index) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each agent's group of the engine's ``touched`` lists (agent id, list of customer ids),
+    batch by batch: the agent's index in ``index``, the list's length, and every customer's
+    keyed hash (:func:`customer_hashes`), hashed :data:`HASH_CHUNK` at a time."""
+    agents: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
+    hashes: list[np.ndarray] = []
+    batches = touched.to_batches() if isinstance(touched, pa.Table) else touched
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        agents.append(index.get_indexer(batch.column(s.AGENT_ID).to_pylist()).astype(np.int64))
+        lists = batch.column("customers")
+        lengths.append(pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64))
+        values = pc.list_flatten(lists)
+        for k in range(0, len(values), HASH_CHUNK):
+            hashes.append(customer_hashes(values.slice(k, HASH_CHUNK).to_numpy(zero_copy_only=False)))
+    if not agents:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.uint64)
+    return np.concatenate(agents), np.concatenate(lengths), np.concatenate(hashes).astype(np.uint64, copy=False) if hashes else np.zeros(0, np.uint64)
 
 
 def _local_hours(day: str, ids: np.ndarray, quarters: pa.Table, index: pd.Index, timezones: dict[str, str]) -> np.ndarray:

@@ -38,8 +38,8 @@ def day_counts(ev: ir.Table, day_start_us: int) -> dict[str, ir.Table]:
     ``agents`` (the additive and distinct counts, first and last minute), ``quarters``
     (events per agent and UTC quarter hour of the day), ``sequential`` (customers in runs
     of consecutive ids), ``off_primary`` (views under a ticket of another customer than the
-    ticket's main one) and ``pairs`` (the distinct agent and customer pairs, for the
-    touched sets).
+    ticket's main one) and ``touched`` (each agent's distinct customers, as one list per
+    agent: for the touched sets, hashed by this process in chunks).
     """
     import ibis
 
@@ -95,4 +95,5 @@ def day_counts(ev: ir.Table, day_start_us: int) -> dict[str, ir.Table]:
     viewed = under.filter(under[s.ACTION] == VIEW).select(s.AGENT_ID, s.TICKET_ID, s.CUSTOMER_ID)
     off = viewed.join(minor, [s.TICKET_ID, s.CUSTOMER_ID])
     off_primary = off.group_by(s.AGENT_ID).aggregate(off_primary_views=ibis._.count())
-    return {"agents": agents, "quarters": quarters, "sequential": sequential, "off_primary": off_primary, "pairs": pairs}
+    touched = pairs.group_by(s.AGENT_ID).aggregate(customers=pairs[s.CUSTOMER_ID].collect())
+    return {"agents": agents, "quarters": quarters, "sequential": sequential, "off_primary": off_primary, "touched": touched}

@@ -70,6 +70,10 @@ class QuerySource:
     def raw(self) -> ir.Table:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def day_engine(self) -> rel.DayEngine:
+        """What holds each day's distinct rows and runs the counts (:func:`relational.count_day`)."""
+        return rel.DayEngine()
+
     def close(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -160,6 +164,9 @@ class FileSource(QuerySource):
 
     def raw(self) -> ir.Table:  # pragma: no cover - the files are read one by one (checked)
         raise NotImplementedError
+
+    def day_engine(self) -> rel.DayEngine:
+        return _DuckDBDay(self)
 
     def checked(self, mapping: Any = None, lo: pd.Timestamp | None = None, hi: pd.Timestamp | None = None, progress: Any = None) -> ir.Table:
         """Every file read and checked into one DuckDB table (rows of other days are kept: the
@@ -283,6 +290,45 @@ class FileSource(QuerySource):
 
     def close(self) -> None:
         self.con.disconnect()
+
+
+class _DuckDBDay(rel.DayEngine):
+    """A day of :class:`FileSource`'s checked rows, counted by statements compiled once for
+    every day: the day's distinct rows are held in one table, ``iw_day``, with ``us`` taken
+    from the day's start, so that each count's expression, and its SQL, is the same every
+    day (compiling them all takes about a third of a second, once per day otherwise)."""
+
+    def __init__(self, source: FileSource) -> None:
+        self.source = source
+        self._compiled: dict[Any, tuple[str, Any]] = {}
+
+    def hold_day(self, table: ir.Table, day: str) -> tuple[ir.Table, int, int]:
+        start = int(pd.Timestamp(day, tz="UTC").value // 1000)
+        where = f"{_sql_name(rel.REASON)} IS NULL AND {_sql_name(rel.US)} >= {start} AND {_sql_name(rel.US)} < {start + rel._US_PER_DAY}"
+        n_rows = self.source._run(f"SELECT count(*) FROM iw_checked WHERE {where}")[0][0]
+        columns = ", ".join(_sql_name(c) for c in s.STRING_COLUMNS)
+        self.source._run(f"CREATE OR REPLACE TEMP TABLE iw_day AS SELECT DISTINCT {columns}, {_sql_name(rel.US)} - {start} AS {_sql_name(rel.US)} FROM iw_checked WHERE {where}")
+        return self.source.con.table("iw_day"), int(n_rows), start
+
+    def release_day(self, distinct: ir.Table) -> None:
+        self.source._run("DROP TABLE IF EXISTS iw_day")
+
+    def _sql(self, expr: ir.Expr) -> tuple[str, Any]:
+        table = expr.as_table()
+        key = table.op()
+        if key not in self._compiled:
+            self._compiled[key] = (str(self.source.con.compile(table)), table.schema().to_pyarrow())
+        return self._compiled[key]
+
+    def run(self, expr: ir.Expr) -> Any:
+        sql, schema = self._sql(expr)
+        return self.source.con.con.sql(sql).to_arrow_table().cast(schema)
+
+    def batches(self, expr: ir.Table) -> Any:
+        from detector.engines import HASH_CHUNK
+
+        sql, _ = self._sql(expr)
+        return self.source.con.con.sql(sql).to_arrow_reader(HASH_CHUNK)
 
 
 def _sql_text(value: str) -> str:

@@ -43,6 +43,7 @@ from detector.errors import InputError, UsageError
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
+    import pyarrow as pa
 
     from detector.mapping import FileMapping
 
@@ -400,34 +401,63 @@ def day_rows(table: ir.Table, day: str) -> ir.Table:
     return good.select(*s.STRING_COLUMNS, US)
 
 
-def count_day(table: ir.Table, day: str, timezones: dict[str, str] | None = None) -> DayCount:
-    """De-duplicate and count ``day`` of a :func:`checked` table in its engine."""
+def count_day(table: ir.Table, day: str, timezones: dict[str, str] | None = None, *, engine: Any = None) -> DayCount:
+    """De-duplicate and count ``day`` of a :func:`checked` table in its engine.
+
+    ``engine``: what holds the day's distinct rows and runs the counts (a :class:`DayEngine`;
+    by default Ibis's own, which compiles every expression again each day).
+    """
     from detector.engines import assemble
 
-    rows = day_rows(table, day)
-    n_rows = int(rows.count().to_pyarrow().as_py())
-    # the day's distinct events held by the engine (a temporary table, or Spark's cache)
-    # while they are counted: each count then reads them, not the source again
-    distinct = rows.distinct().cache()
+    engine = engine or DayEngine()
+    distinct, n_rows, offset = engine.hold_day(table, day)
     try:
-        n_distinct = int(distinct.count().to_pyarrow().as_py())
+        n_distinct = int(engine.run(distinct.count()).column(0)[0].as_py())
         with_id = distinct.filter(distinct[s.EVENT_ID].notnull())
         ids = with_id.group_by(s.EVENT_ID).aggregate(k=with_id.count())
         ids = ids.filter(ids.k > 1)
-        conflicts = ids.aggregate(n=ids.count(), rows=ids.k.sum()).to_pandas()
+        conflicts = engine.run(ids.aggregate(n=ids.count(), rows=ids.k.sum())).to_pandas()
         conflicting_ids = int(conflicts.n.iloc[0]) if len(conflicts) else 0
         conflicting_rows = int(conflicts.rows.fillna(0).iloc[0]) if len(conflicts) else 0
         agents: Counter = Counter()
         if conflicting_ids:
             carrying = with_id.join(ids.select(s.EVENT_ID), s.EVENT_ID)
-            for row in carrying.group_by(s.AGENT_ID).aggregate(n=carrying.count()).to_pandas().itertuples(index=False):
+            for row in engine.run(carrying.group_by(s.AGENT_ID).aggregate(n=carrying.count())).to_pandas().itertuples(index=False):
                 agents[str(row.agent_id)] = int(row.n)
-        start = int(pd.Timestamp(day, tz="UTC").value // 1000)
-        fetched = {name: expr.to_pyarrow() for name, expr in day_counts(distinct, start).items()}
+        start = int(pd.Timestamp(day, tz="UTC").value // 1000) - offset
+        counts = day_counts(distinct, start)
+        fetched = {name: engine.batches(expr) if name == "touched" else engine.run(expr) for name, expr in counts.items()}
+        agent_days, touched = assemble(day, fetched, timezones or {})
     finally:
-        distinct.release()
-    agent_days, touched = assemble(day, fetched, timezones or {})
+        engine.release_day(distinct)
     return DayCount(agent_days, touched, n_distinct, n_rows - n_distinct, conflicting_ids, conflicting_rows, agents)
+
+
+class DayEngine:
+    """How :func:`count_day` holds a day's distinct rows and runs its counts: through Ibis
+    (any backend; the rows held by ``.cache()``: a temporary table, Spark's cache).
+    :class:`detector.engines.query.FileSource` has its own, whose statements are compiled once
+    for every day."""
+
+    def hold_day(self, table: ir.Table, day: str) -> tuple[ir.Table, int, int]:
+        """The day's distinct accepted rows, held while counted; the day's rows before
+        de-duplication; and what was taken off ``us`` (0: microseconds since the epoch)."""
+        rows = day_rows(table, day)
+        n_rows = int(self.run(rows.count()).column(0)[0].as_py())
+        return rows.distinct().cache(), n_rows, 0
+
+    def release_day(self, distinct: ir.Table) -> None:
+        distinct.release()
+
+    def run(self, expr: ir.Expr) -> pa.Table:
+        """``expr``'s result as an Arrow table (a scalar: one row, one column)."""
+        return expr.as_table().to_pyarrow()
+
+    def batches(self, expr: ir.Table) -> pa.RecordBatchReader:
+        """``expr``'s rows as a stream of Arrow batches."""
+        from detector.engines import HASH_CHUNK
+
+        return expr.to_pyarrow_batches(chunk_size=HASH_CHUNK)
 
 
 def evidence(table: ir.Table, day: str, agents: set[str]) -> pd.DataFrame:
