@@ -31,7 +31,7 @@ from detector.engines import day_aggregator, engine_version
 from detector.engines.query import QUERY_ENGINES, open_source
 from detector.engines.relational import REJECTS_SAMPLE, DayCount, DayEngine, account, count_day
 from detector.engines.relational import evidence as query_evidence
-from detector.errors import UsageError
+from detector.errors import InsiderwatchError, UsageError
 from detector.features import METRICS
 from detector.history import DayView, day_view, span_days, suppressions_in_force, training_inputs
 from detector.novelty import novelty_counts
@@ -550,12 +550,45 @@ def _read_query(source, cfg: Config, lo: pd.Timestamp | None, hi: pd.Timestamp |
     return summary, held, lambda day: QueryDay(day, table, day_engine)
 
 
+class EngineError(InsiderwatchError):
+    """The engine could not finish the run within its configured limits (exit 1)."""
+
+
 #: run kinds that score exactly the one day they are given (a rescore is the nightly run of
 #: a day already scored, with all of its files)
 NAMED_DAY_KINDS = ("nightly", "rescore")
 
 
 def run_days(
+    cfg: Config,
+    store: Store,
+    events_spec: str | list[str],
+    days: DayRange,
+    *,
+    kind: str,
+    roster: pd.DataFrame | None,
+    show_progress: bool = True,
+    suppressions: str = "as-of",
+    known_by: str | None = None,
+) -> RunSummary:
+    """The one run path (:func:`_run_days`), with DuckDB running out of its memory limit
+    said as what it is, and what to change (the run is recorded failed, its days as they
+    were), not as an internal error."""
+    try:
+        return _run_days(cfg, store, events_spec, days, kind=kind, roster=roster, show_progress=show_progress, suppressions=suppressions, known_by=known_by)
+    except Exception as exc:
+        if cfg.engine.name != "duckdb":
+            raise
+        import duckdb
+
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            raise EngineError(
+                f"DuckDB ran out of memory within [engine] memory_limit = {cfg.engine.memory_limit!r}: raise it in the config (or lower [engine] threads); no day was left half-written"
+            ) from exc
+        raise
+
+
+def _run_days(
     cfg: Config,
     store: Store,
     events_spec: str | list[str],

@@ -246,3 +246,16 @@ def test_rejects_deep_in_a_large_file_carry_the_reference_line_numbers(tmp_path,
     assert set(rejects["reason"]) == {"empty agent_id"}
     assert files[str(path)] == {"read": n, "accepted": n - len(bad), "rejected": len(bad)}
     assert len(accepted) == n - len(bad)
+
+
+def test_duckdb_out_of_its_memory_limit_is_a_clear_error(sim_dir, tmp_path):
+    """DuckDB running out of ``[engine] memory_limit`` ends the run with one line naming the
+    setting (exit 1), not an internal error; nothing is stored."""
+    config = tmp_path / "tiny.toml"
+    config.write_text('[engine]\nname = "duckdb"\nmemory_limit = "2MB"\n')
+    db = tmp_path / "iw.db"
+    done = _run("--config", str(config), "--db", f"sqlite:///{db}", "nightly", "--events", str(sim_dir / "events.csv.gz"), "--date", "2026-01-11")
+    assert done.returncode == 1, done.stderr
+    assert "DuckDB ran out of memory within [engine] memory_limit = '2MB'" in done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    assert "0 run(s)" in _run("--db", f"sqlite:///{db}", "runs").stderr
