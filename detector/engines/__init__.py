@@ -171,10 +171,10 @@ def fetch(counts: dict[str, Any]) -> dict[str, Any]:
     """The :func:`detector.engines.expression.day_counts` tables as Arrow; the touched lists
     as a stream of batches (read, and hashed, by :func:`assemble` while the engine holds the
     day's rows)."""
-    return {name: _batches(expr) if name == "touched" else expr.to_pyarrow() for name, expr in counts.items()}
+    return {name: stream(expr) if name == "touched" else expr.to_pyarrow() for name, expr in counts.items()}
 
 
-def _batches(expr: Any) -> pa.RecordBatchReader:
+def stream(expr: Any) -> pa.RecordBatchReader:
     """``expr``'s rows as a stream of Arrow batches (DuckDB's through its own connection:
     Ibis's cursor for them does not work with DuckDB 2)."""
     backend = expr._find_backend()

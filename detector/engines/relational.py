@@ -455,9 +455,9 @@ class DayEngine:
 
     def batches(self, expr: ir.Table) -> pa.RecordBatchReader:
         """``expr``'s rows as a stream of Arrow batches."""
-        from detector.engines import HASH_CHUNK
+        from detector.engines import stream
 
-        return expr.to_pyarrow_batches(chunk_size=HASH_CHUNK)
+        return stream(expr)
 
 
 def evidence(table: ir.Table, day: str, agents: set[str]) -> pd.DataFrame:
