@@ -13,7 +13,7 @@ import platform
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -559,23 +559,12 @@ class EngineError(InsiderwatchError):
 NAMED_DAY_KINDS = ("nightly", "rescore")
 
 
-def run_days(
-    cfg: Config,
-    store: Store,
-    events_spec: str | list[str],
-    days: DayRange,
-    *,
-    kind: str,
-    roster: pd.DataFrame | None,
-    show_progress: bool = True,
-    suppressions: str = "as-of",
-    known_by: str | None = None,
-) -> RunSummary:
-    """The one run path (:func:`_run_days`), with DuckDB running out of its memory limit
-    said as what it is, and what to change (the run is recorded failed, its days as they
-    were), not as an internal error."""
+@contextlib.contextmanager
+def _engine_limits(cfg: Config) -> Iterator[None]:
+    """DuckDB running out of its memory limit said as what it is, and what to change (the
+    run is recorded failed, its days as they were), not as an internal error."""
     try:
-        return _run_days(cfg, store, events_spec, days, kind=kind, roster=roster, show_progress=show_progress, suppressions=suppressions, known_by=known_by)
+        yield
     except Exception as exc:
         if cfg.engine.name != "duckdb":
             raise
@@ -588,7 +577,7 @@ def run_days(
         raise
 
 
-def _run_days(
+def run_days(
     cfg: Config,
     store: Store,
     events_spec: str | list[str],
@@ -618,7 +607,7 @@ def _run_days(
         raise UsageError("a nightly run scores one named day")
     lo = pd.Timestamp(days.first, tz="UTC") if days.first else None
     hi = pd.Timestamp(days.last, tz="UTC") + pd.Timedelta(days=1) if days.last else None
-    with tempfile.TemporaryDirectory(prefix=f"insiderwatch-{kind}-") as tmp, contextlib.ExitStack() as stack:
+    with _engine_limits(cfg), tempfile.TemporaryDirectory(prefix=f"insiderwatch-{kind}-") as tmp, contextlib.ExitStack() as stack:
         day_source: Callable[[str], DayEvents | QueryDay]
         if cfg.engine.name in QUERY_ENGINES:
             source = open_source(cfg.engine, [events_spec] if isinstance(events_spec, str) else list(events_spec), mapping=cfg.sources.reader_mapping(), tmp=Path(tmp))
