@@ -185,18 +185,19 @@ def stream(expr: Any) -> pa.RecordBatchReader:
 
 def assemble(day: str, parts: dict[str, Any], timezones: dict[str, str]) -> tuple[pd.DataFrame, Touched | None]:
     """The agent-days and touched sets of an engine's fetched :func:`day_counts` tables
-    (:func:`fetch`)."""
-    agents = parts["agents"]
+    (:func:`fetch`), which it takes out of ``parts`` as it is done with each (a day of a
+    million agents holds a few hundred MB in them)."""
+    agents = parts.pop("agents")
     G = agents.num_rows
     if G == 0:
         return empty_agent_days(), None
-    ids = np.asarray(agents.column(s.AGENT_ID).to_pylist(), dtype=object)
-    index = pd.Index(ids)
+    keys = agents.column(s.AGENT_ID).combine_chunks()
+    ids = keys.to_numpy(zero_copy_only=False)
 
     def aligned(table: pa.Table, column: str) -> np.ndarray:
         out = np.zeros(G, np.int64)
         if table.num_rows:
-            at = index.get_indexer(table.column(s.AGENT_ID).to_pylist())
+            at = _positions(table.column(s.AGENT_ID), keys)
             out[at] = table.column(column).to_numpy(zero_copy_only=False)
         return out
 
@@ -206,9 +207,11 @@ def assemble(day: str, parts: dict[str, Any], timezones: dict[str, str]) -> tupl
     missing = [c for c in AGENT_DAY_COLUMNS[2:] if c not in HOURS and c != "outside_shift_events" and c not in cols]
     if missing:  # pragma: no cover - the expression and the columns are defined together
         raise AssertionError(f"engine counts lack {missing}")
-    hours = _local_hours(day, ids, parts["quarters"], index, timezones)
+    del agents  # its columns are copied into cols
+    hours = _local_hours(day, ids, parts.pop("quarters"), keys, timezones)
     out, rank = agent_day_rows(day, ids, cols, hours)
-    g_agent, lengths, hashes = _touched_hashes(parts["touched"], index)
+    del cols, hours  # in the frame
+    g_agent, lengths, hashes = _touched_hashes(parts.pop("touched"), keys)
     return out, touched_in_groups(day, ids, rank, g_agent, lengths, hashes)
 
 
@@ -216,9 +219,17 @@ def assemble(day: str, parts: dict[str, Any], timezones: dict[str, str]) -> tupl
 HASH_CHUNK = 1 << 20
 
 
-def _touched_hashes(touched: pa.Table | pa.RecordBatchReader, index: pd.Index) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _positions(agent_ids: pa.Array | pa.ChunkedArray, keys: pa.Array) -> np.ndarray:
+    """Where each of ``agent_ids`` stands in ``keys`` (the day's agents), found by Arrow: no
+    agent id becomes a Python string (a day of a million agent ids holds several such
+    columns, and each would cost a few hundred MB as Python strings)."""
+    found = pc.index_in(agent_ids.cast(keys.type), value_set=keys)
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _touched_hashes(touched: pa.Table | pa.RecordBatchReader, keys: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each agent's group of the engine's ``touched`` lists (agent id, list of customer ids),
-    batch by batch: the agent's index in ``index``, the list's length, and every customer's
+    batch by batch: the agent's position in ``keys``, the list's length, and every customer's
     keyed hash (:func:`customer_hashes`), hashed :data:`HASH_CHUNK` at a time."""
     agents: list[np.ndarray] = []
     lengths: list[np.ndarray] = []
@@ -227,7 +238,7 @@ def _touched_hashes(touched: pa.Table | pa.RecordBatchReader, index: pd.Index) -
     for batch in batches:
         if not batch.num_rows:
             continue
-        agents.append(index.get_indexer(batch.column(s.AGENT_ID).to_pylist()).astype(np.int64))
+        agents.append(_positions(batch.column(s.AGENT_ID), keys))
         lists = batch.column("customers")
         lengths.append(pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64))
         values = pc.list_flatten(lists)
@@ -238,12 +249,12 @@ def _touched_hashes(touched: pa.Table | pa.RecordBatchReader, index: pd.Index) -
     return np.concatenate(agents), np.concatenate(lengths), np.concatenate(hashes).astype(np.uint64, copy=False) if hashes else np.zeros(0, np.uint64)
 
 
-def _local_hours(day: str, ids: np.ndarray, quarters: pa.Table, index: pd.Index, timezones: dict[str, str]) -> np.ndarray:
+def _local_hours(day: str, ids: np.ndarray, quarters: pa.Table, keys: pa.Array, timezones: dict[str, str]) -> np.ndarray:
     """Agents x 24 local-hour counts from events per UTC quarter hour of ``day``."""
     hours = np.zeros((len(ids), 24), np.int32)
     if not quarters.num_rows:
         return hours
-    agent = index.get_indexer(quarters.column(s.AGENT_ID).to_pylist())
+    agent = _positions(quarters.column(s.AGENT_ID), keys)
     quarter = quarters.column("quarter").to_numpy(zero_copy_only=False).astype(np.int64)
     n = quarters.column("n").to_numpy(zero_copy_only=False).astype(np.int64)
     local = (np.arange(QUARTERS) // 4)[None, :]  # the local hour of each quarter, per zone: row 0 UTC

@@ -125,7 +125,8 @@ _CHECKED_INT = (rel.US, rel.LINE)
 
 class FileSource(QuerySource):
     """Local files read by DuckDB in this process: CSV (plain or gzip) and Parquet are read,
-    checked and held by DuckDB (within ``[engine] memory_limit``, spilling to disk); a file
+    checked and held by DuckDB (compressed, in a database file in the run's working
+    directory, removed with it; within ``[engine] memory_limit``, spilling there); a file
     DuckDB's reader cannot read exactly as the reference reader does (JSON Lines; a CSV
     record it could not split, a value holding a line break, invalid UTF-8, blank lines or a
     byte-order mark before the header; an unreadable or corrupt file; a mapping feature
@@ -146,17 +147,23 @@ class FileSource(QuerySource):
         self.name = str(self.paths[0]) if len(self.paths) == 1 else f"{self.paths[0]} and {len(self.paths) - 1} more"
         self.mapping = mapping
         # insertion order kept: a CSV file's rows are numbered by their order in its table
-        config: dict[str, Any] = {"memory_limit": settings.memory_limit, "temp_directory": str(tmp / "duckdb"), "preserve_insertion_order": True}
+        # the allocator's background threads give the memory a finished query freed back to
+        # the system (without them DuckDB keeps it, hundreds of MB while the day is scored)
+        config: dict[str, Any] = {"memory_limit": settings.memory_limit, "temp_directory": str(tmp / "duckdb"), "preserve_insertion_order": True, "allocator_background_threads": True}
         if settings.threads:
             config["threads"] = settings.threads
-        self.con = ibis.duckdb.connect(**config)
+        # a database file in the run's working directory: the checked rows are written to it
+        # compressed as they are inserted (a tenth of their size in memory, where a temporary
+        # table holds them whole), and DuckDB reads back only the row groups a day needs
+        (tmp / "duckdb").mkdir(parents=True, exist_ok=True)
+        self.con = ibis.duckdb.connect(database=str(tmp / "duckdb" / "checked.duckdb"), **config)
         self.files = []
         #: files the reference reader read (their FileStats, with CSV line counts)
         self.stats: dict[str, Any] = {}
         #: why each file went to the reference reader
         self.fallback: dict[str, str] = {}
         columns = ", ".join([*(f'"{c}" VARCHAR' for c in _CHECKED_TEXT), *(f'"{c}" BIGINT' for c in _CHECKED_INT)])
-        self._run(f"CREATE TEMP TABLE iw_checked ({columns})")
+        self._run(f"CREATE TABLE iw_checked ({columns})")
         self._table: ir.Table | None = None
         self._compiled: dict[tuple, str] = {}
         #: DuckDB's CSV reader reads this text as null: one no file holds (unguessable)
@@ -307,7 +314,7 @@ class _DuckDBDay(rel.DayEngine):
         where = f"{_sql_name(rel.REASON)} IS NULL AND {_sql_name(rel.US)} >= {start} AND {_sql_name(rel.US)} < {start + rel._US_PER_DAY}"
         n_rows = self.source._run(f"SELECT count(*) FROM iw_checked WHERE {where}")[0][0]
         columns = ", ".join(_sql_name(c) for c in s.STRING_COLUMNS)
-        self.source._run(f"CREATE OR REPLACE TEMP TABLE iw_day AS SELECT DISTINCT {columns}, {_sql_name(rel.US)} - {start} AS {_sql_name(rel.US)} FROM iw_checked WHERE {where}")
+        self.source._run(f"CREATE OR REPLACE TABLE iw_day AS SELECT DISTINCT {columns}, {_sql_name(rel.US)} - {start} AS {_sql_name(rel.US)} FROM iw_checked WHERE {where}")
         return self.source.con.table("iw_day"), int(n_rows), start
 
     def release_day(self, distinct: ir.Table) -> None:
