@@ -123,7 +123,7 @@ class EngineSettings:
     spark_partitions : Spark's shuffle partitions (spark.sql.shuffle.partitions)
     """
 
-    name: str = "python"
+    name: str = "duckdb"
     memory_limit: str = "768MB"
     threads: int = 0
     spark_master: str = "local[*]"

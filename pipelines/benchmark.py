@@ -431,7 +431,7 @@ def benchmark_group():
 @click.option(
     "--engine",
     type=click.Choice(["duckdb", "python"]),
-    default="python",
+    default="duckdb",
     show_default=True,
     help="What reads, checks and counts the events into agent-days, in ingest+aggregate and the nightly run: python (this process) or duckdb (DuckDB reads the files itself).",
 )
