@@ -259,3 +259,32 @@ def test_duckdb_out_of_its_memory_limit_is_a_clear_error(sim_dir, tmp_path):
     assert "DuckDB ran out of memory within [engine] memory_limit = '2MB'" in done.stderr
     assert "internal error" not in done.stderr and "Traceback" not in done.stderr
     assert "0 run(s)" in _run("--db", f"sqlite:///{db}", "runs").stderr
+
+
+def test_checked_rows_and_the_days_rows_are_held_compressed_in_the_runs_working_directory(tmp_path):
+    """DuckDB holds the checked rows, and each day's distinct rows while it is counted, in a
+    database file in the run's working directory (compressed as they are written; a
+    temporary table would hold them whole in memory), and counts the day as the reference."""
+    rows = [f"2026-03-02T{h:02d}:{m:02d}:00Z,a{(h + m) % 3},C{h * 60 + m:04d},view,T{h},e{h}-{m}" for h in range(24) for m in range(0, 60, 5)]
+    path = tmp_path / "day.csv.gz"
+    path.write_bytes(gzip.compress(("\n".join([",".join(HEADER), *rows, ""])).encode()))
+    work = tmp_path / "work"
+    source = FileSource([str(path)], EngineSettings(name="duckdb"), None, work)
+    try:
+        table = source.checked()
+        databases = dict(source._run("SELECT database_name, path FROM duckdb_databases() WHERE path IS NOT NULL"))
+        assert Path(databases[source._run("SELECT current_database()")[0][0]]).parent == work / "duckdb"
+        tables = source._run("SELECT table_name, temporary FROM duckdb_tables()")
+        assert ("iw_checked", False) in tables
+        engine = source.day_engine()
+        held, n_rows, _ = engine.hold_day(table, "2026-03-02")
+        assert n_rows == len(rows) and ("iw_day", False) in source._run("SELECT table_name, temporary FROM duckdb_tables()")
+        engine.release_day(held)
+        counted = rel.count_day(table, "2026-03-02", engine=engine)
+        reference = rel.count_day(table, "2026-03-02")  # Ibis's own day engine, a temporary table
+        pd.testing.assert_frame_equal(counted.agent_days, reference.agent_days)
+        assert counted.events == len(rows) and int(counted.agent_days["events"].sum()) == len(rows)
+        assert counted.touched is not None and reference.touched is not None
+        assert list(counted.touched.agents) == list(reference.touched.agents) and (counted.touched.hashes == reference.touched.hashes).all()
+    finally:
+        source.close()
