@@ -232,6 +232,8 @@ class FileSource(QuerySource):
             self._insert(str(path))
         except UsageError as exc:  # a mapping feature DuckDB does not run
             return str(exc)
+        except duckdb.OutOfMemoryException:
+            raise  # the run's memory limit, said as such (not a file to read another way)
         except duckdb.Error as exc:
             self._run(f"DELETE FROM iw_checked WHERE {rel.FILE} = {literal}")
             return f"DuckDB cannot read it: {str(exc).splitlines()[0]}"
