@@ -1,15 +1,19 @@
-"""Engines that count a day's events into agent-days, in a registry by name.
+"""Engines that count a day's events into agent-days.
 
-Every engine takes a UTC day's canonical, validated, de-duplicated events batch by batch
-(``add``) and returns the day's agent-days and touched sets (``finish``), exactly those of
-the reference, :class:`detector.aggregate.DayAggregator`:
+Every engine gives the day's agent-days and touched sets of the reference,
+:class:`detector.aggregate.DayAggregator`, column for column:
 
-- ``python``: the reference, numpy and pandas in this process.
-- ``duckdb``: the Ibis expression of :mod:`detector.engines.expression`, run by DuckDB in
-  this process over the day's events inserted into a DuckDB table (which DuckDB keeps
-  within its memory limit, spilling to disk).
+- ``python``: the reference, numpy and pandas in this process, fed the events this
+  process reads (``add``/``finish``, in :data:`ENGINES`).
+- ``duckdb`` (the default), ``spark`` and ``sql``: the Ibis expressions of
+  :mod:`detector.engines.relational` and :mod:`detector.engines.expression`, run where the
+  events are (:mod:`detector.engines.query`: DuckDB over local files, Spark over a lake's
+  files, a warehouse table); only the counts come back, and :func:`assemble` makes them
+  agent-days here. :data:`ENGINES` also holds a ``duckdb`` counter fed this process's
+  events batch by batch (:class:`DuckDBDayAggregator`), which the equality tests and the
+  benchmark compare with the reference.
 
-Both return the same rows, column for column (tests/test_engines.py holds them to it).
+tests/test_engines.py and tests/test_query_engines.py hold them to it.
 """
 
 from __future__ import annotations
