@@ -202,6 +202,8 @@ def simulate_command(ctx, agents, days, seed, out, start, fmt, insiders):
 def _scenario_help() -> str:
     lines = []
     for name, injector in INJECTORS.items():
+        if name == "decoyed":
+            continue  # the quiet half of "decoy", planned with it
         text = " ".join((type(injector).__doc__ or "").split())
         lines.extend(textwrap.wrap(text, width=92, initial_indent=f"  {name:<12} ", subsequent_indent=" " * 15))
     return "\n".join(lines)

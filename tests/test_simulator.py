@@ -92,7 +92,8 @@ def label_days(sim_dir):
 
 
 def test_default_mix_has_every_scenario_with_clean_history(labels, sim_roster):
-    assert set(labels.scenario) == set(INJECTORS)
+    # the adversaries of issue 16 join from 300 agents up (the sample desk stays as it was)
+    assert set(labels.scenario) == set(INJECTORS) - {"fake_tickets", "decoy", "decoyed", "ramp"}
     start = pd.Timestamp("2026-01-05")
     for row in labels.itertuples():
         first = pd.Timestamp(row.start_day)
@@ -204,7 +205,8 @@ def test_enumeration_walks_consecutive_ids(injected, labels):
 def test_insider_spec_parsing():
     assert parse_spec("none", 500, 60) == {}
     assert parse_spec("bulk=2, ring", 500, 60) == {"bulk": 2, "ring": 1}
-    assert set(parse_spec("default", 500, 60)) == set(INJECTORS)
+    assert set(parse_spec("default", 500, 60)) == set(INJECTORS) - {"decoyed"}  # planned with "decoy"
+    assert "ramp" not in parse_spec("default", 200, 35)
     with pytest.raises(UsageError, match="unknown insider scenario 'bulky'"):
         parse_spec("bulky=1", 500, 60)
     with pytest.raises(UsageError):
@@ -364,3 +366,65 @@ def test_sample_logs_regenerate_from_their_documented_command(tmp_path):
     fresh = hashlib.sha256(gzip.decompress((tmp_path / "events.csv.gz").read_bytes())).hexdigest()
     committed = hashlib.sha256(gzip.decompress((sample / "events.csv.gz").read_bytes())).hexdigest()
     assert fresh == committed
+
+
+# --- issue 16's adversaries --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def adversaries(tmp_path_factory):
+    """A small desk with the three adversaries who know the detector, and the same desk
+    without them: what they add is exactly the difference."""
+    with_them, without = tmp_path_factory.mktemp("adv"), tmp_path_factory.mktemp("adv-clean")
+    spec = dict(agents=80, days=40, seed=7)
+    run_simulation(SimulationSpec(**spec, insiders={"fake_tickets": 1, "decoy": 1, "ramp": 1}), with_them, show_progress=False)
+    run_simulation(SimulationSpec(**spec, insiders={}), without, show_progress=False)
+    a, b = load_events(with_them / "events.csv.gz"), load_events(without / "events.csv.gz")
+    labels = pd.read_csv(with_them / "labels.csv", dtype=str)
+    return a, b, labels
+
+
+def test_adversaries_are_labelled_and_leave_the_benign_desk_alone(adversaries):
+    a, b, labels = adversaries
+    assert sorted(labels.scenario) == ["decoy", "decoyed", "fake_tickets", "ramp"]
+    insiders = set(labels.agent_id)
+    key = ["agent_id", "timestamp", "customer_id", "resource"]
+    # the log's duplicate rows are drawn over all of a day's rows: compare without them
+    benign_a = a.drop_duplicates("event_id").loc[lambda f: ~f.agent_id.isin(insiders), key].fillna("").sort_values(key).reset_index(drop=True)
+    benign_b = b.drop_duplicates("event_id").loc[lambda f: ~f.agent_id.isin(insiders), key].fillna("").sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(benign_a, benign_b)
+
+
+def test_fake_tickets_put_every_harvested_customer_under_a_ticket_of_its_own(adversaries):
+    a, b, labels = adversaries
+    agent = labels.agent_id[labels.scenario == "fake_tickets"].iloc[0]
+    real = set(b.ticket_id.dropna())
+    mine = a[(a.agent_id == agent) & a.ticket_id.notna() & ~a.ticket_id.isin(real)]
+    assert len(mine) > 100
+    per_ticket = mine.groupby("ticket_id").customer_id.nunique()
+    assert (per_ticket == 1).all()  # one customer per fake ticket: never "unrelated to the ticket"
+    assert mine.ticket_id.str.len().eq(b.ticket_id.dropna().str.len().iloc[0]).all()  # they look like the desk's own
+    days = mine.groupby(mine.timestamp.dt.strftime("%Y-%m-%d")).customer_id.nunique()
+    assert days.between(40, 80).all(), days
+
+
+def test_decoy_spikes_on_the_nights_its_accomplice_harvests(adversaries):
+    a, b, labels = adversaries
+    lab = labels.set_index("scenario")
+    loud, quiet = lab.loc["decoy", "agent_id"], lab.loc["decoyed", "agent_id"]
+    assert lab.loc["decoy", "start_day"] <= lab.loc["decoyed", "end_day"]
+    day = lambda f: f.timestamp.dt.strftime("%Y-%m-%d")  # noqa: E731
+    extra = lambda agent: a[a.agent_id == agent].groupby(day(a[a.agent_id == agent])).size().sub(b[b.agent_id == agent].groupby(day(b[b.agent_id == agent])).size(), fill_value=0)  # noqa: E731
+    loud_extra, quiet_extra = extra(loud), extra(quiet)
+    spikes = loud_extra[loud_extra > 200].index
+    assert len(spikes) >= 3 and quiet_extra.reindex(spikes).fillna(0).gt(0).mean() >= 0.5
+
+
+def test_ramp_grows_by_two_or_three_views_a_working_day(adversaries):
+    a, b, labels = adversaries
+    agent = labels.agent_id[labels.scenario == "ramp"].iloc[0]
+    day = lambda f: f.timestamp.dt.strftime("%Y-%m-%d")  # noqa: E731
+    mine_a, mine_b = a[a.agent_id == agent], b[b.agent_id == agent]
+    extra = mine_a.groupby(day(mine_a)).size().sub(mine_b.groupby(day(mine_b)).size(), fill_value=0)
+    extra = extra[extra > 0]
+    assert len(extra) >= 10
+    steps = np.diff(extra.to_numpy()) / 1.0
+    assert 1.5 <= np.median(steps) <= 3.5 and extra.iloc[0] <= 6 and extra.iloc[-1] >= 25

@@ -23,6 +23,7 @@ from detector.simulator.events import (
     NONE,
     PROFILE,
     SEARCH,
+    TICKET_BASE,
     TRANSACTIONS,
     VIEW,
     EventArrays,
@@ -326,14 +327,118 @@ class Enumeration(Injector):
         return EventArrays.build(ts=ts, agent=plan.agent, customer=customers, action=action, resource=resource, ticket=NONE)
 
 
+# adversaries who know how the detector works (issue 16) --------------------------------
+
+
+#: where fake tickets' numbers start: as many digits as the desk's own, never the same ones
+FAKE_TICKET_BASE = TICKET_BASE + 70_000_000
+
+
+@register
+class FakeTickets(Injector):
+    """A harvester who opens a ticket for every customer they harvest, so that no view is
+    ticketless or unrelated to its ticket: 50-80 extra customers a day, each under a ticket
+    of its own (a search, then two or three of profile, id document and address)."""
+
+    name = "fake_tickets"
+    per_day = (50, 80)
+    duration = (10, 20)
+    min_days_left = 6
+
+    def inject(self, plan, ctx, rng):
+        n = self.count(rng)
+        customers = ctx.world.uniform(n, rng)
+        # numbers like the ticket system's, from a range of their own: the benign desk's
+        # tickets stay exactly what they are without this insider
+        tickets = FAKE_TICKET_BASE + (ctx.k * 2_000 + plan.agent) * 100 + np.arange(n, dtype=np.int64)
+        per = rng.integers(2, 4, size=n)  # views after the search
+        idx = np.repeat(np.arange(n), per + 1)
+        first = np.r_[0, np.cumsum(per + 1)[:-1]]
+        is_search = np.zeros(len(idx), bool)
+        is_search[first] = True
+        ts = np.repeat(burst_times(self._shift(plan, ctx), n, rng, gap_ms=120_000.0), per + 1)
+        ts = ts + (np.arange(len(idx)) - np.repeat(first, per + 1)) * rng.integers(8_000, 30_000, size=len(idx))
+        resource = _resources(rng, len(idx), (PROFILE, ID_DOCUMENT, ADDRESS), (0.4, 0.4, 0.2))
+        resource[is_search] = NONE
+        action = np.where(is_search, SEARCH, VIEW).astype(np.int8)
+        return EventArrays.build(ts=ts, agent=plan.agent, customer=customers[idx], action=action, resource=resource, ticket=tickets[idx])
+
+
+@register
+class Decoy(Injector):
+    """Two accomplices: a loud one who makes an obvious spike (250-350 ticketless views) on
+    the nights the quiet one harvests (40-60 a day, partly under their own tickets), to take
+    the single alert slot of a small desk. Both are labelled: "decoy" and "decoyed"."""
+
+    name = "decoy"
+    per_day = (250, 350)
+    duration = (8, 14)
+    min_days_left = 6
+
+    def plan(self, desk, cal, count, rng, taken):
+        plans: list[Plan] = []
+        for quiet in Injector.plan(self, desk, cal, count, rng, taken):
+            loud_pool = [int(a) for a in self.eligible(desk, cal, taken) if cal.works[a, quiet.start : quiet.end + 1].mean() >= 0.6]
+            if not loud_pool:
+                taken.discard(quiet.agent)
+                continue
+            loud = int(rng.choice(loud_pool))
+            taken.add(loud)
+            plans += [Plan("decoyed", quiet.agent, quiet.start, quiet.end), Plan("decoy", loud, quiet.start, quiet.end)]
+        return plans
+
+    def inject(self, plan, ctx, rng):
+        if plan.scenario == "decoyed":
+            n = int(rng.integers(40, 61))
+            ticket = np.where(rng.random(n) < 0.5, self._own_tickets(plan, ctx, n, rng), NONE)
+            return self._views(plan, burst_times(self._shift(plan, ctx), n, rng, gap_ms=60_000.0), ctx.world.uniform(n, rng), rng, ticket=ticket)
+        return super().inject(plan, ctx, rng)
+
+
+class Decoyed(Decoy):
+    """The quiet half of :class:`Decoy` (planned with it, not on its own)."""
+
+    name = "decoyed"
+
+
+INJECTORS["decoyed"] = Decoyed()
+
+
+@register
+class Ramp(Injector):
+    """A harvester who ramps up by 2-3 extra views a day, every working day, for weeks (from
+    a handful to 60-90 a day), half under their own tickets, so that no day differs much
+    from the days before it."""
+
+    name = "ramp"
+    per_day = (2, 3)  # the daily step
+    duration = (21, 35)
+    min_days_left = 14
+
+    def inject(self, plan, ctx, rng):
+        worked = int(ctx.cal.works[plan.agent, plan.start : ctx.k + 1].sum())
+        n = int(round(worked * rng.uniform(*self.per_day)))
+        ticket = np.where(rng.random(n) < 0.5, self._own_tickets(plan, ctx, n, rng), NONE)
+        return self._views(plan, burst_times(self._shift(plan, ctx), n, rng, gap_ms=90_000.0), ctx.world.uniform(n, rng), rng, ticket=ticket)
+
+
+#: scenarios that join the default mix only from this many agents up (issue 16's adversaries:
+#: the committed 200-agent sample desk stays as it was)
+ADVERSARIES_FROM = 300
+ADVERSARIES = ("fake_tickets", "decoy", "ramp")
+
+
 def default_counts(n_agents: int, days: int) -> dict[str, int]:
-    """Every scenario at least once from 100 agents and 30 days up, several times when the
-    desk allows; smaller runs get one of each where they can hold it."""
+    """Every scenario at least once from 100 agents and 30 days up (the adversaries from
+    :data:`ADVERSARIES_FROM`), several times when the desk allows; smaller runs get one of
+    each where they can hold it."""
     if days < 10 or n_agents < 20:
         return {}
     each = max(1, n_agents // 300)
-    counts = {name: each for name in INJECTORS}
+    counts = {name: each for name in INJECTORS if name not in ADVERSARIES and name != "decoyed"}
     counts["ring"] = max(1, n_agents // 750)
+    if n_agents >= ADVERSARIES_FROM:
+        counts.update(dict.fromkeys(ADVERSARIES, each))
     return counts
 
 
@@ -350,8 +455,8 @@ def parse_spec(spec: str | None, n_agents: int, days: int) -> dict[str, int]:
             continue
         name, _, number = item.partition("=")
         name = name.strip()
-        if name not in INJECTORS:
-            raise UsageError(f"unknown insider scenario {name!r}; known: {', '.join(INJECTORS)}")
+        if name not in INJECTORS or name == "decoyed":
+            raise UsageError(f"unknown insider scenario {name!r}; known: {', '.join(n for n in INJECTORS if n != 'decoyed')}")
         try:
             n = int(number) if number.strip() else 1
         except ValueError:
