@@ -213,6 +213,28 @@ def _against(x: float, ref: float, what: str) -> str:
     return f"{x / ref:.1f}x {what} of {_fmt(ref)}"
 
 
+#: accumulated evidence (``accum__max``, a z of the window) from which it is stated in words
+ACCUM_STATED = 2.0
+
+
+def accumulated_sentence(row: pd.Series | dict[str, Any], metric: str) -> str:
+    """'over the last 12 days, 190 more identity document views than their own normal (16 a
+    day on 12 working days, against 310 expected)' when ``metric`` carries the row's
+    accumulated evidence (:mod:`detector.evidence`), else ''."""
+    from detector.evidence import DERIVED
+
+    carried = row.get("accum__metric")
+    if carried != metric and not (carried in DERIVED and metric in DERIVED[carried][1]):
+        return ""
+    z, excess, days = float(row.get("accum__max", 0.0) or 0.0), float(row.get("accum__excess", 0.0) or 0.0), int(row.get("accum__days", 0) or 0)
+    if z < ACCUM_STATED or excess < 1 or days < 1:
+        return ""
+    return (
+        f"over the last {int(row['accum__window'])} days, {_fmt(excess)} more {PHRASES.get(carried) or DERIVED[carried][2]} than their own normal "
+        f"({_fmt(excess / days)} a day on {days} working days, against {_fmt(float(row['accum__expected']))} expected)"
+    )
+
+
 def reason_sentences(row: pd.Series, contributions: dict[str, float], *, top: int = 3) -> list[str]:
     """Plain sentences, strongest first, for the metrics that drove the score.
 
@@ -240,15 +262,21 @@ def reason_sentences(row: pd.Series, contributions: dict[str, float], *, top: in
             parts.append(f"{_against(value, role_med, f'the median of {peers} today')}")
         if value > team_p95 and row[s.TEAM] != s.UNKNOWN:
             parts.append(f"{_against(value, team_p95, f'the 95th percentile of team {row[s.TEAM]}')}")
+        days = accumulated_sentence(row, m)
+        if not parts and not days:
+            continue
         if not parts:
+            sentences.append(days[0].upper() + days[1:])
+            if len(sentences) >= top:
+                break
             continue
         sentence = f"{_fmt(value)} {PHRASES[m]}: " + ", ".join(parts)
         if m == "ticketless_views" and row["views"] > 0:
             sentence += f"; {100 * value / row['views']:.0f}% of all views had no ticket"
         if m in ("new_customers", "team_new_customers") and row["customers"] > 0:
             sentence += f"; {100 * value / row['customers']:.0f}% of the {_fmt(float(row['customers']))} customers of the day"
-        if row.get("persist__metric") == m and float(row.get("persist__max", 0.0)) >= 2.0:
-            sentence += "; the same excess on at least 3 of their last 5 working days"
+        if days:
+            sentence += f"; {days}"
         if not has_base:
             sentence += " (no personal history yet: compared with peers)"
         sentences.append(sentence)

@@ -209,6 +209,9 @@ def from_dict(data: dict, *, origin: str = "config") -> Config:
         raise UsageError(f"features.leave_out: unknown family or metric {unknown[0]!r} ({origin}); families: {', '.join(FAMILIES)}")
     if config.features.window < 3 or config.features.lag < 0:
         raise UsageError(f"features.window must be at least 3 and features.lag not negative ({origin})")
+    f = config.features
+    if not all(isinstance(w, int) and not isinstance(w, bool) and 2 <= w <= 60 for w in f.windows) or f.reference_days < f.min_history or f.freeze_above < 0:
+        raise UsageError(f"features.windows must be whole numbers of days from 2 to 60, features.reference_days at least features.min_history and features.freeze_above not negative ({origin})")
     from detector.engines import ENGINE_NAMES
 
     if config.engine.name not in ENGINE_NAMES:
@@ -240,7 +243,7 @@ def _typed(value, kind, key: str, origin: str):
         return float(value)
     if kind is dict and isinstance(value, dict):
         return dict(value)
-    if kind is tuple and isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+    if kind is tuple and isinstance(value, list | tuple) and (all(isinstance(v, str) for v in value) or all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
         return tuple(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise UsageError(f"{key} must be {kind.__name__}, got {value!r} ({origin})")

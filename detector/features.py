@@ -27,6 +27,7 @@ import pandas as pd
 
 from detector import schema as s
 from detector.aggregate import DAY, outside_shift_events
+from detector.days import shift_day
 from detector.history import baseline_window
 from detector.metrics import METRIC_TABLE
 from detector.novelty import NOVELTY_COUNTS
@@ -38,7 +39,8 @@ COMPOSITION_METRICS: dict[str, tuple[str, str]] = {m.name: (m.part_of, m.meaning
 METRICS: dict[str, str] = {m.name: m.meaning for m in METRIC_TABLE}
 #: metrics that ordinary busy work does not drive up, only harvesting
 HARVEST_METRICS = tuple(m.name for m in METRIC_TABLE if m.harvest)
-#: feature families, for ablation (``leave_out``); "persistence" is the steady-excess input
+#: feature families, for ablation (``leave_out``); "persistence" is the evidence accumulated
+#: over days (:mod:`detector.evidence`)
 FAMILIES: dict[str, tuple[str, ...]] = {
     **{family: tuple(m.name for m in METRIC_TABLE if m.family == family) for family in dict.fromkeys(m.family for m in METRIC_TABLE)},
     "persistence": ("persistence",),
@@ -69,6 +71,12 @@ class FeatureSettings:
     baseline_skip_above : when above 0, an agent's days that scored at least this much are
         left out of their own baseline (:func:`detector.history.personal_baseline`), so a harvest that goes on
         for weeks does not become the agent's normal; 0 keeps every day
+    windows : the multi-day windows (calendar days, today included) over which an excess is
+        accumulated (:mod:`detector.evidence`); empty: none
+    reference_days : the days just before each window that form its reference
+    freeze_above : an agent-day whose accumulated evidence (``accum__max``) reached this is
+        left out of the agent's baseline and of every later reference, so a sustained rise is
+        compared with the quiet period before it; 0 keeps every day
     """
 
     window: int = 28
@@ -78,6 +86,9 @@ class FeatureSettings:
     novelty_window: int = 28
     leave_out: tuple = ()
     baseline_skip_above: float = 0.0
+    windows: tuple = (3, 7, 14)
+    reference_days: int = 28
+    freeze_above: float = 4.0
 
     def left_out(self) -> set[str]:
         """The metrics (and ``persistence``) named by ``leave_out``."""
@@ -116,6 +127,14 @@ def peer_groups(agents: pd.Series, roster: pd.DataFrame | None) -> pd.DataFrame:
             frame[c] = UNKNOWN
         frame[c] = frame[c].astype(s.STRING_DTYPE).fillna(UNKNOWN).replace("", UNKNOWN)
     return frame
+
+
+def shared_groups(frame: pd.DataFrame, settings: FeatureSettings) -> np.ndarray:
+    """The group each agent of a day (``frame``: agent_id, team, role) shares a rise with:
+    their team when at least ``min_team`` of it are active that day, else their role."""
+    team_size = frame.groupby(s.TEAM)[s.AGENT_ID].transform("size").to_numpy()
+    use_team = (team_size >= settings.min_team) & (frame[s.TEAM] != UNKNOWN).to_numpy()
+    return np.where(use_team, frame[s.TEAM], "role:" + frame[s.ROLE])
 
 
 def _count_noise(count) -> np.ndarray:
@@ -190,9 +209,7 @@ def compute(
     active = hist.groupby(s.AGENT_ID).size() if len(hist) else pd.Series(dtype="int64")
     out["history_days"] = agents.map(active).fillna(0).astype("int64").to_numpy()
     enough = out["history_days"].to_numpy() >= settings.min_history
-    team_size = out.groupby(s.TEAM)[s.AGENT_ID].transform("size").to_numpy()
-    use_team = (team_size >= settings.min_team) & (out[s.TEAM] != UNKNOWN).to_numpy()
-    shared_key = np.where(use_team, out[s.TEAM], "role:" + out[s.ROLE])
+    shared_key = shared_groups(out, settings)
     role_key = out[s.ROLE].to_numpy()
     hist_agents = hist[s.AGENT_ID].to_numpy() if len(hist) else np.array([], dtype=object)
     # agents as integer codes once: every per-agent statistic below groups by them
@@ -330,51 +347,50 @@ def _frame_of(cols: dict[str, np.ndarray], index: pd.Index) -> pd.DataFrame:
     return pd.concat(parts, axis=1)[names] if parts else pd.DataFrame(index=index)
 
 
-#: working days over which a steady excess is looked for (today and the agent's previous ones)
-PERSIST_DAYS = 5
-#: of those, how many must show the excess: the 3rd largest of 5 daily z's
-PERSIST_RANK = 3
-
-
-def add_persistence(
+def add_accumulation(
     features: pd.DataFrame,
-    previous: pd.DataFrame | None,
+    history: pd.DataFrame,
+    today: pd.DataFrame,
     *,
-    days: int = PERSIST_DAYS,
-    rank: int = PERSIST_RANK,
+    day: str,
     settings: FeatureSettings = FeatureSettings(),
+    frozen: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Add ``persist__max``: how far a harvesting excess has stood out on most of the agent's
-    last few working days, and ``persist__metric``, which one.
+    """Add the evidence accumulated over the last days (:func:`detector.evidence.accumulate`):
+    ``m__acc`` per metric and the ``accum__*`` summary of the strongest harvesting one.
 
-    A drip of 10-20 extra records a day is small on any one day but there every day. For
-    each harvesting metric, take the agent's positive z of today and of their previous
-    ``days - 1`` scored days (``previous``: stored model inputs, with ``day``, ``agent_id``
-    and the ``m__z`` columns); missing days count as no excess. The ``rank``-th largest of
-    those is the persistent excess: one spike leaves it at zero, a steady excess does not.
-    """
-    metrics = [m for m in HARVEST_METRICS if m not in settings.left_out()]
-    if not metrics or "persistence" in settings.left_out():
-        return features.assign(persist__max=0.0, persist__metric="")
-    zcols = [f"{m}__z" for m in metrics]
-    today = features[[s.AGENT_ID]].copy()
-    today[zcols] = features[zcols].astype(float).fillna(0.0).clip(lower=0.0).to_numpy()
-    frames = [today]
-    if previous is not None and len(previous) and all(c in previous for c in zcols):
-        prev = previous[previous[s.AGENT_ID].isin(set(today[s.AGENT_ID]))].sort_values(DAY, kind="stable")
-        prev = prev.groupby(s.AGENT_ID).tail(days - 1)[[s.AGENT_ID] + zcols]
-        frames.insert(0, prev.astype({c: float for c in zcols}))
-    stacked = pd.concat(frames, ignore_index=True)
-    persist = np.zeros((len(today), len(zcols)))
-    for j, col in enumerate(zcols):
-        ordered = stacked[[s.AGENT_ID, col]].sort_values([s.AGENT_ID, col], ascending=[True, False], kind="stable")
-        nth = ordered[ordered.groupby(s.AGENT_ID).cumcount() == rank - 1].set_index(s.AGENT_ID)[col]
-        persist[:, j] = np.array(today[s.AGENT_ID].map(nth), float)
-    persist = np.nan_to_num(persist, nan=0.0)
+    ``history``: agent-days before ``day`` covering :func:`detector.evidence.span` days (not
+    cut to the baseline window); ``frozen``: agent-days kept out of the references
+    (:func:`detector.evidence.frozen_days`)."""
+    from detector import evidence
+
+    left_out = settings.left_out()
+    today = with_metrics(today[today[DAY] == day] if len(today) else today)
+    at = pd.Index(today[s.AGENT_ID]).get_indexer(features[s.AGENT_ID])
+    today = evidence.with_derived(today.iloc[at].reset_index(drop=True))
+    first = shift_day(day, -(evidence.span(settings) - 1))
+    hist = history[(history[DAY] >= first) & (history[DAY] < day)] if len(history) else history
+    hist = evidence.with_derived(with_metrics(hist))
+    metrics = {m: (COMPOSITION_METRICS[m][0] if m in COMPOSITION_METRICS else None) for m in METRICS if m not in CONTEXT_METRICS}
+    summarise = () if "persistence" in left_out else tuple(m for m in HARVEST_METRICS if m not in left_out)
+    for name, (volume, parts, _) in evidence.DERIVED.items():
+        if summarise and not set(parts) & left_out:
+            metrics[name] = volume
+            summarise += (name,)
+    acc = evidence.accumulate(
+        hist,
+        today,
+        day=day,
+        metrics=metrics,
+        groups=shared_groups(features, settings),
+        roles=features[s.ROLE].to_numpy(),
+        settings=settings,
+        summarise=summarise,
+        frozen=frozen,
+    )
     out = features.copy(deep=False)  # copy-on-write: the new columns do not touch ``features``
-    out["persist__max"] = persist.max(axis=1) if len(persist) else np.zeros(0)
-    best = persist.argmax(axis=1) if len(persist) else np.zeros(0, int)
-    out["persist__metric"] = [metrics[i] for i in best]
+    for c in acc.columns:
+        out[c] = acc[c].to_numpy()
     return out
 
 
@@ -394,14 +410,14 @@ def model_input_names(settings: FeatureSettings = FeatureSettings()) -> list[str
     if any(m not in left_out for m in HARVEST_METRICS):
         names += ["harvest__max", "harvest__sum"]
     if "persistence" not in left_out:
-        names.append("persist__max")
+        names.append("accum__max")
     return names
 
 
 def model_inputs(features: pd.DataFrame, settings: FeatureSettings = FeatureSettings()) -> pd.DataFrame:
     """The model's inputs: excesses only (a quiet day is not suspicious), missing values as
-    no excess. ``persist__max`` comes from :func:`add_persistence` (zero when not added)."""
+    no excess. ``accum__max`` comes from :func:`add_accumulation` (zero when not added)."""
     cols = model_input_names(settings)
-    if "persist__max" not in features:
-        features = features.assign(persist__max=0.0)
+    if "accum__max" not in features:
+        features = features.assign(accum__max=0.0)
     return features[cols].astype(float).fillna(0.0).clip(lower=0.0)

@@ -4,9 +4,12 @@ report alike.
 No look-ahead: everything here reads days before D only (peer comparisons use D itself,
 elsewhere). Each window is ``[first, before)`` in ``YYYY-MM-DD`` days:
 
-- personal baselines: ``[D - lag - window, D - lag)``, less the agent's days that scored at
+- personal baselines: ``[D - lag - window, D - lag)``, less the agent's days that carried a
+  sustained excess (stored ``accum__max`` at least ``freeze_above``) and those that scored at
   least ``baseline_skip_above`` (when set), so weeks of harvest do not become the agent's
   normal;
+- accumulated evidence: ``[D - max(windows) - reference_days + 1, D]``, less the same
+  sustained-excess days (:mod:`detector.evidence`);
 - training: the model inputs of ``[D - train_days, D)``, less the alerted agent-days when
   ``exclude_alerted`` is set;
 - first-time-seen counts: the touched sets of ``[D - novelty_window, D)``;
@@ -59,8 +62,10 @@ class DayView:
 
 def span_days(cfg: Config) -> int:
     """Days of history kept at hand for scoring one day."""
+    from detector.evidence import span
+
     f = cfg.features
-    return max(f.window + f.lag, cfg.model.train_days, cfg.alerts.accumulate_days, cfg.alerts.realert_days) + 1
+    return max(f.window + f.lag, span(f) - 1, cfg.model.train_days, cfg.alerts.accumulate_days, cfg.alerts.realert_days) + 1
 
 
 def day_view(day: str, cfg: Config) -> DayView:
@@ -94,16 +99,25 @@ def skip_high_days(history: pd.DataFrame, scores: pd.DataFrame | None, settings:
     return history[~hit]
 
 
-def personal_baseline(history: pd.DataFrame, scores: pd.DataFrame | None, day: str, settings: FeatureSettings) -> pd.DataFrame:
+def personal_baseline(
+    history: pd.DataFrame,
+    scores: pd.DataFrame | None,
+    day: str,
+    settings: FeatureSettings,
+    frozen: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The agent-days that form the personal baselines of ``day``: those of ``history`` in
-    the baseline window, less the high-scoring days skipped (:func:`skip_high_days`).
+    the baseline window, less the high-scoring days skipped (:func:`skip_high_days`) and the
+    days of a sustained excess (``frozen``: :func:`detector.evidence.frozen_days`).
 
     ``scores``: stored scores (``day``, ``agent_id``, ``score``) of at least the window."""
+    from detector.evidence import without
+
     if not len(history):
         return history
     first, before = baseline_window(day, settings)
     in_window = history[(history[DAY] >= first) & (history[DAY] < before)]
-    return skip_high_days(in_window, scores, settings)
+    return skip_high_days(without(in_window, frozen), scores, settings)
 
 
 def has_baseline(active_days: int, settings: FeatureSettings) -> bool:
@@ -127,6 +141,18 @@ def training_inputs(inputs: pd.DataFrame, scores: pd.DataFrame | None, day: str,
             hit = pd.MultiIndex.from_frame(out[[DAY, s.AGENT_ID]]).isin(pd.MultiIndex.from_frame(alerted))
             out = out[~hit]
     return out
+
+
+def frozen_for(inputs: pd.DataFrame | None, scores: pd.DataFrame | None, day: str, cfg: Config) -> pd.DataFrame | None:
+    """The agent-days kept out of ``day``'s baselines and references for a sustained excess:
+    those of the training window (:func:`training_inputs`) whose stored ``accum__max``
+    reached ``features.freeze_above`` (:func:`detector.evidence.frozen_days`). ``inputs``:
+    stored model inputs of at least that window."""
+    from detector.evidence import frozen_days
+
+    if inputs is None or not len(inputs):
+        return None
+    return frozen_days(training_inputs(inputs, scores, day, cfg.model), cfg.features)
 
 
 def suppressions_in_force(suppressions: pd.DataFrame, day: str, *, mode: str = "as-of", known_by: str | None = None) -> dict[str, list[tuple[int, str | None]]]:

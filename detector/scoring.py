@@ -18,6 +18,8 @@ from detector import features as ft
 from detector import model as md
 from detector import schema as s
 from detector.config import Config
+from detector.evidence import DERIVED, frozen_days
+from detector.evidence import without as evidence_without
 from detector.history import personal_baseline
 
 #: agent-days of training history below which the model is fit on the night itself
@@ -46,7 +48,7 @@ REASON_COLUMNS = tuple(f"{m}{part}" for m in ft.METRICS for part in ("", "__base
 @dataclass
 class ScoredDay:
     day: str
-    features: pd.DataFrame  # features.compute output, SCORING_COLUMNS and persistence, every agent
+    features: pd.DataFrame  # features.compute output, SCORING_COLUMNS and the accumulated evidence, every agent
     explained: pd.DataFrame  # the alerted agents' (and covered alerts') features, REASON_COLUMNS too, in alert order
     inputs: pd.DataFrame  # agent_id + model input columns
     scored: pd.DataFrame  # agent_id, score, raw_score, risk, rank_score, rank, flagged, history_days, contributions
@@ -72,7 +74,7 @@ def score_day(
     Parameters
     ----------
     today : agent-days of ``day`` (aggregate output)
-    history : agent-days before ``day`` (at least the baseline window)
+    history : agent-days before ``day`` (at least :func:`detector.history.span_days` of them)
     train_inputs : stored model inputs of the training window (days before ``day``):
         columns ``day``, ``agent_id`` and the model inputs
     recent_scores : stored scores of recent days (``day``, ``agent_id``, ``score``,
@@ -81,14 +83,20 @@ def score_day(
         covering them that day; one with a pattern (a feature family) covers an agent-day
         only when that family drives the score most
     """
-    history = personal_baseline(history, recent_scores, day, config.features)
+    frozen = frozen_days(train_inputs, config.features)
+    span_history = history
+    history = personal_baseline(history, recent_scores, day, config.features, frozen)
     feats = ft.compute(history, today, day=day, roster=roster, settings=config.features, columns=SCORING_COLUMNS)
-    feats = ft.add_persistence(feats, train_inputs, settings=config.features)
+    feats = ft.add_accumulation(feats, span_history, today, day=day, settings=config.features, frozen=frozen)
+    del span_history
     names = ft.model_input_names(config.features)
     X = ft.model_inputs(feats, config.features).to_numpy(float)
     inputs = pd.DataFrame(X, columns=names, copy=False)
     inputs.insert(0, s.AGENT_ID, feats[s.AGENT_ID].to_numpy())
 
+    if frozen is not None and train_inputs is not None and len(train_inputs):
+        # an agent-day of sustained excess does not teach the model what is normal either
+        train_inputs = evidence_without(train_inputs, frozen)
     usable = train_inputs is not None and len(train_inputs) >= MIN_TRAIN_ROWS and all(n in train_inputs for n in names)
     if usable:
         X_train = train_inputs[names].to_numpy(float)
@@ -204,11 +212,15 @@ def metric_contributions(contrib: dict, row: pd.Series) -> dict:
     """Model-input contributions spread onto metrics: the summary inputs (strongest sign,
     number of signs) are shared among the harvesting metrics in proportion to how far each
     stands out in this row."""
-    out = {k: v for k, v in contrib.items() if not k.startswith(("harvest__", "persist__"))}
-    if contrib.get("persist__max") and "persist__metric" in row:
-        # the steady excess belongs to the metric that carries it
-        key = f"{row['persist__metric']}__z"
-        out[key] = out.get(key, 0.0) + contrib["persist__max"]
+    out = {k: v for k, v in contrib.items() if not k.startswith(("harvest__", "accum__"))}
+    carried = row.get("accum__metric")
+    if contrib.get("accum__max") and carried:
+        # the evidence of the last days belongs to the metric that carries it (of a derived
+        # measure, to the part that stands out more today)
+        if carried in DERIVED:
+            carried = max(DERIVED[carried][1], key=lambda p: np.nan_to_num(float(row.get(f"{p}__z", np.nan)), nan=-np.inf))
+        key = f"{carried}__z"
+        out[key] = out.get(key, 0.0) + contrib["accum__max"]
     shared = sum(v for k, v in contrib.items() if k.startswith("harvest__"))
     if shared:
         weights = {f"{m}__z": max(float(np.nan_to_num(row[f"{m}__z"])), 0.0) for m in ft.HARVEST_METRICS}

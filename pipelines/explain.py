@@ -15,7 +15,8 @@ from detector import schema as s
 from detector.config import Config
 from detector.days import shift_day
 from detector.errors import UsageError
-from detector.history import day_view, personal_baseline
+from detector.evidence import DERIVED
+from detector.history import day_view, frozen_for, personal_baseline
 from detector.scoring import metric_contributions
 from detector.store import Store
 
@@ -30,6 +31,9 @@ class Explanation:
     alerted: bool
     contributions_source: str
     suppressed_by: int | None = None  # the suppression that kept the stored alert from being raised
+    #: the evidence accumulated over the last days (detector.evidence), when it stands out:
+    #: metric, phrase, z, window, days, since, excess, expected, sentence
+    accumulated: dict | None = None
 
 
 @dataclass
@@ -48,9 +52,15 @@ def scored_night(store: Store, cfg: Config, day: str) -> ScoredNight:
     roster = scores[[s.AGENT_ID, s.TEAM, s.ROLE, s.SITE, s.VENDOR]].copy()
     view = day_view(day, cfg)
     earlier = store.scores(view.baseline_first, shift_day(day, -1)) if cfg.features.baseline_skip_above > 0 else None
-    history = personal_baseline(store.agent_days(view.baseline_first, view.baseline_before), earlier, day, cfg.features)
+    _, inputs = store.model_inputs(view.train_first, day)
+    frozen = frozen_for(inputs, store.scores(view.train_first, shift_day(day, -1)) if cfg.model.exclude_alerted else None, day, cfg)
+    span_history = store.agent_days(view.span_first, day)
+    history = personal_baseline(span_history, earlier, day, cfg.features, frozen)
     today = store.agent_days(day, shift_day(day, 1))
-    feats = ft.compute(history, today, day=day, roster=roster, settings=cfg.features) if len(today) else pd.DataFrame()
+    feats = pd.DataFrame()
+    if len(today):
+        feats = ft.compute(history, today, day=day, roster=roster, settings=cfg.features)
+        feats = ft.add_accumulation(feats, span_history, today, day=day, settings=cfg.features, frozen=frozen)
     return ScoredNight(scores, feats, store.alerts(day, day))
 
 
@@ -88,6 +98,7 @@ def explain(store: Store, cfg: Config, agent_id: str, day: str, night: ScoredNig
                 "role_p95": f[f"{m}__role_p95"],
                 "own_z": f[f"{m}__own"],
                 "peer_z": f[f"{m}__peer"],
+                "days_z": f.get(f"{m}__acc", np.nan),
                 "contribution": per_metric.get(f"{m}__z", np.nan),
             }
         )
@@ -101,7 +112,30 @@ def explain(store: Store, cfg: Config, agent_id: str, day: str, night: ScoredNig
         suppressed_by = None if by is None or pd.isna(by) else int(by)
     else:
         reasons = al.reason_sentences(f, per_metric) if per_metric else []
-    return Explanation(agent_id, day, row, table, reasons, bool(len(mine_alert)), source, suppressed_by)
+    return Explanation(agent_id, day, row, table, reasons, bool(len(mine_alert)), source, suppressed_by, accumulated(f))
+
+
+def accumulated(f: pd.Series) -> dict | None:
+    """The agent-day's accumulated evidence in figures and words, when it is stated
+    (:data:`detector.alerts.ACCUM_STATED`); None otherwise."""
+    metric = f.get("accum__metric")
+    if not metric or float(f.get("accum__max", 0.0) or 0.0) < al.ACCUM_STATED:
+        return None
+    sentence = al.accumulated_sentence(f, metric)
+    if not sentence:
+        return None
+    return {
+        "metric": metric,
+        "phrase": al.PHRASES.get(metric) or DERIVED[metric][2],
+        "parts": list(DERIVED[metric][1]) if metric in DERIVED else [metric],
+        "z": round(float(f["accum__max"]), 2),
+        "window": int(f["accum__window"]),
+        "days": int(f["accum__days"]),
+        "since": str(f["accum__since"]),
+        "excess": round(float(f["accum__excess"]), 1),
+        "expected": round(float(f["accum__expected"]), 1),
+        "sentence": sentence,
+    }
 
 
 def format_explanation(e: Explanation) -> str:
@@ -115,7 +149,7 @@ def format_explanation(e: Explanation) -> str:
         f"vendor {terminal_safe(sc.get(s.VENDOR))}; {int(sc['history_days'])} active day(s) in the baseline window"
         + ("; scored against peers only (too little stored history)" if sc.get("peer_mode") else ""),
         "",
-        f"{'metric':<22} {'today':>7} {'own med':>8} {'own p90':>8} {'team med':>8} {'team p95':>8} {'role med':>8} {'role p95':>8} {'own z':>6} {'peer z':>6} {'contrib':>8}",
+        f"{'metric':<22} {'today':>7} {'own med':>8} {'own p90':>8} {'team med':>8} {'team p95':>8} {'role med':>8} {'role p95':>8} {'own z':>6} {'peer z':>6} {'days z':>6} {'contrib':>8}",
     ]
 
     def num(v, digits=0):
@@ -125,9 +159,15 @@ def format_explanation(e: Explanation) -> str:
         lines.append(
             f"{r['metric']:<22} {num(r['value']):>7} {num(r['baseline_median'], 1):>8} {num(r['baseline_p90'], 1):>8} "
             f"{num(r['team_median'], 1):>8} {num(r['team_p95'], 1):>8} {num(r['role_median'], 1):>8} {num(r['role_p95'], 1):>8} "
-            f"{num(r['own_z'], 1):>6} {num(r['peer_z'], 1):>6} {num(r['contribution'], 3):>8}"
+            f"{num(r['own_z'], 1):>6} {num(r['peer_z'], 1):>6} {num(r.get('days_z'), 1):>6} {num(r['contribution'], 3):>8}"
         )
     lines.append("")
+    a = e.accumulated
+    if a:
+        lines.append(f"over days: {terminal_safe(a['sentence'])} (since {a['since']}; evidence z {a['z']:.1f})")
+    else:
+        lines.append("over days: no steady excess over their own normal in the last 3, 7 or 14 days")
+    lines.append("days z: the excess of the best of the last 3, 7 and 14 days over the 28 days before them, as one z")
     lines.append(f"contrib: drop of the raw anomaly score when the feature is set back to normal, {e.contributions_source}")
     lines.append("reasons:" if e.reasons else "reasons: none stand out")
     lines.extend(f"  - {terminal_safe(r)}" for r in e.reasons)

@@ -235,4 +235,5 @@ def explanation_document(e) -> dict:
         "suppressed_by": e.suppressed_by,
         "features": e.features.astype(object).where(e.features.notna(), None).to_dict("records"),
         "reasons": e.reasons,
+        "accumulated": e.accumulated,
     }

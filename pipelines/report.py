@@ -38,13 +38,14 @@ from detector.aggregate import DAY, HOURS
 from detector.config import Config
 from detector.days import DayRange, shift_day
 from detector.errors import UsageError
+from detector.evidence import with_derived
 from detector.features import FeatureSettings
-from detector.history import baseline_window, has_baseline, personal_baseline
+from detector.history import baseline_window, frozen_for, has_baseline, personal_baseline
 from detector.metrics import METRIC_TABLE
 from detector.store import Store
 from pipelines.explain import explain, scored_night
 from pipelines.output import DEFAULT_FILE_MODE, write_new_file
-from pipelines.report_plots import hours_plot, mix_plot, sparkline, views_plot
+from pipelines.report_plots import accumulation_plot, hours_plot, mix_plot, sparkline, views_plot
 
 log = logging.getLogger("insiderwatch")
 
@@ -145,6 +146,9 @@ def build_report(
     history_first = min(shift_day(first, -cfg.report.history_days), baseline_window(first, cfg.features)[0])
     history = store.agent_days(history_first, shift_day(last, 1), columns=HISTORY_COLUMNS)
     scores = store.scores(history_first, last)
+    # the stored model inputs that say which days were kept out of a baseline (a sustained excess)
+    _, inputs = store.model_inputs(shift_day(history_first, -cfg.model.train_days), shift_day(last, 1))
+    inputs = inputs[[DAY, s.AGENT_ID, "accum__max"]] if "accum__max" in inputs else inputs.iloc[:, :0]
 
     agent_alerts = alerts[alerts["subject_type"] == "agent"].copy()
     group_alerts = alerts[alerts["subject_type"] != "agent"].copy()
@@ -152,7 +156,7 @@ def build_report(
     rows = []
     nights: dict = {}  # day -> explain.ScoredNight, shared by the agents alerted that day
     for agent_id, mine in agent_alerts.groupby("subject_id", sort=False):
-        page = _agent_page(store, cfg, str(agent_id), mine, history, scores, pseudo, reveal_customers, nights)
+        page = _agent_page(store, cfg, str(agent_id), mine, history, scores, inputs, pseudo, reveal_customers, nights)
         pages.append(page)
         rows.append(page["index_row"])
     rows.sort(key=lambda r: (-r["score"], r["agent_id"]))
@@ -211,10 +215,11 @@ def _distinct(rows: list[dict], key: str) -> list[str]:
     return sorted({str(r[key]) for r in rows if r[key] is not None})
 
 
-def _agent_page(store, cfg, agent_id, mine, history, scores, pseudo, reveal, nights: dict) -> dict:
+def _agent_page(store, cfg, agent_id, mine, history, scores, inputs, pseudo, reveal, nights: dict) -> dict:
     mine = mine.sort_values(DAY)
     own = history[history[s.AGENT_ID] == agent_id].sort_values(DAY)
     own_scores = scores[scores[s.AGENT_ID] == agent_id].sort_values(DAY)
+    own_inputs = inputs[inputs[s.AGENT_ID] == agent_id] if len(inputs) else None
     last_row = own_scores.iloc[-1] if len(own_scores) else None
 
     def group(name):
@@ -222,7 +227,7 @@ def _agent_page(store, cfg, agent_id, mine, history, scores, pseudo, reveal, nig
 
     team = group(s.TEAM)
     flagged_days = sorted(set(mine[DAY]) | set(own_scores.loc[own_scores["flagged"].astype(bool), DAY]))
-    band = _views_bands(own, history, scores, team, cfg.features)
+    band = _views_bands(own, history, scores, team, cfg, own_inputs)
     top = mine.sort_values("score", ascending=False).iloc[0]
     days = []
     for a in mine.to_dict("records"):
@@ -247,7 +252,7 @@ def _agent_page(store, cfg, agent_id, mine, history, scores, pseudo, reveal, nig
             for r in evidence.to_dict("records")
         ]
         today = own[own[DAY] == d]
-        before = personal_baseline(own, own_scores, d, cfg.features)  # the days the model compared it with
+        before = personal_baseline(own, own_scores, d, cfg.features, frozen_for(own_inputs, own_scores, d, cfg))  # the days the model compared it with
         days.append(
             {
                 "day": d,
@@ -261,6 +266,8 @@ def _agent_page(store, cfg, agent_id, mine, history, scores, pseudo, reveal, nig
                 "evidence": ev_rows,
                 "evidence_total": total_evidence,
                 "evidence_shown": len(ev_rows),
+                "accumulated": e.accumulated,
+                "accumulated_png": accumulation_plot(with_derived(own), e.accumulated, d, cfg.features.reference_days) if e.accumulated else None,
                 "hours_png": hours_plot(today, before),
                 "mix_png": mix_plot(today, before, MIX),
             }
@@ -329,11 +336,13 @@ def _feature_view(r: dict) -> dict:
     }
 
 
-def _views_bands(own: pd.DataFrame, history: pd.DataFrame, scores: pd.DataFrame, team: str | None, settings: FeatureSettings) -> pd.DataFrame:
+def _views_bands(own: pd.DataFrame, history: pd.DataFrame, scores: pd.DataFrame, team: str | None, cfg: Config, own_inputs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per day of the agent's history: views, the agent's own baseline band (median and 90th
     percentile of the personal baseline the model used that day: :func:`personal_baseline`,
-    so the configured window, lag, minimum history and skipped days) and the team's band
-    that day (median and 95th percentile of the members' views)."""
+    so the configured window, lag, minimum history, skipped and frozen days) and the team's
+    band that day (median and 95th percentile of the members' views). ``own_inputs``: the
+    agent's stored ``accum__max`` (day, agent_id, accum__max), for the frozen days."""
+    settings = cfg.features
     if own.empty:
         return pd.DataFrame(columns=[DAY, "views", "own_med", "own_hi", "team_med", "team_hi"])
     days = own[DAY].tolist()
@@ -341,7 +350,7 @@ def _views_bands(own: pd.DataFrame, history: pd.DataFrame, scores: pd.DataFrame,
     own_scores = scores[scores[s.AGENT_ID].isin(own[s.AGENT_ID].unique())]
     own_med, own_hi = [], []
     for d in days:
-        w = personal_baseline(own, own_scores, d, settings)["views"]
+        w = personal_baseline(own, own_scores, d, settings, frozen_for(own_inputs, own_scores, d, cfg))["views"]
         ok = has_baseline(len(w), settings)
         own_med.append(float(w.median()) if ok else np.nan)
         own_hi.append(float(w.quantile(0.9)) if ok else np.nan)

@@ -53,6 +53,35 @@ def views_plot(band: pd.DataFrame, flagged_days: list[str]) -> str | None:
     return _finish(fig, ax, xlabel="day (UTC)", ylabel="customer record views per day", legend={"loc": "upper left"})
 
 
+def accumulation_plot(own: pd.DataFrame, accumulated: dict, day: str, reference_days: int) -> str | None:
+    """The measure that carries an agent-day's accumulated evidence, day by day, against
+    their own normal over the window (:mod:`detector.evidence`): the window shaded, the
+    reference before it lighter, and the running excess over the window's days."""
+    if own.empty or not accumulated:
+        return None
+    window, parts = int(accumulated["window"]), accumulated["parts"]
+    first = (pd.Timestamp(day) - pd.Timedelta(days=window + reference_days - 1)).strftime("%Y-%m-%d")
+    rows = own[(own[DAY] >= first) & (own[DAY] <= day)].sort_values(DAY)
+    if rows.empty or not all(p in rows for p in parts):
+        return None
+    x = pd.to_datetime(rows[DAY])
+    values = rows[parts].to_numpy(float).sum(axis=1)
+    since = pd.Timestamp(accumulated["since"])
+    fig, ax = _axes((9, 3.2))
+    ax.axvspan(pd.Timestamp(first) - pd.Timedelta(hours=12), since - pd.Timedelta(hours=12), color="grey", alpha=0.08, label=f"their reference ({reference_days} days before)")
+    ax.axvspan(since - pd.Timedelta(hours=12), pd.Timestamp(day) + pd.Timedelta(hours=12), color="tab:red", alpha=0.12, label=f"the last {window} days")
+    ax.plot(x, values, color="black", marker="o", markersize=3, linewidth=1.2, label=accumulated["phrase"])
+    normal = accumulated["expected"] / max(accumulated["days"], 1)
+    ax.hlines(normal, since - pd.Timedelta(hours=12), pd.Timestamp(day) + pd.Timedelta(hours=12), colors="tab:blue", linestyles="--", label=f"their own normal, {normal:,.1f} a day")
+    in_window = x >= since
+    if in_window.any():
+        ax2 = ax.twinx()
+        ax2.step(x[in_window], np.cumsum(values[in_window.to_numpy()] - normal), where="mid", color="tab:red", linewidth=1.5)
+        ax2.set_ylabel("running excess (records)", color="tab:red")
+    fig.autofmt_xdate()
+    return _finish(fig, ax, xlabel="day (UTC)", ylabel="per day", legend={"loc": "upper left", "fontsize": 7})
+
+
 def hours_plot(today: pd.DataFrame, before: pd.DataFrame) -> str | None:
     """Accesses per local hour that day against the mean of the agent's baseline days."""
     if today.empty:

@@ -151,6 +151,10 @@ _AGENT = """{% extends "base.html" %}
 <div class="meta alert-key">alert <code>{{ d.alert_key }}</code> &middot; {% if d.decision %}triaged <strong>{{ d.decision.status }}</strong> by {{ d.decision.author }} at {{ d.decision.at }}{% else %}not triaged yet{% endif %} &middot; record a decision: <code>insiderwatch triage {{ d.alert_key[:12] }} --status confirmed|benign|escalated --note "..."</code></div>
 <h3>Why</h3>
 <ul class="reasons">{% for r in d.reasons %}<li>{{ r }}</li>{% endfor %}</ul>
+{% if d.accumulated %}<h3>Over the last days</h3>
+<p class="accumulated">{{ d.accumulated.sentence }} (since {{ d.accumulated.since }}; as one z over those days, {{ '%.1f'|format(d.accumulated.z) }}).</p>
+{% if d.accumulated_png %}<figure><img alt="The measure that carries the evidence, day by day, against the agent's own normal over the last days, with the running excess" src="data:image/png;base64,{{ d.accumulated_png }}"><figcaption>{{ d.accumulated.phrase }} per day. Red: the last {{ d.accumulated.window }} days, whose excess over the agent's own normal (dashed; from the days before, in grey, less any days of an earlier sustained excess) adds up on the right-hand scale.</figcaption></figure>{% endif %}
+{% endif %}
 <div class="plots">
 {% if d.hours_png %}<figure><img alt="Accesses per local hour on this day against the agent's usual hours" src="data:image/png;base64,{{ d.hours_png }}"><figcaption>Hour of day: this day against the mean of the baseline days ({{ baseline }}).</figcaption></figure>{% endif %}
 {% if d.mix_png %}<figure><img alt="Share of record views by kind on this day against the agent's usual share" src="data:image/png;base64,{{ d.mix_png }}"><figcaption>What was opened: share of the day's record views, this day and on the baseline days.</figcaption></figure>{% endif %}

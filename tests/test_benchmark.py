@@ -56,9 +56,9 @@ def test_baselines_have_no_look_ahead():
 def test_leaving_a_family_out_removes_its_inputs_and_names_are_checked():
     settings = ft.FeatureSettings(leave_out=("tickets", "persistence"))
     names = ft.model_input_names(settings)
-    assert "ticketless_views__z" not in names and "off_primary_views__z" not in names and "persist__max" not in names
+    assert "ticketless_views__z" not in names and "off_primary_views__z" not in names and "accum__max" not in names
     assert "views__z" in names and "harvest__max" in names
-    assert set(ft.model_input_names()) - set(names) == {"ticketless_views__z", "off_primary_views__z", "persist__max"}
+    assert set(ft.model_input_names()) - set(names) == {"ticketless_views__z", "off_primary_views__z", "accum__max"}
     assert from_dict({"features": {"leave_out": ["first_seen"]}}).features.leave_out == ("first_seen",)
     with pytest.raises(UsageError, match="unknown family or metric 'tickts'"):
         from_dict({"features": {"leave_out": ["tickts"]}})

@@ -87,11 +87,14 @@ def test_suppressions_in_force_as_of_the_day_or_current_and_as_known_by_a_time()
 
 
 def test_day_view_spans_every_window():
-    cfg = from_dict({"features": {"window": 10, "lag": 3, "novelty_window": 50}, "model": {"train_days": 20}})
+    cfg = from_dict({"features": {"window": 10, "lag": 3, "novelty_window": 50, "windows": [3, 7], "reference_days": 10}, "model": {"train_days": 20}})
     view = day_view("2026-03-01", cfg)
     assert (view.baseline_first, view.baseline_before) == ("2026-02-16", "2026-02-26")
     assert view.train_first == "2026-02-09" and view.novelty_first == "2026-01-10"
     assert view.span_first == "2026-02-08" and view.first_read == "2026-01-10"
+    # the multi-day windows and their references (14 + 28 days by default) reach further back
+    longer = day_view("2026-03-01", from_dict({"features": {"window": 10, "lag": 3}, "model": {"train_days": 20}}))
+    assert longer.span_first == shift_day("2026-03-01", -42)
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +125,7 @@ def test_report_explain_and_model_agree_under_a_configured_baseline(desk, tmp_pa
     names, stored = store.model_inputs(day, shift_day(day, 1))
     stored = stored.set_index("agent_id")
     rebuilt = ft.model_inputs(feats.reset_index(), cfg.features).set_index(feats.index)
-    for name in [n for n in names if n.endswith("__z")]:
+    for name in [n for n in names if n.endswith("__z") or n == "accum__max"]:
         np.testing.assert_allclose(stored.loc[feats.index, name].to_numpy(float), rebuilt[name].to_numpy(float), rtol=0, atol=1e-6, err_msg=name)  # stored to 6 decimals
     # the report's own band that day is explain's baseline, for every agent with one
     first = shift_day(day, -40)
@@ -131,10 +134,11 @@ def test_report_explain_and_model_agree_under_a_configured_baseline(desk, tmp_pa
     earlier = scores[scores.day < day]
     skipped = earlier[earlier.score >= 1.2]
     assert len(skipped), "the settings must make the skip matter"
+    _, inputs = store.model_inputs(shift_day(first, -cfg.model.train_days), shift_day(day, 1))
     checked = 0
     for agent in feats.index[feats["views__base"].notna()]:
         own = history[history.agent_id == agent].sort_values("day")
-        band = _views_bands(own, history, scores, None, cfg.features).set_index("day")
+        band = _views_bands(own, history, scores, None, cfg, inputs[inputs.agent_id == agent]).set_index("day")
         assert band.loc[day, "own_med"] == pytest.approx(feats.loc[agent, "views__base"]), agent
         assert band.loc[day, "own_hi"] == pytest.approx(feats.loc[agent, "views__base_hi"]), agent
         checked += 1

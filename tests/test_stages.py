@@ -297,6 +297,10 @@ def test_config_validation():
         from_dict({"alerts": {"min_budget": "3"}})
     with pytest.raises(UsageError, match="unknown model.name"):
         from_dict({"model": {"name": "nope"}})
+    assert from_dict({"features": {"windows": [5, 10], "freeze_above": 0}}).features.windows == (5, 10)
+    for bad in ({"windows": [1]}, {"windows": ["7"]}, {"windows": [True]}, {"reference_days": 2}, {"freeze_above": -1.0}):
+        with pytest.raises(UsageError, match="features.windows must be whole numbers|must be tuple"):
+            from_dict({"features": bad})
     assert Config().detector_version.startswith("insiderwatch-")
 
 
