@@ -29,6 +29,12 @@ class AlertSettings:
     """budget_fraction : share of the night's active agents that may be alerted
     min_budget : alerts always allowed, however small the desk
     threshold : calibrated score (-log10 tail share) an agent-day must reach to alert
+    chance_alerts : on a large desk the bar rises (:meth:`bar`) so that about this many
+        ordinary agent-days a night reach it by chance, whatever the desk's size (0: the
+        threshold alone). A score of s is rarer than 1 in 10^s agent-days: with 2.0, one
+        in a hundred of 1,500 agents (15 a night) would reach it
+    max_bar : the highest the bar rises (3.0: 1 in 1,000, which a model trained on its
+        default 10,000 agent-days still tells apart)
     accumulate_days, accumulate_weight, accumulate_floor : accumulated risk, so that a steady
         drip rises: weight x sum of (score - floor)+ over the previous days
     realert_days : an agent alerted in the previous this many days is a known case: new
@@ -43,6 +49,8 @@ class AlertSettings:
     budget_fraction: float = 0.005
     min_budget: int = 1
     threshold: float = 2.0
+    chance_alerts: float = 4.0
+    max_bar: float = 3.0
     accumulate_days: int = 6
     accumulate_weight: float = 0.0
     accumulate_floor: float = 1.3
@@ -54,6 +62,15 @@ class AlertSettings:
 
     def budget(self, active_agents: int) -> int:
         return max(self.min_budget, math.ceil(self.budget_fraction * active_agents))
+
+    def bar(self, active_agents: int) -> float:
+        """The calibrated score an agent-day must reach on a night of ``active_agents``:
+        ``threshold``, or higher on a desk large enough that more than ``chance_alerts``
+        ordinary agent-days would reach it (log10 of active agents / ``chance_alerts``, at
+        most ``max_bar``): 2.0 up to 400 active agents, 2.5 at 1,265, 3.0 from 4,000."""
+        if self.chance_alerts <= 0 or active_agents <= 0:
+            return self.threshold
+        return max(self.threshold, min(self.max_bar, math.log10(active_agents / self.chance_alerts)))
 
 
 @dataclass(frozen=True)
@@ -185,7 +202,7 @@ def rank_and_flag(
     rank[order] = np.arange(1, len(out) + 1)
     out["rank"] = rank
     budget = settings.budget(len(out))
-    eligible = (out["rank_score"] >= settings.threshold).to_numpy()
+    eligible = (out["rank_score"] >= settings.bar(len(out))).to_numpy()
     known = np.zeros(len(out), bool) if known is None else np.asarray(known, bool)
     # new subjects first, in rank order; known cases fill the budget that is left
     priority = np.lexsort((out["rank"].to_numpy(), known))

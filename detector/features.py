@@ -143,6 +143,17 @@ def _count_noise(count) -> np.ndarray:
     return np.maximum(MIN_SPREAD, np.sqrt(c + 1.0) / (c + PSEUDO_COUNT))
 
 
+#: records over the expected from which an excess counts in full (a smaller one in proportion)
+MIN_EXCESS = 10.0
+
+
+def _at_scale(z: np.ndarray, excess: np.ndarray) -> np.ndarray:
+    """Positive ``z`` scaled down in proportion while ``excess`` is under :data:`MIN_EXCESS`
+    records; negative and missing ones as they are."""
+    weight = np.clip(np.asarray(excess, float) / MIN_EXCESS, 0.0, 1.0)
+    return np.where(z > 0, z * weight, z)
+
+
 def _log(x) -> np.ndarray:
     return np.log(np.asarray(x, float) + PSEUDO_COUNT)
 
@@ -307,6 +318,10 @@ def compute(
         own_z = own_z - np.nan_to_num(_group_median(own_z, shared_key), nan=0.0)
         peer_mad = _group_median(np.abs(peer_dev - _group_median(peer_dev, role_key)), role_key)
         peer_z = peer_dev / np.maximum(1.4826 * peer_mad, _count_noise(peer_expected))
+        # a rise of a few records is not a harvest, however rare the kind: a positive z
+        # counts in full only from MIN_EXCESS records over what was expected
+        own_z = _at_scale(own_z, x - np.nan_to_num(own_expected, nan=0.0))
+        peer_z = _at_scale(peer_z, x - np.nan_to_num(peer_expected, nan=0.0))
         own_z[~enough] = np.nan
         z = np.where(enough, own_z, peer_z)
         put(f"{m}__expected", np.where(enough, own_expected, peer_expected))

@@ -196,7 +196,7 @@ def _covering_suppressions(scored, feats, X, names, fitted, suppressed: dict, ri
             if pattern is None:
                 out.iloc[i] = sid
                 break
-            if fitted is None or rank_score[i] < config.alerts.threshold:
+            if fitted is None or rank_score[i] < config.alerts.bar(len(scored)):
                 continue
             contrib = dict(zip(names, fitted.attribute(X[i : i + 1])[0]))
             per_metric = metric_contributions(contrib, feats.iloc[i])

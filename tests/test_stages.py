@@ -304,6 +304,17 @@ def test_config_validation():
     assert Config().detector_version.startswith("insiderwatch-")
 
 
+def test_a_large_desk_raises_its_bar_so_chance_stays_a_few_a_night():
+    settings = al.AlertSettings()
+    assert settings.bar(250) == settings.bar(400) == 2.0  # a small desk keeps the threshold
+    assert settings.bar(1_265) == pytest.approx(2.5, abs=0.001)
+    assert settings.bar(50_000) == 3.0 and al.AlertSettings(chance_alerts=0).bar(50_000) == 2.0
+    # on a night of 2,000 agents, an agent-day at 2.2 (1 in 160) is ranked but not alerted
+    scored = pd.DataFrame({"agent_id": [f"a{i}" for i in range(2000)], "score": np.r_[2.9, 2.2, np.zeros(1998)], "raw_score": np.r_[0.3, 0.2, np.zeros(1998)]})
+    out = al.rank_and_flag(scored, settings=settings)
+    assert out.flagged.tolist()[:2] == [True, False] and out["rank"].tolist()[:2] == [1, 2]
+
+
 def test_new_subjects_take_the_budget_before_known_cases():
     scored = pd.DataFrame({"agent_id": ["a", "b", "c"], "score": [3.0, 2.5, 1.0], "raw_score": [0.3, 0.2, 0.1]})
     settings = al.AlertSettings(budget_fraction=0.01, min_budget=1, threshold=2.0)
