@@ -38,6 +38,7 @@ from detector.novelty import novelty_counts
 from detector.scoring import ScoredDay, score_day
 from detector.sources import FileStats
 from detector.store import DayResults, Store, StoreBusy
+from detector.store.results import as_stored
 from pipelines.digests import run_digests
 from pipelines.ingest import MAX_REJECTS_KEPT, IngestSummary, file_dict, read_inputs
 from pipelines.progress import progress_bar
@@ -323,7 +324,7 @@ class NightScorer:
         span_start = shift_day(day, -span_days(self.cfg))
         kept = self._history[self._history[DAY] >= span_start]
         self._history = pd.concat([kept, agent_days[[DAY, s.AGENT_ID, *HISTORY_COLUMNS]]], ignore_index=True)
-        inputs = inputs.assign(**{DAY: day})
+        inputs = as_stored(inputs).assign(**{DAY: day})  # what a nightly run would read back
         keep = self._inputs[self._inputs[DAY] >= span_start] if len(self._inputs) else None
         self._inputs = pd.concat([keep, inputs], ignore_index=True) if keep is not None and len(keep) else inputs
         scores = scored[[s.AGENT_ID, "score", "flagged"]].assign(**{DAY: day})

@@ -101,6 +101,22 @@ def _touched_rows(t: Touched | None, day: str, run_id: int) -> Iterator[dict[str
         yield {DAY: day, s.AGENT_ID: str(a), "run_id": run_id, "customers": int(n), "hashes": raw[e - n : e].tobytes()}
 
 
+#: decimals a model input is stored with
+INPUT_DECIMALS = 6
+
+
+def as_stored(inputs: pd.DataFrame) -> pd.DataFrame:
+    """``inputs`` (agent_id and model inputs) with every value as the store keeps it
+    (:data:`INPUT_DECIMALS`, Python's correctly rounded ``round``): a replay that keeps the
+    days it scored in memory trains on exactly what a nightly run reads back."""
+    names = [c for c in inputs.columns if c != s.AGENT_ID]
+    values = inputs[names].to_numpy(float)
+    rounded = np.array([[round(float(v), INPUT_DECIMALS) for v in row] for row in values], dtype=float).reshape(values.shape)
+    out = inputs.copy()
+    out[names] = rounded
+    return out
+
+
 def _input_rows(inputs: pd.DataFrame, day: str, run_id: int) -> Iterator[dict[str, Any]]:
     """One row per agent: the model inputs as a JSON vector beside their names (made as
     they are written)."""
@@ -108,7 +124,7 @@ def _input_rows(inputs: pd.DataFrame, day: str, run_id: int) -> Iterator[dict[st
     names_json = json.dumps(names)
     vectors = inputs[names].to_numpy(float)
     for a, vec in zip(inputs[s.AGENT_ID], vectors):
-        yield {DAY: day, s.AGENT_ID: a, "run_id": run_id, "vector": json.dumps([round(float(v), 6) for v in vec]), "names": names_json}
+        yield {DAY: day, s.AGENT_ID: a, "run_id": run_id, "vector": json.dumps([round(float(v), INPUT_DECIMALS) for v in vec]), "names": names_json}
 
 
 def _score_rows(frame: pd.DataFrame, day: str, run_id: int, peer_mode: bool) -> Iterator[dict[str, Any]]:
