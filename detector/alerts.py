@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from detector import schema as s
+from detector.evidence import DERIVED
 from detector.metrics import METRIC_TABLE
 
 #: how each metric reads in a reason sentence
@@ -238,8 +239,6 @@ def accumulated_sentence(row: pd.Series | dict[str, Any], metric: str) -> str:
     """'over the last 12 days, 190 more identity document views than their own normal (16 a
     day on 12 working days, against 310 expected)' when ``metric`` carries the row's
     accumulated evidence (:mod:`detector.evidence`), else ''."""
-    from detector.evidence import DERIVED
-
     carried = row.get("accum__metric")
     if carried != metric and not (carried in DERIVED and metric in DERIVED[carried][1]):
         return ""

@@ -88,11 +88,16 @@ def frozen_days(inputs: pd.DataFrame | None, settings: FeatureSettings) -> pd.Da
     return inputs.loc[hit, [DAY, s.AGENT_ID]] if hit.any() else None
 
 
+def listed(frame: pd.DataFrame, frozen: pd.DataFrame) -> np.ndarray:
+    """Per row of ``frame``, whether its (day, agent_id) is one of ``frozen``'s."""
+    return np.asarray(pd.MultiIndex.from_frame(frame[[DAY, s.AGENT_ID]]).isin(pd.MultiIndex.from_frame(frozen[[DAY, s.AGENT_ID]])), bool)
+
+
 def without(history: pd.DataFrame, frozen: pd.DataFrame | None) -> pd.DataFrame:
     """``history`` less the agent-days in ``frozen``."""
     if frozen is None or not len(frozen) or not len(history):
         return history
-    hit = pd.MultiIndex.from_frame(history[[DAY, s.AGENT_ID]]).isin(pd.MultiIndex.from_frame(frozen[[DAY, s.AGENT_ID]]))
+    hit = listed(history, frozen)
     return history[~hit] if hit.any() else history
 
 
@@ -161,7 +166,7 @@ def accumulate(
         # the frozen days' cells: out of every reference, still in the windows
         cold = np.zeros((n_h, K), bool)
         if frozen is not None and len(frozen):
-            hit = pd.MultiIndex.from_frame(hist[[DAY, s.AGENT_ID]]).isin(pd.MultiIndex.from_frame(frozen[[DAY, s.AGENT_ID]]))[keep]
+            hit = listed(hist, frozen)[keep]
             cold[row_code[hit], offset[hit]] = True
 
     def matrix(col: str) -> np.ndarray:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from detector import evidence
 from detector import schema as s
 from detector.aggregate import DAY, outside_shift_events
 from detector.days import shift_day
@@ -377,8 +378,6 @@ def add_accumulation(
     ``history``: agent-days before ``day`` covering :func:`detector.evidence.span` days (not
     cut to the baseline window); ``frozen``: agent-days kept out of the references
     (:func:`detector.evidence.frozen_days`)."""
-    from detector import evidence
-
     left_out = settings.left_out()
     today = with_metrics(today[today[DAY] == day] if len(today) else today)
     at = pd.Index(today[s.AGENT_ID]).get_indexer(features[s.AGENT_ID])

@@ -28,6 +28,7 @@ import pandas as pd
 
 from detector import schema as s
 from detector.days import shift_day
+from detector.evidence import frozen_days, span, without
 
 if TYPE_CHECKING:
     from detector.config import Config
@@ -62,8 +63,6 @@ class DayView:
 
 def span_days(cfg: Config) -> int:
     """Days of history kept at hand for scoring one day."""
-    from detector.evidence import span
-
     f = cfg.features
     return max(f.window + f.lag, span(f) - 1, cfg.model.train_days, cfg.alerts.accumulate_days, cfg.alerts.realert_days) + 1
 
@@ -111,8 +110,6 @@ def personal_baseline(
     days of a sustained excess (``frozen``: :func:`detector.evidence.frozen_days`).
 
     ``scores``: stored scores (``day``, ``agent_id``, ``score``) of at least the window."""
-    from detector.evidence import without
-
     if not len(history):
         return history
     first, before = baseline_window(day, settings)
@@ -148,8 +145,6 @@ def frozen_for(inputs: pd.DataFrame | None, scores: pd.DataFrame | None, day: st
     those of the training window (:func:`training_inputs`) whose stored ``accum__max``
     reached ``features.freeze_above`` (:func:`detector.evidence.frozen_days`). ``inputs``:
     stored model inputs of at least that window."""
-    from detector.evidence import frozen_days
-
     if inputs is None or not len(inputs):
         return None
     return frozen_days(training_inputs(inputs, scores, day, cfg.model), cfg.features)
