@@ -17,6 +17,7 @@ import pandas as pd
 
 from detector import schema as s
 from detector.evidence import DERIVED
+from detector.features import PEER_GROUP, peer_words
 from detector.metrics import METRIC_TABLE
 
 #: how each metric reads in a reason sentence
@@ -274,7 +275,7 @@ def reason_sentences(row: pd.Series, contributions: dict[str, float], *, top: in
         if has_base and value > float(base):
             parts.append(f"{_against(value, float(base), 'their own median')} ({int(row['history_days'])} days)")
         if value > role_med:
-            peers = "the desk" if row[s.ROLE] == s.UNKNOWN else f"their role ({row[s.ROLE]})"
+            peers = peer_words(row.get(PEER_GROUP, row[s.ROLE]))
             parts.append(f"{_against(value, role_med, f'the median of {peers} today')}")
         if value > team_p95 and row[s.TEAM] != s.UNKNOWN:
             parts.append(f"{_against(value, team_p95, f'the 95th percentile of team {row[s.TEAM]}')}")
@@ -337,7 +338,9 @@ def group_alerts(features: pd.DataFrame, *, day: str, settings: AlertSettings) -
     member_hit = np.zeros(len(features), bool)
     excess = np.zeros(len(features))
     # roles as integer codes: the same groups without a Python string per agent
-    roles = pd.factorize(features[s.ROLE])[0] if s.ROLE in features else np.zeros(len(features), np.int64)
+    # (the people who do the same work: a coarse roster's KYC reviewers are "agent" too)
+    role_col = PEER_GROUP if PEER_GROUP in features else s.ROLE
+    roles = pd.factorize(features[role_col])[0] if role_col in features else np.zeros(len(features), np.int64)
     for m in GROUP_METRICS:
         # only members with a personal baseline count: without one there is no drift to see
         has_base = features[f"{m}__base"].notna().to_numpy()

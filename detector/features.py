@@ -12,7 +12,9 @@ the volume features only, and a heavy worker is not suspicious for being heavy.
 The reference is the agent's own lagged past when there is enough of it, else people doing
 the same job that day (a new hire leans on peers). What a team or role shows together on a
 day (a queue's backlog week, a desk-wide busy day) is taken out of each person's deviation;
-what a role does normally (KYC opens many id documents) is taken out by the role comparison.
+what a kind of work does normally (KYC opens many id documents) is taken out by comparing
+with the people who do that work: the roster role, refined by what each agent's own past
+shows (a coarse roster calls KYC reviewers and phone staff alike "agent").
 
 Pure: agent-day frames in, a feature frame out. No I/O.
 """
@@ -38,6 +40,8 @@ VOLUME_METRICS: dict[str, str] = {m.name: m.meaning for m in METRIC_TABLE if m.p
 #: composition measures and the volume they are a part of
 COMPOSITION_METRICS: dict[str, tuple[str, str]] = {m.name: (m.part_of, m.meaning) for m in METRIC_TABLE if m.part_of is not None}
 METRICS: dict[str, str] = {m.name: m.meaning for m in METRIC_TABLE}
+#: how a metric's kind of work reads in a peer group's name
+METRIC_PHRASES: dict[str, str] = {m.name: m.phrase for m in METRIC_TABLE}
 #: metrics that ordinary busy work does not drive up, only harvesting
 HARVEST_METRICS = tuple(m.name for m in METRIC_TABLE if m.harvest)
 #: feature families, for ablation (``leave_out``); "persistence" is the evidence accumulated
@@ -131,11 +135,90 @@ def peer_groups(agents: pd.Series, roster: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def shared_groups(frame: pd.DataFrame, settings: FeatureSettings) -> np.ndarray:
-    """The group each agent of a day (``frame``: agent_id, team, role) shares a rise with:
-    their team when at least ``min_team`` of it are active that day, else their role."""
+    """The group each agent of a day (``frame``: agent_id, team, role, and ``peer_group``
+    when known) shares a rise with: their team when at least ``min_team`` of it are active
+    that day, else the people who do the same work (:func:`work_groups`; else their role)."""
     team_size = frame.groupby(s.TEAM)[s.AGENT_ID].transform("size").to_numpy()
     use_team = (team_size >= settings.min_team) & (frame[s.TEAM] != UNKNOWN).to_numpy()
-    return np.where(use_team, frame[s.TEAM], "role:" + frame[s.ROLE])
+    peers = frame[PEER_GROUP] if PEER_GROUP in frame else frame[s.ROLE]
+    return np.where(use_team, frame[s.TEAM], "role:" + peers)
+
+
+#: the features' column naming each agent's peers: their roster role, refined by the kind of
+#: work their own past shows (:func:`work_groups`)
+PEER_GROUP = "peer_group"
+#: days of the baseline window from which an agent's kind of work counts as known (fewer:
+#: their roster role alone). A share pooled over a few days is steadier than the day-to-day
+#: spread a personal baseline needs, hence fewer than ``min_history``.
+PROFILE_DAYS = 3
+#: the kinds of work agents are grouped by: what the records their job needs are, and how
+#: much of it has no ticket (phone duty). Never the signs that only harvesting drives up
+#: (customers unrelated to the ticket, runs of consecutive ids, hours, exports).
+PROFILE_METRICS = ("ticketless_views", "id_document_views", "address_views", "financial_views", "high_value_views")
+#: a specialty: a share of at least this many times the role's median share ...
+SPECIALTY_RATIO = 2.0
+#: ... and at least this much above it
+SPECIALTY_MARGIN = 0.05
+#: the strongest specialties that name a group (more would split a desk into crumbs)
+MAX_SPECIALTIES = 2
+#: separates the roster role from the specialties in a peer group's key
+SPECIALTY_MARK = " | "
+
+
+def work_groups(hist: pd.DataFrame, frame: pd.DataFrame, settings: FeatureSettings) -> np.ndarray:
+    """Each of today's agents' peers (``frame``: agent_id, role): people who do the same work.
+
+    A roster's roles are often coarse ("agent" for KYC reviewers, dispute handlers and phone
+    staff alike), and a role's median is then nobody's normal. An agent whose past days
+    (``hist``, the baseline window: frozen and alerted days are already out of it, so a
+    harvest does not define anyone's work) give some kind of record or ticketless work a
+    share of at least :data:`SPECIALTY_RATIO` times their role's median share is a specialist
+    in it; the specialists of a role with the same (up to :data:`MAX_SPECIALTIES` strongest)
+    specialties are each other's peers, when at least ``min_team`` of them work that day.
+    Everyone else (a new hire, a lone specialist) is compared with the role's generalists.
+    The key reads ``role | id_document_views+ticketless_views`` (:func:`peer_words`).
+
+    A harvester cannot make themselves a group: they would need ``min_team`` others with the
+    same specialties, and a harvester who copies a group's work is then compared with what
+    that group does, on volume and on every sign the grouping does not use."""
+    roles = frame[s.ROLE].to_numpy(dtype=object)
+    if not len(hist) or not len(frame):
+        return roles
+    metrics = [m for m in PROFILE_METRICS if m in hist]
+    volumes = sorted({COMPOSITION_METRICS[m][0] for m in metrics})
+    sums = hist.groupby(s.AGENT_ID)[metrics + volumes].sum()
+    days = hist.groupby(s.AGENT_ID).size()
+    at = sums.index.get_indexer(frame[s.AGENT_ID].to_numpy())
+    known = at >= 0
+    known[known] = days.to_numpy()[at[known]] >= PROFILE_DAYS
+    if not known.any():
+        return roles
+    ratios = np.zeros((len(frame), len(metrics)))
+    for j, m in enumerate(metrics):
+        share = sums[m].to_numpy(float) / np.maximum(sums[COMPOSITION_METRICS[m][0]].to_numpy(float), 1.0)
+        mine = np.where(known, share[np.maximum(at, 0)], np.nan)
+        role_med = pd.Series(mine).groupby(roles).transform("median").to_numpy(float)
+        special = known & (mine >= SPECIALTY_RATIO * role_med) & (mine >= role_med + SPECIALTY_MARGIN)
+        ratios[:, j] = np.where(special, mine / np.maximum(role_med, 1e-3), 0.0)
+    keys = roles.copy()
+    for i in np.flatnonzero((ratios > 0).any(axis=1)):
+        top = [metrics[j] for j in np.argsort(-ratios[i])[:MAX_SPECIALTIES] if ratios[i, j] > 0]
+        keys[i] = f"{roles[i]}{SPECIALTY_MARK}{'+'.join(sorted(top))}"
+    size = pd.Series(keys).groupby(keys).transform("size").to_numpy()
+    return np.where(size >= settings.min_team, keys, roles)
+
+
+def peer_words(key: str) -> str:
+    """A peer group's key in words: "their role (agent)", or "agents of their role (agent)
+    whose work is mostly identity documents and views without a ticket"."""
+    role, _, specialties = str(key).partition(SPECIALTY_MARK)
+    if role == UNKNOWN and not specialties:
+        return "the desk"
+    who = f"their role ({role})" if role != UNKNOWN else "the desk"
+    if not specialties:
+        return who
+    kinds = " and ".join(METRIC_PHRASES.get(m, m) for m in specialties.split("+"))
+    return f"the people of {who} whose work is also mostly {kinds}"
 
 
 def _count_noise(count) -> np.ndarray:
@@ -172,6 +255,7 @@ def compute(
     settings: FeatureSettings = FeatureSettings(),
     columns: Collection[str] | None = None,
     rows: np.ndarray | None = None,
+    work: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Features of every agent active on ``day``.
 
@@ -196,7 +280,9 @@ def compute(
           volume);
         - ``m__base``/``m__base_hi``: the agent's own median and 90th percentile over the
           baseline window (NaN without enough history);
-        - ``m__team_med``/``m__team_p95``, ``m__role_med``/``m__role_p95``: peer bands today;
+        - ``m__team_med``/``m__team_p95``, ``m__role_med``/``m__role_p95``: peer bands today
+          (``role``: the agent's ``peer_group``, their roster role refined by the kind of
+          work they do, :func:`work_groups`);
         - ``m__own``: robust z of today against the agent's own past, less what the team
           shows together today (NaN without history); ``m__peer``: robust z against the
           role today; ``m__z``: the one the model sees (own if there is a past, else peer).
@@ -206,7 +292,9 @@ def compute(
         ``columns``: only these of the columns above (the day, agent, peer-group and
         ``history_days`` columns always), the bands not asked for are not computed;
         ``rows``: only the agents at these positions of the day's agents (in the order of
-        the agent-days; the peer bands and medians are still those of the whole day). A
+        the agent-days; the peer bands and medians are still those of the whole day);
+        ``work``: the day's peer groups as an earlier call gave them (``peer_group``, every
+        agent of the day in that order), when ``history`` holds only some agents' past. A
         night of a million agents scores on :data:`SCORING_COLUMNS` and explains its
         alerted few in full (:func:`detector.scoring.score_day`).
     """
@@ -217,12 +305,13 @@ def compute(
 
     out = peer_groups(today[s.AGENT_ID], roster)
     out.insert(0, DAY, day)
+    out[PEER_GROUP] = work_groups(hist, out, settings) if work is None else np.asarray(work, dtype=object)
     agents = out[s.AGENT_ID]
     active = hist.groupby(s.AGENT_ID).size() if len(hist) else pd.Series(dtype="int64")
     out["history_days"] = agents.map(active).fillna(0).astype("int64").to_numpy()
     enough = out["history_days"].to_numpy() >= settings.min_history
     shared_key = shared_groups(out, settings)
-    role_key = out[s.ROLE].to_numpy()
+    role_key = out[PEER_GROUP].to_numpy()
     hist_agents = hist[s.AGENT_ID].to_numpy() if len(hist) else np.array([], dtype=object)
     # agents as integer codes once: every per-agent statistic below groups by them
     hist_code, code_agents = pd.factorize(hist_agents)
@@ -276,7 +365,7 @@ def compute(
             base_hi = to_today(pd.Series(hist[m].to_numpy(float)).groupby(hist_code).quantile(0.9).reindex(range(n_codes)).to_numpy(float)) if len(hist) else np.full(len(out), np.nan)
             base_hi[~enough] = np.nan
             put(f"{m}__base_hi", base_hi)
-        for group, name in ((s.TEAM, "team"), (s.ROLE, "role")):
+        for group, name in ((s.TEAM, "team"), (PEER_GROUP, "role")):
             if wants(f"{m}__{name}_med") or wants(f"{m}__{name}_p95"):
                 g = pd.Series(x).groupby(out[group].to_numpy())
                 if wants(f"{m}__{name}_med"):
@@ -397,7 +486,7 @@ def add_accumulation(
         day=day,
         metrics=metrics,
         groups=shared_groups(features, settings),
-        roles=features[s.ROLE].to_numpy(),
+        roles=features[PEER_GROUP if PEER_GROUP in features else s.ROLE].to_numpy(),
         settings=settings,
         summarise=summarise,
         frozen=frozen,

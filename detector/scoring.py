@@ -175,7 +175,7 @@ def _explained(feats: pd.DataFrame, history: pd.DataFrame, today: pd.DataFrame, 
         return feats.iloc[:0]
     agents = feats[s.AGENT_ID].to_numpy()[rows]
     own = history[history[s.AGENT_ID].isin(set(agents))] if len(history) else history
-    detail = ft.compute(own, today, day=day, roster=roster, settings=config.features, columns=REASON_COLUMNS, rows=rows)
+    detail = ft.compute(own, today, day=day, roster=roster, settings=config.features, columns=REASON_COLUMNS, rows=rows, work=feats[ft.PEER_GROUP].to_numpy())
     assert (detail[s.AGENT_ID].to_numpy() == agents).all()  # same agents, same order
     for c in feats.columns:
         if c not in detail:

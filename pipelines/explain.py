@@ -34,6 +34,8 @@ class Explanation:
     #: the evidence accumulated over the last days (detector.evidence), when it stands out:
     #: metric, phrase, z, window, days, since, excess, expected, sentence
     accumulated: dict | None = None
+    #: who the peer columns ("role med", "peer z") compare the agent with, in words
+    peers: str = ""
 
 
 @dataclass
@@ -112,7 +114,7 @@ def explain(store: Store, cfg: Config, agent_id: str, day: str, night: ScoredNig
         suppressed_by = None if by is None or pd.isna(by) else int(by)
     else:
         reasons = al.reason_sentences(f, per_metric) if per_metric else []
-    return Explanation(agent_id, day, row, table, reasons, bool(len(mine_alert)), source, suppressed_by, accumulated(f))
+    return Explanation(agent_id, day, row, table, reasons, bool(len(mine_alert)), source, suppressed_by, accumulated(f), ft.peer_words(f[ft.PEER_GROUP]))
 
 
 def accumulated(f: pd.Series) -> dict | None:
@@ -148,6 +150,7 @@ def format_explanation(e: Explanation) -> str:
         f"team {terminal_safe(sc.get(s.TEAM))}, role {terminal_safe(sc.get(s.ROLE))}, site {terminal_safe(sc.get(s.SITE))}, "
         f"vendor {terminal_safe(sc.get(s.VENDOR))}; {int(sc['history_days'])} active day(s) in the baseline window"
         + ("; scored against peers only (too little stored history)" if sc.get("peer_mode") else ""),
+        f"peers (role med, role p95, peer z): {terminal_safe(e.peers)}" if e.peers else "",
         "",
         f"{'metric':<22} {'today':>7} {'own med':>8} {'own p90':>8} {'team med':>8} {'team p95':>8} {'role med':>8} {'role p95':>8} {'own z':>6} {'peer z':>6} {'days z':>6} {'contrib':>8}",
     ]

@@ -236,4 +236,5 @@ def explanation_document(e) -> dict:
         "features": e.features.astype(object).where(e.features.notna(), None).to_dict("records"),
         "reasons": e.reasons,
         "accumulated": e.accumulated,
+        "peers": e.peers,
     }

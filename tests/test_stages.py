@@ -165,6 +165,50 @@ def test_role_peers_make_a_roles_normal_work_normal():
     assert f.loc[AGENTS[:5], "id_document_views__z"].abs().max() < 1
 
 
+def test_a_kyc_like_peer_group_absorbs_its_own_normal_work():
+    """A coarse roster calls everyone "agent". Six of them do KYC work (40% of their views
+    are identity documents) and work one day a week, too few days for a personal baseline,
+    so the model sees them against their peers. The people who do the same work are those
+    peers: their normal day is normal, while a generalist opening as many documents, and a
+    KYC reviewer opening far more than KYC reviewers do, still stand out."""
+    rng = np.random.default_rng(3)
+    day = DAYS[-1]
+    kyc = [f"k{i}" for i in range(6)]
+    general = [f"g{i:02d}" for i in range(24)]
+    rows = []
+    for j, d in enumerate(DAYS):
+        for a in general + kyc:
+            if a in kyc and j % 7 != 2 and d != day:
+                continue  # part-timers: one day a week
+            views = int(rng.normal(150, 10))
+            docs = int(rng.normal(60, 6)) if a in kyc else int(rng.integers(2, 7))
+            rows.append(_agent_day(d, a, events=views + 20, views=views, customers=views // 3, ticketless_views=int(rng.integers(1, 5)), id_document_views=docs))
+    frame = pd.DataFrame(rows)
+    today = frame["day"] == day
+    frame.loc[today & (frame.agent_id == "g00"), "id_document_views"] = 60  # a generalist doing KYC's work
+    harvester = today & (frame.agent_id == "k0")  # a KYC reviewer harvesting what KYC opens anyway
+    frame.loc[harvester, ["views", "events", "id_document_views"]] = [450, 470, 330]
+    # teams cut across the work, so the team is no proxy for it
+    roster = pd.DataFrame({"agent_id": general + kyc, "team": [f"T{i % 3}" for i in range(30)], "role": "agent"})
+    history, today_rows = frame[frame.day < day], frame[today]
+    f = ft.compute(history, today_rows, day=day, roster=roster).set_index("agent_id")
+    by_role = ft.compute(history, today_rows, day=day, roster=roster, work=np.full(30, "agent", dtype=object)).set_index("agent_id")
+
+    quiet = kyc[1:]
+    assert (f.loc[kyc, "history_days"] < ft.FeatureSettings().min_history).all()  # peers decide
+    assert (f.loc[kyc, ft.PEER_GROUP] == "agent | id_document_views").all()
+    assert (f.loc[general, ft.PEER_GROUP] == "agent").all()
+    assert f.loc[quiet, "id_document_views__z"].max() < 1.0  # absorbed by the people who do that work
+    assert by_role.loc[quiet, "id_document_views__z"].min() > 5.0  # against the coarse role it was not
+    assert f.loc["g00", "id_document_views__z"] > 5.0  # a generalist is compared with generalists
+    assert f.loc["k0", "views__z"] > 5.0 and f.loc["k0", "id_document_views__z"] > 2.0  # more than KYC does
+    assert ft.peer_words("agent | id_document_views") == "the people of their role (agent) whose work is also mostly identity document views"
+    # one agent alone cannot make their own work a group
+    lone = history.copy()
+    lone.loc[lone.agent_id == "g01", "ticketless_views"] = 90
+    assert ft.compute(lone, today_rows, day=day, roster=roster).set_index("agent_id").loc["g01", ft.PEER_GROUP] == "agent"
+
+
 @pytest.mark.parametrize("name", sorted(md.DETECTORS))
 def test_every_registered_detector_honours_the_contract(name):
     rng = np.random.default_rng(1)

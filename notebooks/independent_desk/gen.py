@@ -3,7 +3,7 @@
 
 Written from the canonical schema only (README / DESIGN.md), not from detector/simulator.
 
-Usage: python gen.py --seed 1 --out DIR [--days 45] [--no-insiders]   (about 300 agents)
+Usage: python gen.py --seed 1 --out DIR [--days 45] [--no-insiders] [--scale 5]   (about 300 agents, 1,500 at --scale 5)
 
 Writes OUT/events.csv.gz, OUT/roster.csv, OUT/labels.csv (agent_id, scenario, start_day,
 end_day, first_day), OUT/label_days.csv (agent_id, day, exfil_events).
@@ -24,6 +24,7 @@ P.add_argument("--out", required=True)
 P.add_argument("--days", type=int, default=45)
 P.add_argument("--start", default="2025-10-20")
 P.add_argument("--no-insiders", action="store_true")
+P.add_argument("--scale", type=int, default=1, help="teams of every desk times this (5: about 1,500 agents)")
 A = P.parse_args()
 rng = np.random.default_rng(A.seed)
 START = pd.Timestamp(A.start)
@@ -134,8 +135,8 @@ def new_id():
 
 for desk, site, nteams, size, role, pattern, shifts in DESKS:
     tz, vendor, _ = SITES[site]
-    for t in range(nteams):
-        team = f"{site[:3]}-{desk}-{chr(97 + t)}"
+    for t in range(nteams * A.scale):
+        team = f"{site[:3]}-{desk}-{chr(97 + t % 26)}{t // 26 if t >= 26 else ''}"
         shift = shifts[t % len(shifts)]
         for k in range(size):
             is_lead = k == 0
