@@ -175,8 +175,9 @@ def work_groups(hist: pd.DataFrame, frame: pd.DataFrame, settings: FeatureSettin
     share of at least :data:`SPECIALTY_RATIO` times their role's median share is a specialist
     in it; the specialists of a role with the same (up to :data:`MAX_SPECIALTIES` strongest)
     specialties are each other's peers, when at least ``min_team`` of them work that day.
-    Everyone else (a new hire, a lone specialist) is compared with the role's generalists.
-    The key reads ``role | id_document_views+ticketless_views`` (:func:`peer_words`).
+    A new hire (too few days to know their work) does the work of the team they joined:
+    the peers of most of its known members of the same role. Everyone else (a lone
+    specialist) is compared with the role's generalists. The key reads ``role | id_document_views+ticketless_views`` (:func:`peer_words`).
 
     A harvester cannot make themselves a group: they would need ``min_team`` others with the
     same specialties, and a harvester who copies a group's work is then compared with what
@@ -204,6 +205,20 @@ def work_groups(hist: pd.DataFrame, frame: pd.DataFrame, settings: FeatureSettin
     for i in np.flatnonzero((ratios > 0).any(axis=1)):
         top = [metrics[j] for j in np.argsort(-ratios[i])[:MAX_SPECIALTIES] if ratios[i, j] > 0]
         keys[i] = f"{roles[i]}{SPECIALTY_MARK}{'+'.join(sorted(top))}"
+    if s.TEAM in frame and not known.all():
+        # a new hire does the work of the team they joined: the work most of its known
+        # members (of the same role) do, when they are at least two
+        teams = frame[s.TEAM].to_numpy(dtype=object)
+        mates = pd.DataFrame({"team": teams[known], "role": roles[known], "key": keys[known]})
+        mates = mates[mates["team"] != UNKNOWN]
+        if len(mates):
+            counts = mates.groupby(["team", "role", "key"]).size().rename("n").reset_index()
+            totals = counts.groupby(["team", "role"])["n"].transform("sum")
+            top = counts[(counts["n"] * 2 > totals) & (totals >= 2)].set_index(["team", "role"])["key"]
+            unknown = np.flatnonzero(~known)
+            inherited = top.reindex(pd.MultiIndex.from_arrays([teams[unknown], roles[unknown]])).to_numpy(dtype=object)
+            found = pd.notna(inherited)
+            keys[unknown[found]] = inherited[found]
     size = pd.Series(keys).groupby(keys).transform("size").to_numpy()
     return np.where(size >= settings.min_team, keys, roles)
 

@@ -203,6 +203,13 @@ def test_a_kyc_like_peer_group_absorbs_its_own_normal_work():
     assert f.loc["g00", "id_document_views__z"] > 5.0  # a generalist is compared with generalists
     assert f.loc["k0", "views__z"] > 5.0 and f.loc["k0", "id_document_views__z"] > 2.0  # more than KYC does
     assert ft.peer_words("agent | id_document_views") == "the people of their role (agent) whose work is also mostly identity document views"
+    # a new hire does the work of the team they joined
+    hires = pd.DataFrame([_agent_day(day, a, events=170, views=150, customers=50, id_document_views=60) for a in ("newk", "newg")])
+    team_of = {**{a: "TK" for a in kyc + ["newk"]}, **{a: f"T{i % 3}" for i, a in enumerate(general + ["newg"])}}
+    roster2 = pd.DataFrame({"agent_id": list(team_of), "team": list(team_of.values()), "role": "agent"})
+    f2 = ft.compute(history, pd.concat([today_rows, hires]), day=day, roster=roster2).set_index("agent_id")
+    assert f2.loc["newk", ft.PEER_GROUP] == "agent | id_document_views" and f2.loc["newk", "id_document_views__z"] < 1.0
+    assert f2.loc["newg", ft.PEER_GROUP] == "agent" and f2.loc["newg", "id_document_views__z"] > 5.0
     # one agent alone cannot make their own work a group
     lone = history.copy()
     lone.loc[lone.agent_id == "g01", "ticketless_views"] = 90
