@@ -68,7 +68,7 @@ def main() -> None:
     events = write_day(args.day, lake, args.scale) if not lake.exists() else sum(pq.ParquetFile(p).metadata.num_rows for p in lake.glob("*.parquet"))
     db = args.work / f"spark-x{args.scale}.db"
     db.unlink(missing_ok=True)
-    cmd = ["insiderwatch", "-q", "--db", f"sqlite:///{db}", "nightly", "--engine", "spark", "--events", str(lake), "--roster", str(args.roster), "--date", DAY]
+    cmd = ["insiderwatch", "-q", "--db", f"sqlite:///{db}", "nightly", "--first-night", "--engine", "spark", "--events", str(lake), "--roster", str(args.roster), "--date", DAY]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peak = 0.0

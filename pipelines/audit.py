@@ -158,10 +158,11 @@ def verify_run(store: Store, run_id: int, *, show_progress: bool = False, archiv
         spec = list(source) if source else [str(p) for p in inputs]
         # the suppressions the run could apply: its mode, and none created after it started
         mode, known_by = manifest.get("suppressions", "as-of"), run["started_at"]
+        # the run passed the checks of its night when it ran: its inputs are what it was given
         if run["kind"] != "replay":
-            summary = run_nightly(cfg, scratch, spec, run["day_from"], roster=roster, show_progress=show_progress, known_by=known_by, kind=run["kind"])
+            summary = run_nightly(cfg, scratch, spec, run["day_from"], roster=roster, show_progress=show_progress, known_by=known_by, kind=run["kind"], first_night=True, no_roster=True)
         else:
-            summary = run_replay(cfg, scratch, spec, run["day_from"], run["day_to"], roster=roster, show_progress=show_progress, suppressions=mode, known_by=known_by)
+            summary = run_replay(cfg, scratch, spec, run["day_from"], run["day_to"], roster=roster, show_progress=show_progress, suppressions=mode, known_by=known_by, no_roster=True)
         again_scores = scratch.scores(run_id=summary.run_id)
         again_alerts = scratch.alerts(run_id=summary.run_id)
         scratch.close()

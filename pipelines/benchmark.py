@@ -369,7 +369,7 @@ def run_memory(
         usual_events = pq.ParquetFile(parquet).metadata.num_rows
         for name, path, n in (("nightly_usual_day", csv, usual_events), (f"nightly_day_x{scale}", big, big_events)):
             db = work / f"{name}.db"
-            result = child_peak(("-q", "--db", f"sqlite:///{db}", "nightly", "--events", str(path), "--date", DAY_UNDER_TEST, "--roster", str(roster)), work / f"{name}.log")
+            result = child_peak(("-q", "--db", f"sqlite:///{db}", "nightly", "--first-night", "--events", str(path), "--date", DAY_UNDER_TEST, "--roster", str(roster)), work / f"{name}.log")
             figures[name] = {"events": n, "agents": agents, "file_bytes": path.stat().st_size, **result}
         if distinct_agents:
             many = work / f"{DAY_UNDER_TEST}-agents-{distinct_agents}-{seed}.csv.gz"
@@ -377,7 +377,7 @@ def run_memory(
             if not count.exists():
                 count.write_text(str(many_agents_day(many, agents=distinct_agents, seed=seed)))
             name = "nightly_distinct_agents"
-            result = child_peak(("-q", "--db", f"sqlite:///{work / name}.db", "nightly", "--events", str(many), "--date", DAY_UNDER_TEST), work / f"{name}.log")
+            result = child_peak(("-q", "--db", f"sqlite:///{work / name}.db", "nightly", "--first-night", "--events", str(many), "--date", DAY_UNDER_TEST), work / f"{name}.log")
             figures[name] = {"events": int(count.read_text()), "agents": distinct_agents, "file_bytes": many.stat().st_size, **result}
         for name, days in (("replay_usual_days", replay_days), (f"replay_days_x{scale}", replay_days * scale)):
             sim = work / f"sim-{replay_agents}-{days}-{seed}"

@@ -55,13 +55,13 @@ class AppContext:
     def db_url(self) -> str:
         return database_url(self.db, self.config)
 
-    def store(self) -> Store:
-        """The store of --db (or the config), made once and connected (created if new,
-        upgraded if old) on first use: a command refused for its options or inputs leaves
-        no store behind."""
+    def store(self, *, create: bool = False) -> Store:
+        """The store of --db (or the config), made once and connected (``create``: created
+        if new; upgraded if old) on first use: a command refused for its options or inputs
+        leaves no store behind, and only the commands that score (``create``) make one."""
         if self._store is None:
             cfg = self.config
-            self._store = Store(self.db_url, connect_attempts=cfg.connect_attempts, connect_wait=cfg.connect_wait, lazy=True)
+            self._store = Store(self.db_url, connect_attempts=cfg.connect_attempts, connect_wait=cfg.connect_wait, lazy=True, existing=not create)
         return self._store
 
     def use_mapping(self, mapping: str | None, lookup: str | None) -> None:
@@ -228,11 +228,21 @@ def inputs_options(f: Callable) -> Callable:
 # --- store and output ------------------------------------------------------------------------
 def with_store(f: Callable) -> Callable:
     """Hand the command the store as ``store`` (connected on first use: see
-    :meth:`AppContext.store`)."""
+    :meth:`AppContext.store`); it must exist (a path that does not is exit 2)."""
 
     @functools.wraps(f)
     def command(*args, **kwargs):
         return f(*args, store=current_app().store(), **kwargs)
+
+    return command
+
+
+def with_new_store(f: Callable) -> Callable:
+    """:func:`with_store` for the commands that score: the store is created if new."""
+
+    @functools.wraps(f)
+    def command(*args, **kwargs):
+        return f(*args, store=current_app().store(create=True), **kwargs)
 
     return command
 

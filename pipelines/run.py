@@ -589,23 +589,32 @@ def run_days(
     show_progress: bool = True,
     suppressions: str = "as-of",
     known_by: str | None = None,
+    first_night: bool = False,
+    no_roster: bool = False,
 ) -> RunSummary:
     """The one run path: read the inputs, set aside the events of the selected days (the
     rest is counted per day), take those days, score each in turn against only what came
     before it, store it, and finish the run with its manifest.
 
-    ``kind`` "nightly" or "rescore" scores exactly ``days`` (one day, recorded empty when its files hold
+    ``kind`` "nightly" or "rescore" scores exactly ``days`` (one day, refused when its files hold
     none of its events); any other kind (replay) scores every day from ``days.first`` to
     ``days.last`` when both are given (empty days too: a named range has no holes), else
     the days that hold events (with one end given: every day from it to the files' other
     end), and refuses inputs holding no event in them, or, without both ends, events spread
     over more than ``[sources] max_replay_days`` (naming the outlying days). Nothing is
     written when an input is unusable.
+
+    A run that would look complete but did not do its work is refused (exit 2, nothing
+    written; :func:`refuse_silent_failures`): a nightly run on a store with no earlier
+    days in reach (unless ``first_night``), and a run without a roster on a store whose
+    earlier nights had one (unless ``no_roster``).
     """
     started = time.monotonic()
     named = kind in NAMED_DAY_KINDS
     if named and (days.first is None or days.first != days.last):
         raise UsageError("a nightly run scores one named day")
+    if days.first:
+        refuse_silent_failures(store, cfg, days.first, kind=kind, roster=roster, first_night=first_night, no_roster=no_roster)
     lo = pd.Timestamp(days.first, tz="UTC") if days.first else None
     hi = pd.Timestamp(days.last, tz="UTC") + pd.Timedelta(days=1) if days.last else None
     with _engine_limits(cfg), tempfile.TemporaryDirectory(prefix=f"insiderwatch-{kind}-") as tmp, contextlib.ExitStack() as stack:
@@ -620,6 +629,14 @@ def run_days(
             found, day_source = spill.days(), spill.day
         if not named and not found:
             raise UsageError("no events fall in the requested days" if not days.empty else "the inputs hold no events")
+        if named and days.first not in found:
+            aside = ingest.set_aside_days
+            other = sorted(aside)
+            raise UsageError(
+                f"the inputs hold no events of {days.first}"
+                + (f" (they hold {sum(aside.values()):,} of other days, {other[0]} to {other[-1]})" if other else " (they hold no events at all)")
+                + ": nothing scored or stored; check --events and --date"
+            )
         if named or (days.first and days.last):
             day_list = days_between(days.first or found[0], days.last or found[-1])  # a named range: every day
         else:
@@ -652,6 +669,31 @@ def run_days(
     return summary
 
 
+def refuse_silent_failures(store: Store, cfg: Config, first: str, *, kind: str, roster: pd.DataFrame | None, first_night: bool, no_roster: bool) -> None:
+    """Exit 2 (a :class:`UsageError`) before anything is read or written when a run starting
+    on ``first`` would end as a complete run without having done its work:
+
+    - a nightly run against a store that holds no scored day in the windows the night
+      reads (a mistyped --db, a store that lost its history): it would score without a
+      baseline, say "No alerts" and exit 0, unless ``first_night`` says this is intended;
+    - no roster, when the last stored night before ``first`` had one (every team would be
+      "(none)"), unless ``no_roster`` says so."""
+    earlier = [d for d in store.scored_days() if d < first] if store.exists() else []
+    if kind == "nightly" and not first_night:
+        reach = day_view(first, cfg).first_read
+        if not any(d >= reach for d in earlier):
+            held = store.scored_days() if earlier or store.exists() else []
+            what = f"holds {held[0]} to {held[-1]}, none of it" if held else "is empty"
+            raise UsageError(
+                f"the store {what} in the {len(days_between(reach, first)) - 1} days before {first} that a night compares with: "
+                "check --db; pass --first-night if this is the first night of a new store"
+            )
+    if roster is None and not no_roster and earlier:
+        last = store.scores(earlier[-1], earlier[-1])
+        if len(last) and (last[s.TEAM] != s.UNKNOWN).any():
+            raise UsageError(f"no --roster, but the store's last night before {first} ({earlier[-1]}) had one: pass it, or --no-roster if the roster is gone on purpose")
+
+
 def run_nightly(
     cfg: Config,
     store: Store,
@@ -662,10 +704,12 @@ def run_nightly(
     show_progress: bool = True,
     known_by: str | None = None,
     kind: str = "nightly",
+    first_night: bool = False,
+    no_roster: bool = False,
 ) -> RunSummary:
     """Score ``day`` from the events in ``events_spec`` (:func:`run_days`); events of other
     days are counted and set aside."""
-    return run_days(cfg, store, events_spec, DayRange(day, day), kind=kind, roster=roster, show_progress=show_progress, known_by=known_by)
+    return run_days(cfg, store, events_spec, DayRange(day, day), kind=kind, roster=roster, show_progress=show_progress, known_by=known_by, first_night=first_night, no_roster=no_roster)
 
 
 def run_replay(
@@ -679,9 +723,10 @@ def run_replay(
     show_progress: bool = True,
     suppressions: str = "as-of",
     known_by: str | None = None,
+    no_roster: bool = False,
 ) -> RunSummary:
     """The nightly logic for each day from ``first`` to ``last`` in turn (default: every day
     in the files), each day seeing only what came before it (:func:`run_days`)."""
     if first and last and first > last:
         raise UsageError(f"--from {first} is after --to {last}")
-    return run_days(cfg, store, events_spec, DayRange(first, last), kind="replay", roster=roster, show_progress=show_progress, suppressions=suppressions, known_by=known_by)
+    return run_days(cfg, store, events_spec, DayRange(first, last), kind="replay", roster=roster, show_progress=show_progress, suppressions=suppressions, known_by=known_by, no_roster=no_roster)

@@ -237,7 +237,7 @@ def hostile(tmp_path_factory):
     db = work / "iw.db"
     config = work / "any.toml"  # a first night (no history): alert the top agent whatever its score
     config.write_text("[alerts]\nthreshold = 0.0\n")
-    iw("nightly", "--events", path, "--date", "2026-01-05", db=db, config=config)
+    iw("nightly", "--first-night", "--events", path, "--date", "2026-01-05", db=db, config=config)
     return {fmt: iw("export", "alerts", "--format", fmt, db=db, config=config).stdout for fmt in ("csv", "jsonl", "ocsf", "ecs")}
 
 

@@ -106,12 +106,12 @@ def test_verify_a_nightly_run_against_its_history(desk, tmp_path):
     last, before = calendar[-2], calendar[-3]
     assert days
     replay(db, desk, "--to", before)
-    night = iw(db, "nightly", "--events", desk / "events.csv.gz", "--roster", desk / "roster.csv", "--date", last)
+    night = iw(db, "nightly", "--first-night", "--events", desk / "events.csv.gz", "--roster", desk / "roster.csv", "--date", last)
     assert night.returncode == 0, night.stderr
     ok = iw(db, "verify", "2")
     assert ok.returncode == 0 and "IDENTICAL" in ok.stdout, ok.stdout + ok.stderr
     # rescoring a day the nightly run read as history changes what verify can prove
-    again = iw(db, "nightly", "--events", desk / "events.csv.gz", "--roster", desk / "roster.csv", "--date", before)
+    again = iw(db, "nightly", "--first-night", "--events", desk / "events.csv.gz", "--roster", desk / "roster.csv", "--date", before)
     assert again.returncode == 0, again.stderr
     changed = iw(db, "verify", "2")
     assert changed.returncode == 4 and f"history {before}: the run read the results of run 1; the store now holds run 3's" in changed.stdout

@@ -92,7 +92,7 @@ def night_with_rejects(tmp_path_factory):
     rows += [f"2026-01-05T{9 + j % 8:02d}:{j:02d}:00Z,a{i:02d},C{i}{j},view,T{i}{j // 4}" for i in range(30) for j in range(40)]
     rows += ["not a time,a01,C1,view,T1", "2026-01-05T10:00:00Z,,C2,view,T2"]
     (work / "events.csv").write_text("\n".join(rows) + "\n")
-    proc = iw("--db", f"sqlite:///{work / 'iw.db'}", "nightly", "--events", work / "events.csv", "--date", "2026-01-05")
+    proc = iw("--db", f"sqlite:///{work / 'iw.db'}", "nightly", "--first-night", "--events", work / "events.csv", "--date", "2026-01-05")
     assert proc.returncode == 0, proc.stderr
     assert "(see: insiderwatch rejects 1)" in proc.stderr
     return work

@@ -45,7 +45,7 @@ def holder(url: str):
 
 def nightly(url: str, desk):
     return subprocess.run(
-        [*INSIDERWATCH, "-q", "--db", url, "nightly", "--events", desk / "events.csv.gz", "--roster", desk / "roster.csv", "--date", DAY],
+        [*INSIDERWATCH, "-q", "--db", url, "nightly", "--first-night", "--events", desk / "events.csv.gz", "--roster", desk / "roster.csv", "--date", DAY],
         capture_output=True,
         text=True,
     )

@@ -200,7 +200,7 @@ def test_the_duckdb_engine_runs_nightly_replay_and_rescore_as_the_reference(sim_
         db = tmp_path / f"{engine}.db"
         base = ["-q", "--db", f"sqlite:///{db}", "--engine", engine, "--roster", roster]
         lines = []
-        for args in (["replay", "--from", "2026-01-06", "--to", "2026-01-09"], ["nightly", "--date", "2026-01-10"], ["rescore", "--date", "2026-01-10"]):
+        for args in (["replay", "--from", "2026-01-06", "--to", "2026-01-09"], ["nightly", "--first-night", "--date", "2026-01-10"], ["rescore", "--date", "2026-01-10"]):
             proc = _run(*base[:3], *args, *base[3:], "--events", str(sim_dir / "events.csv.gz"))
             assert proc.returncode in (0, 3), proc.stderr
         proc = _run(*base[:3], "replay", "--from", "2026-01-11", "--to", "2026-01-12", *base[3:], "--events", str(mixed))
@@ -254,12 +254,12 @@ def test_duckdb_out_of_its_memory_limit_is_a_clear_error(sim_dir, tmp_path):
     config = tmp_path / "tiny.toml"
     config.write_text('[engine]\nname = "duckdb"\nmemory_limit = "2MB"\n')
     db = tmp_path / "iw.db"
-    done = _run("--config", str(config), "--db", f"sqlite:///{db}", "nightly", "--events", str(sim_dir / "events.csv.gz"), "--date", "2026-01-11")
+    done = _run("--config", str(config), "--db", f"sqlite:///{db}", "nightly", "--first-night", "--events", str(sim_dir / "events.csv.gz"), "--date", "2026-01-11")
     assert done.returncode == 1, done.stderr
     assert "DuckDB ran out of memory within [engine] memory_limit = '2MB'" in done.stderr
     assert "internal error" not in done.stderr and "Traceback" not in done.stderr
     assert "reference reader" not in done.stderr  # out of memory is not a file to read another way
-    assert "0 run(s)" in _run("--db", f"sqlite:///{db}", "runs").stderr
+    assert not db.exists()  # the store is made only when a day is about to be written
 
 
 def test_checked_rows_and_the_days_rows_are_held_compressed_in_the_runs_working_directory(tmp_path):

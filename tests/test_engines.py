@@ -272,7 +272,21 @@ def test_a_nightly_run_by_duckdb_scores_as_the_reference_and_records_its_engine(
     exported = {}
     for engine in ("python", "duckdb"):
         db = tmp_path / f"{engine}.db"
-        run = [*INSIDERWATCH, "--db", f"sqlite:///{db}", "nightly", "--engine", engine, "--events", str(sim_dir / "events.csv.gz"), "--roster", str(sim_dir / "roster.csv"), "--date", day]
+        run = [
+            *INSIDERWATCH,
+            "--db",
+            f"sqlite:///{db}",
+            "nightly",
+            "--first-night",
+            "--engine",
+            engine,
+            "--events",
+            str(sim_dir / "events.csv.gz"),
+            "--roster",
+            str(sim_dir / "roster.csv"),
+            "--date",
+            day,
+        ]
         proc = subprocess.run(run, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
         manifest = json.loads(sqlite3.connect(db).execute("SELECT manifest FROM runs").fetchone()[0])

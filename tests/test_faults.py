@@ -125,7 +125,7 @@ def test_arbitrary_rows_never_crash_the_nightly_run_and_every_row_is_accounted_f
     path.write_bytes(buf.getvalue().encode("utf-8", errors="surrogatepass"))
     store = Store(f"sqlite:///{work / 'iw.db'}")
     try:
-        summary = run_nightly(Config(), store, [str(path)], "2026-01-05", roster=None, show_progress=False)
+        summary = run_nightly(Config(), store, [str(path)], "2026-01-05", roster=None, show_progress=False, first_night=True)
     finally:
         store.close()
     ing = summary.ingest
@@ -150,7 +150,7 @@ def test_late_events_are_reported_and_a_rescore_takes_them_in(desk, tmp_path):
     db = f"sqlite:///{tmp_path / 'iw.db'}"
     base = [*INSIDERWATCH, "-q", "--db", db]
     subprocess.run([*base, "replay", "--events", str(tmp_path / "history.csv"), "--roster", str(desk / "roster.csv"), "--show", "0"], check=True, capture_output=True)
-    proc = subprocess.run([*base, "nightly", "--events", str(tmp_path / "night.csv"), "--roster", str(desk / "roster.csv"), "--date", last], capture_output=True, text=True)
+    proc = subprocess.run([*base, "nightly", "--first-night", "--events", str(tmp_path / "night.csv"), "--roster", str(desk / "roster.csv"), "--date", last], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert f"7 late event(s) of {earlier}, a day already scored, were set aside" in proc.stderr
     assert f"insiderwatch rescore --date {earlier}" in proc.stderr
@@ -218,7 +218,7 @@ def test_arbitrary_json_lines_never_crash_the_nightly_run_and_every_line_is_acco
 
     store = Store(f"sqlite:///{work / 'iw.db'}")
     try:
-        summary = run_nightly(Config(), store, [str(path)], "2026-01-05", roster=None, show_progress=False)
+        summary = run_nightly(Config(), store, [str(path)], "2026-01-05", roster=None, show_progress=False, first_night=True)
     except InputError as exc:
         # no line names the required fields: the file is unusable, said so, nothing written
         assert "missing required column" in str(exc) and store.runs().empty

@@ -206,7 +206,20 @@ def test_a_nightly_run_on_a_full_disk_fails_in_one_line_and_a_rerun_with_room_co
     db = disk / "iw.db"
     shutil.copy(roomy_path, db)
     fill(disk, 64 << 10)  # the store opens, the night's results do not fit
-    night = ["--config", desk_dir / "alert-nightly.toml", "--db", f"sqlite:///{db}", "nightly", "--events", desk_dir / "night.csv", "--roster", desk_dir / "roster.csv", "--date", last]
+    night = [
+        "--config",
+        desk_dir / "alert-nightly.toml",
+        "--db",
+        f"sqlite:///{db}",
+        "nightly",
+        "--first-night",
+        "--events",
+        desk_dir / "night.csv",
+        "--roster",
+        desk_dir / "roster.csv",
+        "--date",
+        last,
+    ]
     proc = run(*night)
     assert proc.returncode == 1, proc.stderr
     one_line_error(proc)

@@ -241,7 +241,7 @@ def test_arbitrary_parquet_files_never_crash_the_nightly_run_and_every_row_is_ac
     pq.write_table(table, path, **write)
     store = Store(f"sqlite:///{work / 'iw.db'}")
     try:
-        summary = run_nightly(Config(), store, [str(path)], "2026-01-05", roster=None, show_progress=False)
+        summary = run_nightly(Config(), store, [str(path)], "2026-01-05", roster=None, show_progress=False, first_night=True)
     except InputError as exc:
         # unusable as a whole: said so naming the file (the CLI's exit 2), nothing written
         assert _expected_refusal(columns) in str(exc) and str(path) in str(exc)

@@ -112,7 +112,7 @@ def test_nightly_scores_the_day_a_bad_quote_used_to_swallow(tmp_path):
     path = tmp_path / "day.csv"
     path.write_bytes(header + b",".join(first) + b"".join(day[1:]))
     proc = subprocess.run(
-        [*INSIDERWATCH, "--db", f"sqlite:///{tmp_path / 'iw.db'}", "nightly", "--events", str(path), "--date", "2026-01-05"],
+        [*INSIDERWATCH, "--db", f"sqlite:///{tmp_path / 'iw.db'}", "nightly", "--first-night", "--events", str(path), "--date", "2026-01-05"],
         capture_output=True,
         text=True,
     )
@@ -137,7 +137,7 @@ def test_a_row_with_too_few_fields_and_a_byte_that_is_not_utf8_is_one_reject_not
         + good_rows(3, start=10)
     )
     proc = subprocess.run(
-        [*INSIDERWATCH, "--db", f"sqlite:///{tmp_path / 'iw.db'}", "nightly", "--events", str(path), "--date", "2026-03-01"],
+        [*INSIDERWATCH, "--db", f"sqlite:///{tmp_path / 'iw.db'}", "nightly", "--first-night", "--events", str(path), "--date", "2026-03-01"],
         capture_output=True,
         text=True,
     )

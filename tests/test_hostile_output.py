@@ -76,14 +76,14 @@ def test_terminal_safe_still_escapes_controls_and_keeps_ordinary_text():
 def test_an_escape_sequence_in_a_header_name_reaches_stderr_escaped(tmp_path):
     events = tmp_path / "events.csv"
     events.write_text("\x1b[31mts,agent_id,customer_id,action\n2026-01-01T00:00:00Z,a,c,view\n")
-    proc = iw("--db", f"sqlite:///{tmp_path / 'iw.db'}", "nightly", "--events", events, "--date", "2026-01-01", check=False)
+    proc = iw("--db", f"sqlite:///{tmp_path / 'iw.db'}", "nightly", "--first-night", "--events", events, "--date", "2026-01-01", check=False)
     assert proc.returncode == 2, proc.stderr
     assert "\x1b" not in proc.stderr and "\\x1b[31mts" in proc.stderr
 
 
 def test_an_escape_sequence_in_a_file_name_reaches_stderr_escaped(tmp_path):
     pattern = tmp_path / "nothing\x1b]0;pwned\x07\u202e*.csv"
-    proc = iw("--db", f"sqlite:///{tmp_path / 'iw.db'}", "nightly", "--events", pattern, "--date", "2026-01-01", check=False)
+    proc = iw("--db", f"sqlite:///{tmp_path / 'iw.db'}", "nightly", "--first-night", "--events", pattern, "--date", "2026-01-01", check=False)
     assert proc.returncode == 2, proc.stderr
     assert "\x1b" not in proc.stderr and "\x07" not in proc.stderr and "\u202e" not in proc.stderr
     assert "nothing\\x1b]0;pwned\\x07\\u202e*.csv" in proc.stderr
@@ -104,7 +104,9 @@ def test_an_escape_sequence_in_a_roster_id_reaches_stderr_escaped(desk, tmp_path
     twice = pd.concat([roster, roster.head(1), roster.head(1)], ignore_index=True)
     twice.loc[twice.index[-2:], "agent_id"] = "A\x1b]0;pwned\x07"
     twice.to_csv(tmp_path / "roster.csv", index=False)
-    proc = iw("--db", f"sqlite:///{tmp_path / 'iw.db'}", "nightly", "--events", desk["work"] / "events.csv.gz", "--roster", tmp_path / "roster.csv", "--date", desk["start"], check=False)
+    proc = iw(
+        "--db", f"sqlite:///{tmp_path / 'iw.db'}", "nightly", "--first-night", "--events", desk["work"] / "events.csv.gz", "--roster", tmp_path / "roster.csv", "--date", desk["start"], check=False
+    )
     assert proc.returncode == 2, proc.stderr
     assert "\x1b" not in proc.stderr and "\x07" not in proc.stderr
     assert "agent=A\\x1b]0;pwned\\x07" in proc.stderr  # the error's context, escaped like the rest

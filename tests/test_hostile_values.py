@@ -52,7 +52,7 @@ def _insiderwatch(db: str, *args: str, config: Path | None = None) -> subprocess
 
 
 def _nightly(db: str, *events: Path, roster: Path | None = None, config: Path | None = None) -> subprocess.CompletedProcess[str]:
-    args = ["nightly", "--date", DAY]
+    args = ["nightly", "--first-night", "--date", DAY]
     for path in events:
         args += ["--events", str(path)]
     if roster is not None:

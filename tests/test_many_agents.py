@@ -37,7 +37,7 @@ def test_a_night_of_20k_distinct_agents_scores_every_agent(tmp_path):
     path = tmp_path / "many.csv.gz"
     agents = write_many_agents(path, 20_000)
     store = Store(f"sqlite:///{tmp_path / 'many.db'}")
-    summary = run_nightly(Config(), store, str(path), DAY, roster=None, show_progress=False)
+    summary = run_nightly(Config(), store, str(path), DAY, roster=None, show_progress=False, first_night=True)
     assert summary.nights[0].agents == len(agents)
     scores = store.scores(DAY, DAY)
     assert len(scores) == len(agents)

@@ -205,10 +205,10 @@ def test_replay_is_deterministic_and_nightly_rerun_is_idempotent(small_sim, tmp_
     pd.testing.assert_frame_equal(a, b)
     # the nightly run of the last full day, twice: same scores, no duplicate rows or alerts
     day = "2026-01-23"
-    iw("nightly", "--events", events, "--roster", roster, "--date", day, db=one)
+    iw("nightly", "--first-night", "--events", events, "--roster", roster, "--date", day, db=one)
     first = scores_of(one)
     alerts_first = iw("export", "alerts", "--format", "jsonl", db=one).stdout
-    iw("nightly", "--events", events, "--roster", roster, "--date", day, db=one)
+    iw("nightly", "--first-night", "--events", events, "--roster", roster, "--date", day, db=one)
     second = scores_of(one)
     assert len(first) == len(second) == len(a)
     pd.testing.assert_frame_equal(first.drop(columns=["run_id"]), second.drop(columns=["run_id"]))
@@ -229,7 +229,7 @@ def test_nightly_sets_other_days_aside_and_counts_rejects(small_sim, tmp_path):
     with gzip.open(path, "wt") as fh:
         raw.to_csv(fh, index=False)
     db = tmp_path / "iw.db"
-    proc = iw("nightly", "--events", path, "--date", "2026-01-12", db=db)
+    proc = iw("nightly", "--first-night", "--events", path, "--date", "2026-01-12", db=db)
     total = len(raw)
     assert f"{total:,} rows read = {total - 2:,} accepted + 2 rejected" in proc.stderr
     day_rows = (raw.timestamp.str.startswith("2026-01-12")).sum()
@@ -244,7 +244,7 @@ def test_missing_column_is_exit_2_with_nothing_written(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("timestamp,agent_id,action\n2026-01-05T00:00:00Z,a1,view\n")
     db = tmp_path / "iw.db"
-    proc = iw("nightly", "--events", path, "--date", "2026-01-05", db=db, check=False)
+    proc = iw("nightly", "--first-night", "--events", path, "--date", "2026-01-05", db=db, check=False)
     assert proc.returncode == 2
     assert "customer_id" in proc.stderr and "bad.csv" in proc.stderr
     assert not db.exists()  # no store is created for a run refused for its input
@@ -256,7 +256,7 @@ def test_missing_column_is_exit_2_with_nothing_written(tmp_path):
     assert proc.returncode == 2 and "no events fall in the requested days" in proc.stderr and not db.exists()
 
 
-@pytest.mark.parametrize("command", [["nightly", "--date", "2026-01-05"], ["replay"], ["rescore", "--date", "2026-01-05"]])
+@pytest.mark.parametrize("command", [["nightly", "--first-night", "--date", "2026-01-05"], ["replay"], ["rescore", "--date", "2026-01-05"]])
 def test_an_input_that_is_not_there_is_exit_2_and_no_store_is_created(tmp_path, command):
     db = tmp_path / "iw.db"
     proc = iw(*command, "--events", tmp_path / "logs" / "2026-01-05*.csv.gz", db=db, check=False)
@@ -273,7 +273,7 @@ def test_fail_on_alert_exits_3(small_sim, tmp_path):
     iw("replay", "--events", events, "--roster", roster, "--to", "2026-01-20", db=db)
     labels = pd.read_csv(small_sim / "labels.csv")
     day = labels.start_day[0]
-    proc = iw("nightly", "--events", events, "--roster", roster, "--date", day, "--fail-on-alert", db=db, check=False)
+    proc = iw("nightly", "--first-night", "--events", events, "--roster", roster, "--date", day, "--fail-on-alert", db=db, check=False)
     assert proc.returncode == 3, proc.stderr
     assert labels.agent_id[0] in proc.stdout
 
@@ -286,7 +286,7 @@ def test_csv_export_neutralises_formulas(tmp_path):
     rows += [f"2026-01-05T{10 + j % 8:02d}:{i:02d}:00Z,a{i},C{i}{j},view,T{i}{j // 3}" for i in range(200) for j in range(40)]
     path.write_text("\n".join(rows) + "\n")
     db = tmp_path / "iw.db"
-    iw("nightly", "--events", path, "--date", "2026-01-05", db=db)
+    iw("nightly", "--first-night", "--events", path, "--date", "2026-01-05", db=db)
     out = iw("export", "scores", db=db).stdout
     cells = pd.read_csv(io.StringIO(out), dtype=str).agent_id
     assert '\'=HYPERLINK("x")' in set(cells) and not cells.str.startswith("=").any()
@@ -295,16 +295,62 @@ def test_csv_export_neutralises_formulas(tmp_path):
     assert top.agent_id == '\'=HYPERLINK("x")'
 
 
-def test_a_night_without_events_is_recorded_empty(tmp_path):
-    path = tmp_path / "header_only.csv"
-    path.write_text("timestamp,agent_id,customer_id,action\n")
+def test_a_night_whose_inputs_hold_no_event_of_the_day_is_refused_with_nothing_written(tmp_path):
+    """A night scored from files without its day's events would be stored as complete and
+    become "the latest night" that alerts and report show, with "no alerts"."""
     db = tmp_path / "iw.db"
-    proc = iw("nightly", "--events", path, "--date", "2026-01-05", db=db)
-    assert "0 rows read = 0 accepted + 0 rejected" in proc.stderr
-    assert proc.stdout.strip() == "no alerts"
-    assert iw("export", "scores", db=db).stdout.strip() == ",".join(
-        ["day", "agent_id", "score", "rank", "flagged", "run_id", "raw_score", "history_days", "peer_mode", "team", "role", "site", "vendor"]
-    )
+    empty = tmp_path / "header_only.csv"
+    empty.write_text("timestamp,agent_id,customer_id,action\n")
+    proc = iw("nightly", "--first-night", "--events", empty, "--date", "2026-01-05", db=db, check=False)
+    assert proc.returncode == 2 and "the inputs hold no events of 2026-01-05 (they hold no events at all)" in proc.stderr
+    assert not db.exists()
+    other = tmp_path / "other_day.csv"
+    other.write_text("timestamp,agent_id,customer_id,action\n2026-01-04T10:00:00Z,a1,c1,view\n2026-01-06T10:00:00Z,a1,c2,view\n")
+    proc = iw("nightly", "--first-night", "--events", other, "--date", "2026-01-05", db=db, check=False)
+    assert proc.returncode == 2 and "no events of 2026-01-05 (they hold 2 of other days, 2026-01-04 to 2026-01-06)" in proc.stderr
+    assert proc.stdout == "" and not db.exists()
+
+
+def test_a_nightly_run_without_history_is_refused_unless_it_is_the_first_night(small_sim, tmp_path):
+    """A mistyped --db makes an empty store: scored without history, that night would say
+    "no alerts" and exit 0 while the real store alerts (exit 3)."""
+    events, roster = small_sim / "events.csv.gz", small_sim / "roster.csv"
+    real, typo = tmp_path / "iw.db", tmp_path / "iw-typo.db"
+    iw("replay", "--events", events, "--roster", roster, "--to", "2026-01-11", db=real)
+    proc = iw("nightly", "--events", events, "--roster", roster, "--date", "2026-01-12", db=typo, check=False)
+    assert proc.returncode == 2 and "the store is empty" in proc.stderr and "--first-night" in proc.stderr
+    assert proc.stdout == "" and not typo.exists()
+    # a store whose history is out of reach of the night (weeks old) is refused too
+    proc = iw("nightly", "--events", events, "--roster", roster, "--date", "2026-04-01", db=real, check=False)
+    assert proc.returncode == 2 and "to 2026-01-11, none of it in the 42 days before 2026-04-01" in proc.stderr
+    runs = [json.loads(line) for line in iw("runs", "--json", db=real).stdout.splitlines()]
+    assert [r["kind"] for r in runs] == ["replay"]  # nothing written by the refused nights
+    assert iw("nightly", "--events", events, "--roster", roster, "--date", "2026-01-12", db=real).returncode == 0
+    assert iw("nightly", "--first-night", "--events", events, "--roster", roster, "--date", "2026-01-12", db=typo).returncode == 0
+
+
+def test_a_forgotten_roster_is_refused_where_earlier_nights_had_one(small_sim, tmp_path):
+    events, roster = small_sim / "events.csv.gz", small_sim / "roster.csv"
+    db = tmp_path / "iw.db"
+    iw("replay", "--events", events, "--roster", roster, "--to", "2026-01-11", db=db)
+    for command in (["nightly", "--date", "2026-01-12"], ["rescore", "--date", "2026-01-11"], ["replay", "--from", "2026-01-12"]):
+        proc = iw(*command, "--events", events, db=db, check=False)
+        assert proc.returncode == 2 and "no --roster, but the store's last night before" in proc.stderr and "--no-roster" in proc.stderr, command
+    assert [json.loads(line)["kind"] for line in iw("runs", "--json", db=db).stdout.splitlines()] == ["replay"]
+    iw("nightly", "--no-roster", "--events", events, "--date", "2026-01-12", db=db)
+    assert set(scores_of(db).query("day == '2026-01-12'")["team"]) == {"(none)"}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["alerts"], ["runs"], ["report", "--out", "site"], ["explain", "A00001", "--date", "2026-01-05"], ["export", "scores"], ["rejects", "1"], ["verify", "1"], ["triage", "--history", "abcdef12"]],
+)
+def test_commands_that_read_never_create_a_store(tmp_path, command):
+    db = tmp_path / "nowhere" / "iw.db"
+    (tmp_path / "nowhere").mkdir()
+    proc = iw(*command, db=db, check=False, cwd=tmp_path)
+    assert proc.returncode == 2 and f"there is no store at {db}" in proc.stderr, proc.stderr
+    assert not db.exists() and not (tmp_path / "site").exists()
 
 
 def test_unusable_database_url_is_a_usage_error(tmp_path):
@@ -317,7 +363,7 @@ def test_unusable_database_url_is_a_usage_error(tmp_path):
 
 def test_lookups_that_cannot_be_answered_are_usage_errors(small_sim, tmp_path):
     db = tmp_path / "iw.db"
-    iw("nightly", "--events", small_sim / "events.csv.gz", "--roster", small_sim / "roster.csv", "--date", "2026-01-12", db=db)
+    iw("nightly", "--first-night", "--events", small_sim / "events.csv.gz", "--roster", small_sim / "roster.csv", "--date", "2026-01-12", db=db)
     for args in (("alerts", "--run", "99"), ("rejects", "99"), ("alerts", "--from", "2026-01-12", "--to", "2026-01-01")):
         proc = iw(*args, db=db, check=False)
         assert proc.returncode == 2, args
@@ -338,7 +384,7 @@ def test_terminal_escapes_and_path_traversal_in_ids_stay_data(tmp_path):
     out = tmp_path / "site"
     config = tmp_path / "any.toml"  # a first night (no history): alert the top agent whatever its score
     config.write_text("[alerts]\nthreshold = 0.0\n")
-    proc = iw("nightly", "--events", path, "--date", "2026-01-05", "--report", out, db=db, config=config)
+    proc = iw("nightly", "--first-night", "--events", path, "--date", "2026-01-05", "--report", out, db=db, config=config)
     assert "\x1b" not in proc.stdout + proc.stderr and "\x07" not in proc.stdout + proc.stderr
     assert "outside\\x1b[31mRE" in proc.stdout  # shown, escaped
     shown = iw("alerts", db=db).stdout

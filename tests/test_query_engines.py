@@ -255,7 +255,7 @@ def test_the_sql_engine_runs_nightly_replay_and_rescore_as_the_reference(sim_dir
     for engine, events in (("python", files), ("sql", pg_events)):
         db = tmp_path / f"{engine}.db"
         base = ["--db", f"sqlite:///{db}"]
-        for args in (["replay", "--from", "2026-01-06", "--to", "2026-01-09"], ["nightly", "--date", "2026-01-10"], ["rescore", "--date", "2026-01-10"]):
+        for args in (["replay", "--from", "2026-01-06", "--to", "2026-01-09"], ["nightly", "--first-night", "--date", "2026-01-10"], ["rescore", "--date", "2026-01-10"]):
             proc = _run("-q", *base, *args, "--engine", engine, "--events", events, "--roster", roster)
             assert proc.returncode in (0, 3), proc.stderr
             assert "Traceback" not in proc.stderr  # the held rows released before the connection closes
@@ -285,7 +285,7 @@ def test_the_sql_engine_counts_a_tables_invalid_rows_by_reason(tmp_path):
     _pg_load(pd.DataFrame(rows), table, typed=False)
     try:
         db = tmp_path / "t.db"
-        proc = _run("--db", f"sqlite:///{db}", "nightly", "--engine", "sql", "--events", f"{PG_URL}#{table}", "--date", DAY)
+        proc = _run("--db", f"sqlite:///{db}", "nightly", "--first-night", "--engine", "sql", "--events", f"{PG_URL}#{table}", "--date", DAY)
         assert proc.returncode in (0, 3), proc.stderr
         assert "28 rows read = 25 accepted + 3 rejected; 1 outside the scored days set aside" in proc.stderr
         rejects = _run("--db", f"sqlite:///{db}", "rejects", "1").stdout
@@ -299,7 +299,9 @@ def test_a_mapping_feature_an_engine_cannot_run_is_refused_before_anything_runs(
     mapping = tmp_path / "m.toml"
     mapping.write_text('[columns]\ntimestamp = "ts"\nagent_id = "who"\ncustomer_id = { from = "cust", lookup = "customer" }\naction = "act"\n[lookup]\npath = "l.csv"\nkey = "k"\n')
     (tmp_path / "l.csv").write_text("k,customer\nx,C1\n")
-    proc = _run("--db", f"sqlite:///{tmp_path / 'x.db'}", "nightly", "--engine", "sql", "--mapping", str(mapping), "--events", "postgresql+psycopg://nobody@127.0.0.1:1/none#t", "--date", DAY)
+    proc = _run(
+        "--db", f"sqlite:///{tmp_path / 'x.db'}", "nightly", "--first-night", "--engine", "sql", "--mapping", str(mapping), "--events", "postgresql+psycopg://nobody@127.0.0.1:1/none#t", "--date", DAY
+    )
     assert proc.returncode == 2
     assert not (tmp_path / "x.db").exists() or "runs" not in _run("--db", f"sqlite:///{tmp_path / 'x.db'}", "runs").stdout
     with pytest.raises(UsageError, match="a lookup table .* is not run by the spark engine"):
@@ -311,7 +313,7 @@ def test_a_mapping_feature_an_engine_cannot_run_is_refused_before_anything_runs(
 
 
 def test_a_table_is_given_as_url_and_table():
-    proc = _run("nightly", "--engine", "sql", "--events", "postgresql+psycopg://x@127.0.0.1/db", "--date", DAY)
+    proc = _run("nightly", "--first-night", "--engine", "sql", "--events", "postgresql+psycopg://x@127.0.0.1/db", "--date", DAY)
     assert proc.returncode == 2 and "URL#[schema.]table" in proc.stderr
 
 
@@ -350,7 +352,7 @@ def test_the_spark_engine_runs_nightly_and_replay_as_the_reference(sim_dir, sim_
     for name, engine, events in (("python", "python", parquet), ("spark", "spark", parquet), ("python-csv", "python", csv), ("spark-csv", "spark", csv)):
         db = tmp_path / f"{name}.db"
         base = ["-q", "--db", f"sqlite:///{db}"]
-        for args in (["replay", "--from", "2026-01-08", "--to", "2026-01-09"], ["nightly", "--date", "2026-01-10"]):
+        for args in (["replay", "--from", "2026-01-08", "--to", "2026-01-09"], ["nightly", "--first-night", "--date", "2026-01-10"]):
             proc = _run(*base, *args, "--engine", engine, "--events", str(events), "--roster", roster)
             assert proc.returncode in (0, 3), proc.stderr[-3000:]
         exported[name] = _scores(db)

@@ -27,7 +27,7 @@ def test_a_rescore_is_recorded_as_one_and_runs_names_what_it_superseded(tmp_path
     db = f"sqlite:///{tmp_path / 'iw.db'}"
     day = "2026-01-08"
     events = logs / "events.csv.gz"
-    assert iw(db, "nightly", "--events", events, "--date", day).returncode == 0
+    assert iw(db, "nightly", "--first-night", "--events", events, "--date", day).returncode == 0
     rescored = iw(db, "rescore", "--events", events, "--date", day)
     assert rescored.returncode == 0 and "run 2 (rescore)" in rescored.stderr, rescored.stderr
     runs = [json.loads(line) for line in iw(db, "runs", "--json").stdout.splitlines()]
@@ -50,6 +50,6 @@ def test_a_run_says_when_csv_lines_were_joined_into_records(tmp_path):
     path = tmp_path / "notes.csv"
     path.write_text("\n".join([lines[0], *lines[-50:], ",".join(row)]) + "\n")
     day = row[header.index("timestamp")][:10]
-    ran = iw(f"sqlite:///{tmp_path / 'iw.db'}", "nightly", "--events", path, "--date", day)
+    ran = iw(f"sqlite:///{tmp_path / 'iw.db'}", "nightly", "--first-night", "--events", path, "--date", day)
     assert ran.returncode == 0, ran.stderr
     assert "54 CSV lines made 52 records (0 blank): 2 line(s) inside quoted fields" in ran.stderr

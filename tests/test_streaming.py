@@ -179,7 +179,7 @@ def test_a_night_split_over_many_files_scores_as_one_file(sim_dir, tmp_path):
     results = {}
     for name, spec in (("whole", [str(whole)]), ("parts", [str(parts)])):
         store = Store(f"sqlite:///{tmp_path / name}.db")
-        summary = run_nightly(Config(), store, spec, day, roster=roster, show_progress=False)
+        summary = run_nightly(Config(), store, spec, day, roster=roster, show_progress=False, first_night=True)
         results[name] = (store.scores(day, day)[["agent_id", "score", "rank", "flagged"]].sort_values("agent_id").reset_index(drop=True), summary)
         store.close()
     pd.testing.assert_frame_equal(results["whole"][0], results["parts"][0])

@@ -11,9 +11,10 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
@@ -39,7 +40,7 @@ def _not_a_url(url: str, exc: Exception) -> UsageError:
 class StoreBase:
     """A store's engine at a SQLAlchemy URL (tables created on first use)."""
 
-    def __init__(self, url: str, *, connect_attempts: int = 1, connect_wait: float = 2.0, lazy: bool = False) -> None:
+    def __init__(self, url: str, *, connect_attempts: int = 1, connect_wait: float = 2.0, lazy: bool = False, existing: bool = False) -> None:
         """Open (and create or upgrade) the store.
 
         A database server that cannot be reached (``OperationalError``: refused, timed
@@ -48,8 +49,13 @@ class StoreBase:
         one: opening writes nothing a retry could duplicate. A SQLite file is tried once.
 
         ``lazy``: check the URL now but connect (and create a new store) only when the
-        store is first used, so a run refused for its inputs leaves no store behind."""
+        store is first used, so a run refused for its inputs leaves no store behind.
+
+        ``existing``: the store must exist already (a read-only command, triage): a SQLite
+        file that is not there, or a database without insiderwatch's tables, is a usage
+        error and nothing is created (a mistyped --db must not read as an empty store)."""
         self.url = url
+        self._existing = existing
         try:
             self._engine: Engine = create_engine(url, future=True)
         except (ArgumentError, NoSuchModuleError) as exc:
@@ -73,10 +79,34 @@ class StoreBase:
             self._open()
         return self._engine
 
+    def _missing_file(self) -> str | None:
+        """The path of a SQLite store file that does not exist yet (None: not SQLite, in
+        memory, or there)."""
+        if self._engine.dialect.name != "sqlite":
+            return None
+        path = self._engine.url.database
+        return path if path and path != ":memory:" and not path.startswith("file:") and not Path(path).exists() else None
+
+    def exists(self) -> bool:
+        """Whether the store has been created, found without creating it."""
+        if self._opened:
+            return True
+        if self._missing_file():
+            return False
+        try:
+            return inspect(self._engine).has_table("runs")
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the store: {exc.__class__.__name__}: {first_line(exc)}{disk_hint(self.url)}", store=safe_url(self.url)) from exc
+
     def _open(self) -> None:
         url, connect_attempts, wait = self.url, self._attempts, self._wait
+        missing = self._missing_file() if self._existing else None
+        if missing:
+            raise UsageError(f"there is no store at {missing} (check --db; nightly, replay and rescore create one)", store=safe_url(url))
         for attempt in range(1, max(1, connect_attempts) + 1):
             try:
+                if self._existing and not inspect(self._engine).has_table("runs"):
+                    raise UsageError("the database holds no insiderwatch store (check --db; nightly, replay and rescore create one)", store=safe_url(url))
                 self._migrate()
                 self._opened = True
                 return

@@ -12,11 +12,24 @@ import click
 
 from detector.days import DayRange, yesterday_utc
 from detector.store import Store
-from pipelines.options import EXIT_ALERTS, AppContext, Inputs, day_option, day_range_options, exit_with, inputs_options, pass_app, with_store
+from pipelines.options import EXIT_ALERTS, AppContext, Inputs, day_option, day_range_options, exit_with, inputs_options, pass_app, with_new_store
 from pipelines.output import format_alert_summary, format_alerts, terminal_safe
 from pipelines.run import run_nightly, run_replay, tell_set_aside
 
 fail_on_alert_option = click.option("--fail-on-alert", is_flag=True, help=f"Exit with code {EXIT_ALERTS} when there are alerts (for schedulers that page on failure).")
+first_night_option = click.option(
+    "--first-night",
+    is_flag=True,
+    help=(
+        "This is the first night of a new store: score it without history (peers only). "
+        "Without it, a store with no earlier days in reach is refused (exit 2), so a mistyped --db cannot read as a quiet night."
+    ),
+)
+no_roster_option = click.option(
+    "--no-roster",
+    is_flag=True,
+    help='Score without a roster although earlier nights had one (every team, role and site becomes "(none)"). Without it, a forgotten --roster is refused (exit 2).',
+)
 report_option = click.option(
     "--report",
     "report_dir",
@@ -58,9 +71,11 @@ def write_report(app: AppContext, store: Store, run_id: int, out: Path) -> None:
     click.echo(f"report: {report.out / 'index.html'} ({report.agents} flagged agent(s), customer ids pseudonymised)", err=True)
 
 
-def score_night(app: AppContext, store: Store, inputs: Inputs, day: str, *, fail_on_alert: bool, report_dir: Path | None, kind: str = "nightly") -> None:
+def score_night(
+    app: AppContext, store: Store, inputs: Inputs, day: str, *, fail_on_alert: bool, report_dir: Path | None, kind: str = "nightly", first_night: bool = False, no_roster: bool = False
+) -> None:
     """nightly and rescore: one day scored, stored and told (``kind``: how the run is recorded)."""
-    summary = run_nightly(app.config, store, inputs.events, day, roster=inputs.roster, show_progress=not app.quiet, kind=kind)
+    summary = run_nightly(app.config, store, inputs.events, day, roster=inputs.roster, show_progress=not app.quiet, kind=kind, first_night=first_night, no_roster=no_roster)
     tell_set_aside(store, summary.ingest, day)
     print_summary(summary)
     click.echo(format_alerts(summary.alerts))
@@ -74,10 +89,12 @@ def score_night(app: AppContext, store: Store, inputs: Inputs, day: str, *, fail
 @day_option("--date", "day", "The UTC day to score.  [default: yesterday, UTC]", fallback=yesterday_utc)
 @inputs_options
 @fail_on_alert_option
+@first_night_option
+@no_roster_option
 @report_option
-@with_store
+@with_new_store
 @pass_app
-def nightly_command(app: AppContext, store: Store, inputs: Inputs, day: str, fail_on_alert: bool, report_dir: Path | None) -> None:
+def nightly_command(app: AppContext, store: Store, inputs: Inputs, day: str, fail_on_alert: bool, first_night: bool, no_roster: bool, report_dir: Path | None) -> None:
     """Score one day of access logs and print the night's alerts.
 
     \b
@@ -86,20 +103,24 @@ def nightly_command(app: AppContext, store: Store, inputs: Inputs, day: str, fai
     Reads the files, scores every agent active on --date (UTC) against their own stored
     history and their peers, stores the run, scores and alerts, and prints the alerts with
     their top reasons. Events of other days found in the files are counted and set aside.
-    History comes from the store: run `insiderwatch replay` over past logs first, or the
-    first nights lean on peer comparisons.
-    Exit 0; 2 unusable input (nothing written); 3 alerts with --fail-on-alert.
+    History comes from the store: run `insiderwatch replay` over past logs first, or pass
+    --first-night on a new store's first night (its first nights lean on peer comparisons).
+    Refused, so that a night that did not do its work cannot read as "No alerts": a store
+    with no earlier days in reach (a mistyped --db) without --first-night, inputs with no
+    event of --date, and no --roster where earlier nights had one (without --no-roster).
+    Exit 0; 2 unusable input or a refused night (nothing written); 3 alerts with --fail-on-alert.
     """
-    score_night(app, store, inputs, day, fail_on_alert=fail_on_alert, report_dir=report_dir)
+    score_night(app, store, inputs, day, fail_on_alert=fail_on_alert, report_dir=report_dir, first_night=first_night, no_roster=no_roster)
 
 
 @click.command("rescore")
 @day_option("--date", "day", "The UTC day to score again.", required=True)
 @inputs_options
+@no_roster_option
 @report_option
-@with_store
+@with_new_store
 @pass_app
-def rescore_command(app: AppContext, store: Store, inputs: Inputs, day: str, report_dir: Path | None) -> None:
+def rescore_command(app: AppContext, store: Store, inputs: Inputs, day: str, no_roster: bool, report_dir: Path | None) -> None:
     """Score a day again, from all of its files, after late events arrived.
 
     \b
@@ -109,9 +130,10 @@ def rescore_command(app: AppContext, store: Store, inputs: Inputs, day: str, rep
     previous ones stay in the archive, for `verify` and `diff`), alerts keep their identity.
     Later days keep the scores they had; rescore them too, or replay the period, if the
     change matters for their baselines.
-    Exit 0; 2 unusable input (nothing written).
+    Exit 0; 2 unusable input, no event of --date in the inputs, or a forgotten --roster
+    (nothing written).
     """
-    score_night(app, store, inputs, day, fail_on_alert=False, report_dir=report_dir, kind="rescore")
+    score_night(app, store, inputs, day, fail_on_alert=False, report_dir=report_dir, kind="rescore", no_roster=no_roster)
 
 
 @click.command("replay")
@@ -126,10 +148,11 @@ def rescore_command(app: AppContext, store: Store, inputs: Inputs, day: str, rep
     show_default=True,
     help="Apply the suppressions that existed on each replayed day (an honest replay), or every suppression not expired by then, including later ones.",
 )
+@no_roster_option
 @report_option
-@with_store
+@with_new_store
 @pass_app
-def replay_command(app: AppContext, store: Store, inputs: Inputs, days: DayRange, fail_on_alert: bool, show: int, suppressions: str, report_dir: Path | None) -> None:
+def replay_command(app: AppContext, store: Store, inputs: Inputs, days: DayRange, fail_on_alert: bool, show: int, suppressions: str, no_roster: bool, report_dir: Path | None) -> None:
     """Replay historical logs day by day, as the nightly run would have seen them.
 
     \b
@@ -141,7 +164,7 @@ def replay_command(app: AppContext, store: Store, inputs: Inputs, days: DayRange
     Rerunning a day replaces that day's results.
     Exit 0; 2 unusable input (nothing written); 3 alerts with --fail-on-alert.
     """
-    summary = run_replay(app.config, store, inputs.events, days.first, days.last, roster=inputs.roster, show_progress=not app.quiet, suppressions=suppressions)
+    summary = run_replay(app.config, store, inputs.events, days.first, days.last, roster=inputs.roster, show_progress=not app.quiet, suppressions=suppressions, no_roster=no_roster)
     print_summary(summary)
     if show:
         click.echo(f"who was flagged from {summary.nights[0].day} to {summary.nights[-1].day}, most anomalous first:")
