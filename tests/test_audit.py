@@ -124,7 +124,11 @@ def test_the_same_replay_twice_gives_identical_scores(desk, tmp_path):
     pd.testing.assert_frame_equal(first[cols], second[cols])
     with pg_schema("set INSIDERWATCH_TEST_PG to compare with PostgreSQL too") as pg:
         on_pg = scores(replay(pg, desk) and pg)
+        pg_export = iw(pg, "export", "scores", "--format", "csv").stdout
     pd.testing.assert_frame_equal(first[cols], on_pg[cols])
+    # the same bytes from both stores: no score prints as -0.0 on one and 0.0 on the other
+    sqlite_export = iw(f"sqlite:///{tmp_path / 'a.db'}", "export", "scores", "--format", "csv").stdout
+    assert sqlite_export == pg_export and ",-0.0," not in pg_export
 
 
 def test_diff_reports_a_threshold_change(desk, tmp_path):

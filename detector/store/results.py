@@ -59,14 +59,20 @@ class DayResults:
     touched: Touched | None = None  # the day's touched sets, kept for later days' novelty
 
 
+def plain(value: Any) -> float:
+    """A float as every store keeps it: -0.0 as 0.0 (SQLite drops the sign and PostgreSQL
+    keeps it, so the same replay would export "0.0" from one and "-0.0" from the other)."""
+    return float(value) + 0.0
+
+
 def _score_row(r: dict[str, Any], day: str, run_id: int, peer_mode: bool) -> dict[str, Any]:
     return {
         DAY: day,
         s.AGENT_ID: r[s.AGENT_ID],
         "run_id": run_id,
-        "score": float(r["score"]),
-        "raw_score": float(r["raw_score"]),
-        "rank_score": float(r["rank_score"]),
+        "score": plain(r["score"]),
+        "raw_score": plain(r["raw_score"]),
+        "rank_score": plain(r["rank_score"]),
         "rank": int(r["rank"]),
         "flagged": bool(r["flagged"]),
         "history_days": int(r["history_days"]),
@@ -80,8 +86,11 @@ def _score_row(r: dict[str, Any], day: str, run_id: int, peer_mode: bool) -> dic
 
 
 def _alert_row(a: Alert, day: str, run_id: int) -> dict[str, Any]:
+    record = a.as_record()
+    if record.get("score") is not None:
+        record["score"] = plain(record["score"])
     return {
-        **a.as_record(),
+        **record,
         DAY: day,
         "run_id": run_id,
         "reasons": json.dumps(a.reasons),
@@ -111,7 +120,7 @@ def as_stored(inputs: pd.DataFrame) -> pd.DataFrame:
     days it scored in memory trains on exactly what a nightly run reads back."""
     names = [c for c in inputs.columns if c != s.AGENT_ID]
     values = inputs[names].to_numpy(float)
-    rounded = np.array([[round(float(v), INPUT_DECIMALS) for v in row] for row in values], dtype=float).reshape(values.shape)
+    rounded = np.array([[plain(round(float(v), INPUT_DECIMALS)) for v in row] for row in values], dtype=float).reshape(values.shape)
     out = inputs.copy()
     out[names] = rounded
     return out
@@ -124,7 +133,7 @@ def _input_rows(inputs: pd.DataFrame, day: str, run_id: int) -> Iterator[dict[st
     names_json = json.dumps(names)
     vectors = inputs[names].to_numpy(float)
     for a, vec in zip(inputs[s.AGENT_ID], vectors):
-        yield {DAY: day, s.AGENT_ID: a, "run_id": run_id, "vector": json.dumps([round(float(v), INPUT_DECIMALS) for v in vec]), "names": names_json}
+        yield {DAY: day, s.AGENT_ID: a, "run_id": run_id, "vector": json.dumps([plain(round(float(v), INPUT_DECIMALS)) for v in vec]), "names": names_json}
 
 
 def _score_rows(frame: pd.DataFrame, day: str, run_id: int, peer_mode: bool) -> Iterator[dict[str, Any]]:
