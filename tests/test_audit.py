@@ -174,7 +174,9 @@ def test_triage_history_and_a_benign_decision_that_suppresses(desk, roomy_replay
     two = iw(db, "triage", first_key[:8], "--status", "benign", "--note", "approved export test", "--by", "bo", "--suppress-until", "2030-01-01", "--ticket", "SEC-1")
     assert two.returncode == 0, two.stderr
     assert "superseding decision 1" in two.stdout and "suppression 1: agent" in two.stdout
-    history = pd.read_csv(io.StringIO(iw(db, "triage", first_key, "--history").stdout))
+    history_text = iw(db, "triage", first_key, "--history").stdout
+    assert history_text.splitlines()[2].endswith(",1")  # the decision it supersedes, an id (not 1.0)
+    history = pd.read_csv(io.StringIO(history_text))
     assert history.status.tolist() == ["escalated", "benign"] and history.author.tolist() == ["ana", "bo"]
     assert history.supersedes.isna().tolist() == [True, False]  # the first decision is kept, superseded
 

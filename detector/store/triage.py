@@ -49,7 +49,10 @@ class Triage(StoreBase):
         if alert_key:
             q = q.where(decisions.c.alert_key == alert_key)
         with self.engine.connect() as conn:
-            return pd.read_sql(q, conn)
+            out = pd.read_sql(q, conn)
+        # the decision superseded, an id: not 1.0 (a column with a missing value reads as floats)
+        out["supersedes"] = pd.array([None if pd.isna(v) else int(v) for v in out["supersedes"]], dtype=object)
+        return out
 
     def add_suppression(self, agent_id: str, *, until: str, reason: str, ticket: str, owner: str, from_alert: str | None = None, pattern: str | None = None) -> int:
         """Record a suppression of the agent's alerts until ``until`` (only those driven
