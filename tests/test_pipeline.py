@@ -343,7 +343,18 @@ def test_a_forgotten_roster_is_refused_where_earlier_nights_had_one(small_sim, t
 
 @pytest.mark.parametrize(
     "command",
-    [["alerts"], ["runs"], ["report", "--out", "site"], ["explain", "A00001", "--date", "2026-01-05"], ["export", "scores"], ["rejects", "1"], ["verify", "1"], ["triage", "--history", "abcdef12"]],
+    [
+        ["alerts"],
+        ["runs"],
+        ["report", "--out", "site"],
+        ["explain", "A00001", "--date", "2026-01-05"],
+        ["export", "scores"],
+        ["rejects", "1"],
+        ["verify", "1"],
+        ["triage", "--history", "abcdef12"],
+        ["cases"],
+        ["case", "abcdef12"],
+    ],
 )
 def test_commands_that_read_never_create_a_store(tmp_path, command):
     db = tmp_path / "nowhere" / "iw.db"

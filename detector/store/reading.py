@@ -213,6 +213,41 @@ class ResultReader(StoreBase):
         with self.engine.connect().execution_options(stream_results=True) as conn:
             yield from _live_and_archived(conn, scores, scores_archive, run_id, chunksize)
 
+    def day_sizes(self) -> dict[str, int]:
+        """Agents scored on each stored day (the night's size, which sets its bar)."""
+        with self.engine.connect() as conn:
+            return {d: int(n) for d, n in conn.execute(select(scores.c.day, func.count()).group_by(scores.c.day))}
+
+    def scores_of(self, agents: list[str], first: str | None = None) -> pd.DataFrame:
+        """The stored scores of these agents (from ``first``), by day: day, agent_id, score,
+        rank, flagged."""
+        cols = [scores.c.day, scores.c.agent_id, scores.c.score, scores.c.rank, scores.c.flagged]
+        parts = []
+        with self.engine.connect() as conn:
+            for i in range(0, len(agents), 500):
+                q = select(*cols).where(scores.c.agent_id.in_(agents[i : i + 500]))
+                if first:
+                    q = q.where(scores.c.day >= first)
+                parts.append(pd.read_sql(q, conn))
+        out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[c.name for c in cols])
+        return out.sort_values([DAY, s.AGENT_ID], kind="stable").reset_index(drop=True)
+
+    def agent_days_of(self, pairs: list[tuple[str, str]]) -> tuple[pd.DataFrame, np.ndarray]:
+        """The stored agent-days of these (day, agent_id) pairs, and the distinct customers
+        they touched together (keyed hashes: how many people a case exposed)."""
+        days_wanted = sorted({d for d, _ in pairs})
+        agents_wanted = sorted({a for _, a in pairs})
+        if not pairs:
+            return typed_agent_days(pd.DataFrame(columns=[c.name for c in agent_days.columns])), np.zeros(0, np.uint64)
+        with self.engine.connect() as conn:
+            frame = pd.read_sql(select(agent_days).where(agent_days.c.day.in_(days_wanted), agent_days.c.agent_id.in_(agents_wanted)), conn)
+            rows = conn.execute(select(touched.c.day, touched.c.agent_id, touched.c.hashes).where(touched.c.day.in_(days_wanted), touched.c.agent_id.in_(agents_wanted))).all()
+        wanted = set(pairs)
+        frame = typed_agent_days(frame[[(d, a) in wanted for d, a in zip(frame[DAY], frame[s.AGENT_ID])]].reset_index(drop=True))
+        kept = [np.frombuffer(r[2], dtype="<u8") for r in rows if (r[0], r[1]) in wanted]
+        hashes = np.unique(np.concatenate(kept)).astype(np.uint64) if kept else np.zeros(0, np.uint64)
+        return frame, hashes
+
     def evidence(self, alert_key: str) -> pd.DataFrame:
         """The stored evidence rows of one alert, in stored (time) order."""
         with self.engine.connect() as conn:

@@ -3,6 +3,7 @@ commands to the root group.
 
 - running: nightly, rescore, replay (score and store)
 - results: alerts, explain, export, rejects, report, runs (read stored results)
+- cases: cases, case (follow a subject from its first alert until triage closes it)
 - triage: triage, suppress (record investigators' decisions)
 - audit: verify, diff (check runs)
 
@@ -14,9 +15,9 @@ from __future__ import annotations
 
 import click
 
-from pipelines.commands import audit, results, running, triage
+from pipelines.commands import audit, cases, results, running, triage
 
-AREAS = (running, results, triage, audit)
+AREAS = (running, results, cases, triage, audit)
 
 
 def register(root: click.Group) -> None:

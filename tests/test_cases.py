@@ -1,0 +1,119 @@
+"""Cases: a subject followed from its first alert until triage closes it."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+
+from detector.cases import build_cases, exposure, find_case, select_cases
+from detector.errors import UsageError
+from tests.conftest import INSIDERWATCH
+
+
+def _alert(key, day, subject="a1", kind="agent", score=3.0, members=None):
+    return {"alert_key": key, "day": day, "subject_type": kind, "subject_id": subject, "score": score, "rank": 1, "reasons": [f"reason of {day}"], "members": members}
+
+
+def _scores(agent, values):
+    return pd.DataFrame([{"day": d, "agent_id": agent, "score": v, "rank": r, "flagged": False} for r, (d, v) in enumerate(values.items(), start=1)])
+
+
+BARS = {f"2026-01-{d:02d}": 2.0 for d in range(1, 31)}
+NO_DECISIONS = pd.DataFrame(columns=["id", "alert_key", "status", "note", "author", "decided_at", "supersedes"])
+
+
+def test_a_case_keeps_every_night_the_subject_stands_out_after_its_first_alert():
+    alerts = pd.DataFrame([_alert("k1aaaaaa", "2026-01-03")])
+    # stands out on the 2nd (before any alert: no case yet), the 4th and 5th (the night's
+    # budget went elsewhere), not on the 6th, again on the 8th
+    scores = _scores("a1", {"2026-01-02": 2.5, "2026-01-03": 3.0, "2026-01-04": 3.2, "2026-01-05": 2.1, "2026-01-06": 1.2, "2026-01-08": 2.4})
+    (case,) = build_cases(alerts, NO_DECISIONS, scores, BARS)
+    assert case.key == "k1aaaaaa" and case.status == "open" and case.opened == "2026-01-03"
+    assert case.days["day"].tolist() == ["2026-01-03", "2026-01-04", "2026-01-05", "2026-01-08"]
+    assert case.days["alerted"].tolist() == [True, False, False, False]
+    assert case.days["score"].tolist() == [3.0, 3.2, 2.1, 2.4]
+    assert not case.triaged and select_cases([case], "open", untriaged=True) == [case]
+    # a large desk's bar: a score of 2.1 no longer stands out
+    (strict,) = build_cases(alerts, NO_DECISIONS, scores, {d: 2.5 for d in BARS})
+    assert strict.days["day"].tolist() == ["2026-01-03", "2026-01-04"]
+
+
+def test_a_closing_decision_ends_the_case_and_a_later_alert_opens_a_new_one():
+    alerts = pd.DataFrame([_alert("k1aaaaaa", "2026-01-03"), _alert("k2bbbbbb", "2026-01-10")])
+    scores = _scores("a1", {"2026-01-03": 3.0, "2026-01-04": 3.1, "2026-01-06": 2.9, "2026-01-10": 3.3, "2026-01-11": 2.6})
+    decided = pd.DataFrame(
+        [
+            {"id": 1, "alert_key": "k1aaaaaa", "status": "escalated", "note": "looking", "author": "ana", "decided_at": "2026-01-04T09:00:00+00:00", "supersedes": None},
+            {"id": 2, "alert_key": "k1aaaaaa", "status": "benign", "note": "approved audit", "author": "bo", "decided_at": "2026-01-05T10:00:00+00:00", "supersedes": 1},
+        ]
+    )
+    first, second = build_cases(alerts, decided, scores, BARS)
+    assert (first.status, first.closed_on) == ("closed", "2026-01-05")
+    assert first.days["day"].tolist() == ["2026-01-03", "2026-01-04"]  # the 6th came after the decision
+    assert first.decisions["status"].tolist() == ["escalated", "benign"] and first.triaged
+    assert (second.key, second.status, second.days["day"].tolist()) == ("k2bbbbbb", "open", ["2026-01-10", "2026-01-11"])
+    # an escalation after the benign decision reopens the first case
+    again = {"id": 3, "alert_key": "k1aaaaaa", "status": "escalated", "note": "new facts", "author": "cy", "decided_at": "2026-01-20T08:00:00+00:00", "supersedes": 2}
+    reopened = pd.concat([decided, pd.DataFrame([again])])
+    (only,) = build_cases(alerts, reopened, scores, BARS)
+    assert only.status == "open" and only.days["day"].tolist()[-1] == "2026-01-11"
+    assert [c.key for c in select_cases([first, second], "closed")] == ["k1aaaaaa"]
+    assert find_case([first, second], "K2BBBB") is second
+    with pytest.raises(UsageError, match="no case"):
+        find_case([first, second], "ffffff")
+
+
+def test_a_group_case_gathers_its_members_and_what_they_exposed():
+    alerts = pd.DataFrame([_alert("g1cccccc", "2026-01-03", "T1", "team", 20.0, ["a1", "a2"]), _alert("g2dddddd", "2026-01-04", "T1", "team", 25.0, ["a2", "a3"])])
+    (case,) = build_cases(alerts, NO_DECISIONS, pd.DataFrame(columns=["day", "agent_id", "score", "rank", "flagged"]), BARS)
+    assert case.members == ["a1", "a2", "a3"]
+    assert case.agent_days() == [("2026-01-03", "a1"), ("2026-01-03", "a2"), ("2026-01-04", "a2"), ("2026-01-04", "a3")]
+    days = pd.DataFrame(
+        [
+            {"day": "2026-01-03", "agent_id": "a1", "views": 100, "id_document_views": 30, "first_seen": 480, "last_seen": 1000},
+            {"day": "2026-01-04", "agent_id": "a3", "views": 50, "id_document_views": 5, "first_seen": 60, "last_seen": 1439},
+        ]
+    )
+    e = exposure(days, pd.array([1, 2, 3], dtype="uint64").to_numpy())
+    assert e["customers"] == 3 and e["records"]["views"] == 150 and e["records"]["id_document_views"] == 35
+    assert (e["first_access"], e["last_access"]) == ("2026-01-03T08:00Z", "2026-01-04T23:59Z")
+
+
+def iw(cwd, *args):
+    return subprocess.run([*INSIDERWATCH, *[str(a) for a in args]], capture_output=True, text=True, cwd=cwd)
+
+
+def test_the_sample_bulk_harvesters_case_holds_every_day_it_stood_out_and_triage_closes_it(sample_replay, tmp_path):
+    """The sample's bulk harvester A00073 is alerted once (2026-01-26); the nights after, it
+    ranks first but the one-alert budget goes to new subjects. Its case keeps those days."""
+    store_dir, proc = sample_replay
+    assert proc.returncode == 0, proc.stderr
+    shutil.copy(store_dir / "insiderwatch.db", tmp_path / "insiderwatch.db")
+    listed = [json.loads(line) for line in iw(tmp_path, "cases", "--json").stdout.splitlines()]
+    (case,) = [c for c in listed if c["subject_id"] == "A00073"]
+    scores = pd.read_csv(io.StringIO(iw(tmp_path, "export", "scores").stdout))
+    mine = scores[(scores.agent_id == "A00073") & (scores.day >= case["opened"]) & (scores.score >= 2.0)]
+    detail = json.loads(iw(tmp_path, "case", case["case"][:10], "--json").stdout)
+    assert [t["day"] for t in detail["timeline"]] == sorted(mine.day) and len(detail["timeline"]) >= 5
+    assert detail["timeline"][0]["alerted"] and not all(t["alerted"] for t in detail["timeline"])
+    assert detail["exposure"]["customers"] > 1000 and detail["exposure"]["records"]["id_document_views"] > 300
+    assert case["status"] == "open" and not case["triaged"]
+    # the ring's team case lists its members, each with an agent record (also A00158, never alerted on the team's days)
+    (team,) = [c for c in listed if c["subject_id"] == "BOG-GEN-15"]
+    assert {"A00157", "A00158", "A00164", "A00165"} <= set(team["members"])
+    text = iw(tmp_path, "case", team["case"][:12]).stdout
+    assert "members: " in text and "A00158" in text
+    # triage on the case closes it; the list of open, untriaged cases no longer has it
+    decided = iw(tmp_path, "triage", case["case"][:12], "--status", "confirmed", "--note", "bulk harvest, handed to HR", "--by", "ana")
+    assert decided.returncode == 0, decided.stderr
+    open_now = [json.loads(line)["case"] for line in iw(tmp_path, "cases", "--json").stdout.splitlines()]
+    closed = [json.loads(line) for line in iw(tmp_path, "cases", "--status", "closed", "--json").stdout.splitlines()]
+    untriaged = [json.loads(line)["case"] for line in iw(tmp_path, "cases", "--untriaged", "--json").stdout.splitlines()]
+    assert case["case"] not in open_now and case["case"] not in untriaged and team["case"] in untriaged
+    assert [c["case"] for c in closed] == [case["case"]] and closed[0]["decision"]["status"] == "confirmed"
+    assert "confirmed by ana: bulk harvest, handed to HR" in iw(tmp_path, "case", case["case"][:12]).stdout
