@@ -422,7 +422,19 @@ def _as_bool(mask) -> np.ndarray:
 def raw_row(record: dict) -> str:
     """A rejected row as truncated JSON text, for the rejects table (never interpreted);
     characters no store keeps are escaped (:func:`raw_text`)."""
-    return raw_text(json.dumps({str(k): (None if _isna(v) else str(v)) for k, v in record.items()}, ensure_ascii=False))
+    return raw_text(json.dumps({str(k): (None if _isna(v) else _as_text(v)) for k, v in record.items()}, ensure_ascii=False))
+
+
+def _as_text(value) -> str:
+    """``str(value)``, also for a value pandas cannot print: a time-zone-aware timestamp
+    outside Python's dates (year 0 in a Parquet file) as its UTC instant, else its type."""
+    try:
+        return str(value)
+    except (ValueError, OverflowError, NotImplementedError):
+        try:
+            return f"{value.asm8} UTC"
+        except Exception:  # noqa: BLE001  (a planted value must not stop the night)
+            return f"(a {type(value).__name__} that cannot be printed)"
 
 
 def _isna(value) -> bool:
