@@ -633,9 +633,9 @@ def run_days(
             aside = ingest.set_aside_days
             other = sorted(aside)
             raise UsageError(
-                f"the inputs hold no events of {days.first}"
-                + (f" (they hold {sum(aside.values()):,} of other days, {other[0]} to {other[-1]})" if other else " (they hold no events at all)")
-                + ": nothing scored or stored; check --events and --date"
+                f"the inputs hold no events of {days.first}: {ingest.rows_read:,} rows read = {ingest.rows_accepted:,} accepted + {ingest.rows_rejected:,} rejected"
+                + (f", {sum(aside.values()):,} of other days ({other[0]} to {other[-1]})" if other else "")
+                + "; nothing scored or stored: check --events and --date"
             )
         if named or (days.first and days.last):
             day_list = days_between(days.first or found[0], days.last or found[-1])  # a named range: every day

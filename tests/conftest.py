@@ -109,3 +109,14 @@ def sample_replay(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("readme")
     proc = subprocess.run([*INSIDERWATCH, *args], capture_output=True, text=True, cwd=cwd)
     return cwd, proc
+
+
+def no_day_refusal(message: str) -> tuple[int, int]:
+    """(rows read, accepted + rejected) from a night's refusal for holding no event of its
+    day (:func:`pipelines.run.run_days`): its reason accounts for every row."""
+    import re
+
+    found = re.search(r"no events of \d{4}-\d{2}-\d{2}: ([\d,]+) rows read = ([\d,]+) accepted \+ ([\d,]+) rejected", message)
+    assert found, message
+    read, accepted, rejected = (int(x.replace(",", "")) for x in found.groups())
+    return read, accepted + rejected

@@ -16,9 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from detector.errors import UsageError
 from detector.simulator import SimulationSpec
 from pipelines.simulate import run_simulation
-from tests.conftest import INSIDERWATCH
+from tests.conftest import INSIDERWATCH, no_day_refusal
 
 #: runs killed mid-replay, fuzzed nightly runs and rescores of a real desk (slow)
 pytestmark = pytest.mark.slow
@@ -126,6 +127,10 @@ def test_arbitrary_rows_never_crash_the_nightly_run_and_every_row_is_accounted_f
     store = Store(f"sqlite:///{work / 'iw.db'}")
     try:
         summary = run_nightly(Config(), store, [str(path)], "2026-01-05", roster=None, show_progress=False, first_night=True)
+    except UsageError as exc:
+        # no row of the day survived: refused, every row accounted for in the reason, nothing written
+        assert no_day_refusal(str(exc)) == (len(rows), len(rows)) and store.runs().empty
+        return
     finally:
         store.close()
     ing = summary.ingest
@@ -222,6 +227,11 @@ def test_arbitrary_json_lines_never_crash_the_nightly_run_and_every_line_is_acco
     except InputError as exc:
         # no line names the required fields: the file is unusable, said so, nothing written
         assert "missing required column" in str(exc) and store.runs().empty
+        return
+    except UsageError as exc:
+        # no line of the day survived: refused, every line accounted for in the reason, nothing written
+        read, total = no_day_refusal(str(exc))
+        assert read == total == sum(1 for line in lines if line.encode("utf-8", errors="surrogatepass").strip()) and store.runs().empty
         return
     finally:
         store.close()

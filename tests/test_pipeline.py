@@ -302,12 +302,12 @@ def test_a_night_whose_inputs_hold_no_event_of_the_day_is_refused_with_nothing_w
     empty = tmp_path / "header_only.csv"
     empty.write_text("timestamp,agent_id,customer_id,action\n")
     proc = iw("nightly", "--first-night", "--events", empty, "--date", "2026-01-05", db=db, check=False)
-    assert proc.returncode == 2 and "the inputs hold no events of 2026-01-05 (they hold no events at all)" in proc.stderr
+    assert proc.returncode == 2 and "the inputs hold no events of 2026-01-05: 0 rows read = 0 accepted + 0 rejected; nothing" in proc.stderr
     assert not db.exists()
     other = tmp_path / "other_day.csv"
     other.write_text("timestamp,agent_id,customer_id,action\n2026-01-04T10:00:00Z,a1,c1,view\n2026-01-06T10:00:00Z,a1,c2,view\n")
     proc = iw("nightly", "--first-night", "--events", other, "--date", "2026-01-05", db=db, check=False)
-    assert proc.returncode == 2 and "no events of 2026-01-05 (they hold 2 of other days, 2026-01-04 to 2026-01-06)" in proc.stderr
+    assert proc.returncode == 2 and "no events of 2026-01-05: 2 rows read = 2 accepted + 0 rejected, 2 of other days (2026-01-04 to 2026-01-06)" in proc.stderr
     assert proc.stdout == "" and not db.exists()
 
 
