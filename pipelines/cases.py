@@ -10,7 +10,7 @@ from detector.aggregate import DAY
 from detector.cases import EXPOSURE_KINDS, Case, build_cases, exposure
 from detector.config import Config
 from detector.store import Store
-from pipelines.output import terminal_safe
+from pipelines.output import KEY_SHOWN, shown_key, terminal_safe
 
 
 def load_cases(store: Store, cfg: Config) -> list[Case]:
@@ -22,6 +22,19 @@ def load_cases(store: Store, cfg: Config) -> list[Case]:
     scores = store.scores_of(agents, first=str(alerts[DAY].min()))
     bars = {d: cfg.alerts.bar(n) for d, n in store.day_sizes().items()}
     return build_cases(alerts, store.decisions(), scores, bars)
+
+
+def with_case_status(store: Store, cfg: Config, alerts: pd.DataFrame) -> pd.DataFrame:
+    """``alerts`` with the case each belongs to (``case``: its key), the case's status
+    (``case_status``: open or closed) and the triage status of the case (``status``: the
+    latest decision on any of its alerts, or ``untriaged``)."""
+    of: dict[str, tuple[str, str, str]] = {}
+    for case in load_cases(store, cfg) if len(alerts) else []:
+        last = case.last_decision
+        for key in case.alert_keys:
+            of[key] = (case.key, case.status, str(last["status"]) if last else "untriaged")
+    found = [of.get(str(k), (None, None, "untriaged")) for k in alerts["alert_key"]] if len(alerts) else []
+    return alerts.assign(case=[f[0] for f in found], case_status=[f[1] for f in found], status=[f[2] for f in found])
 
 
 def case_exposure(store: Store, case: Case) -> dict:
@@ -79,7 +92,7 @@ def _num(v) -> float | None:
 
 def format_cases(docs: list[dict]) -> str:
     """The cases as a table, one line each."""
-    head = f"{'case':<12}  {'subject':<24} {'status':<7} {'opened':<10} {'last day':<10} {'days':>4} {'alerted':>7} {'top':>5} {'customers':>9} {'records':>8}  decision"
+    head = f"{'case':<{KEY_SHOWN}}  {'subject':<24} {'status':<7} {'opened':<10} {'last day':<10} {'days':>4} {'alerted':>7} {'top':>5} {'customers':>9} {'records':>8}  decision"
     lines = [head]
     for d in docs:
         e = d.get("exposure") or {}
@@ -88,7 +101,7 @@ def format_cases(docs: list[dict]) -> str:
         subject = f"{d['subject_type']} {terminal_safe(d['subject_id'])}"
         top = "-" if d["top_score"] is None else f"{d['top_score']:.2f}"
         lines.append(
-            f"{d['case'][:12]:<12}  {subject[:24]:<24} {d['status']:<7} {d['opened']:<10} {d['last_day']:<10} {d['days']:>4} {d['alerted_days']:>7} {top:>5} "
+            f"{shown_key(d['case']):<{KEY_SHOWN}}  {subject[:24]:<24} {d['status']:<7} {d['opened']:<10} {d['last_day']:<10} {d['days']:>4} {d['alerted_days']:>7} {top:>5} "
             f"{e.get('customers', 0):>9,} {e.get('records', {}).get('views', 0):>8,}  {told}"
         )
     return "\n".join(lines)
@@ -100,7 +113,7 @@ def format_case(doc: dict) -> str:
     subject = f"{doc['subject_type']} {terminal_safe(doc['subject_id'])}"
     status = doc["status"] + (f" (closed on {doc['closed_on']})" if doc["closed_on"] else "")
     lines = [
-        f"case {doc['case']}: {subject}, {status}",
+        f"case {shown_key(doc['case'])}: {subject}, {status}",
         f"opened {doc['opened']}, last day {doc['last_day']}: {doc['days']} day(s), {doc['alerted_days']} of them alerted",
         f"exposure: {e['customers']:,} distinct customers; "
         + ", ".join(f"{e['records'].get(k, 0):,} {label}" for k, label in EXPOSURE_KINDS.items())
@@ -122,5 +135,5 @@ def format_case(doc: dict) -> str:
         for d in doc["decisions"]:
             lines.append(f"  {d['decided_at']}  {d['status']} by {terminal_safe(d['author'])}: {terminal_safe(d['note'])}")
     else:
-        lines.append(f"decisions: none yet (insiderwatch triage {doc['case'][:12]} --status benign|confirmed|escalated --note ...)")
+        lines.append(f"decisions: none yet (insiderwatch triage {shown_key(doc['case'])} --status benign|confirmed|escalated --note ...)")
     return "\n".join(lines)

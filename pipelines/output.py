@@ -185,17 +185,41 @@ def _cell(value, width: int) -> str:
     return (text if len(text) <= width else text[: width - 1] + "\u2026").ljust(width)
 
 
+#: characters of an alert or case key shown wherever a person reads one (the whole key is
+#: in the exports; `triage` and `case` take any 6 or more of its first characters)
+KEY_SHOWN = 12
+
+
+def shown_key(key) -> str:
+    """An alert or case key as every listing shows it: its first :data:`KEY_SHOWN` characters."""
+    return str(key or "")[:KEY_SHOWN]
+
+
+#: what a group alert's score is, where groups are listed apart from agents
+GROUP_SCALE = "team and site alerts; their score is on another scale: robust deviations of the group's excess above the other groups"
+
+
 def format_alerts(alerts: pd.DataFrame, *, reasons: int = 2, width: int = 100) -> str:
-    """A short plain-text table of alerts with their top reasons, for the terminal."""
+    """A short plain-text table of alerts with their top reasons, for the terminal: the
+    agents' alerts, then the groups' apart (:data:`GROUP_SCALE`)."""
     if alerts is None or alerts.empty:
         return "no alerts"
+    groups = alerts["subject_type"] != "agent"
+    if groups.any() and not groups.all():
+        return _alert_table(alerts[~groups], reasons) + f"\n\n{GROUP_SCALE}:\n" + _alert_table(alerts[groups], reasons)
+    return (f"{GROUP_SCALE}:\n" if groups.all() else "") + _alert_table(alerts, reasons)
+
+
+def _alert_table(alerts: pd.DataFrame, reasons: int) -> str:
     keyed = "alert_key" in alerts
-    lines = [f"{'day':<10}  {'rank':>4}  {'subject':<24}  {'score':>5}  " + (f"{'alert':<8}  " if keyed else "") + "reasons"]
+    told = "status" in alerts  # the triage status of the alert's case
+    lines = [f"{'day':<10}  {'rank':>4}  {'subject':<24}  {'score':>5}  " + (f"{'alert':<{KEY_SHOWN}}  " if keyed else "") + (f"{'status':<10}  " if told else "") + "reasons"]
     for a in alerts.to_dict("records"):
         subject = a["subject_id"] if a["subject_type"] == "agent" else f"{a['subject_type']} {a['subject_id']}"
         rank = "" if a.get("rank") is None or (isinstance(a.get("rank"), float) and math.isnan(a["rank"])) else int(a["rank"])
-        key = f"{str(a.get('alert_key') or '')[:8]:<8}  " if keyed else ""  # what `insiderwatch triage` takes
-        head = f"{a['day']:<10}  {rank!s:>4}  {_cell(subject, 24)}  {a['score']:>5.2f}  {key}"
+        key = f"{shown_key(a.get('alert_key')):<{KEY_SHOWN}}  " if keyed else ""  # what `insiderwatch triage` takes
+        status = f"{str(a.get('status') or ''):<10}  " if told else ""
+        head = f"{a['day']:<10}  {rank!s:>4}  {_cell(subject, 24)}  {a['score']:>5.2f}  {key}{status}"
         texts = list(a["reasons"])[:reasons] or [""]
         lines.append(head + terminal_safe(texts[0]))
         for t in texts[1:]:
@@ -207,19 +231,19 @@ def format_alerts(alerts: pd.DataFrame, *, reasons: int = 2, width: int = 100) -
 
 def format_alert_summary(alerts: pd.DataFrame, *, limit: int = 20) -> str:
     """Who was flagged over a period, most anomalous first: subject, first and last day,
-    days flagged, best score and the first reason of the first alert."""
+    days flagged, the best day, its score and its first reason (all three of one day)."""
     if alerts is None or alerts.empty:
         return "no alerts"
     rows = []
     for (kind, subject), group in alerts.groupby(["subject_type", "subject_id"], sort=False):
         group = group.sort_values("day")
-        first = group.iloc[0]
+        best = group.loc[group["score"].astype(float).idxmax()]
         label = subject if kind == "agent" else f"{kind} {subject}"
-        rows.append((first["day"], group["day"].iloc[-1], len(group), float(group["score"].max()), label, list(first["reasons"])[:1]))
-    rows.sort(key=lambda r: (-r[3], r[0], r[4]))
-    lines = [f"{'first day':<10}  {'last day':<10}  {'days':>4}  {'subject':<24}  {'best':>5}  first reason"]
-    for first, last, n, best, label, reason in rows[:limit]:
-        lines.append(f"{first:<10}  {last:<10}  {n:>4}  {_cell(label, 24)}  {best:>5.2f}  {terminal_safe(reason[0]) if reason else ''}")
+        rows.append((group["day"].iloc[0], group["day"].iloc[-1], len(group), float(best["score"]), label, list(best["reasons"])[:1], best["day"], kind != "agent"))
+    rows.sort(key=lambda r: (r[7], -r[3], r[0], r[4]))  # agents, then groups: their scores are on another scale
+    lines = [f"{'first day':<10}  {'last day':<10}  {'days':>4}  {'subject':<24}  {'best day':<10}  {'score':>5}  its first reason"]
+    for first, last, n, score, label, reason, best_day, _ in rows[:limit]:
+        lines.append(f"{first:<10}  {last:<10}  {n:>4}  {_cell(label, 24)}  {best_day:<10}  {score:>5.2f}  {terminal_safe(reason[0]) if reason else ''}")
     if len(rows) > limit:
         lines.append(f"... and {len(rows) - limit} more subjects (insiderwatch alerts --from DAY --to DAY lists every alert)")
     return "\n".join(lines)

@@ -148,7 +148,7 @@ _AGENT = """{% extends "base.html" %}
 {% for d in days %}
 <section class="day" id="day-{{ d.day }}">
 <h2>{{ d.day }}: score {{ '%.2f'|format(d.score) }}{% if d.rank %}, rank {{ d.rank }} that night{% endif %}</h2>
-<div class="meta alert-key">alert <code>{{ d.alert_key }}</code> &middot; {% if d.decision %}triaged <strong>{{ d.decision.status }}</strong> by {{ d.decision.author }} at {{ d.decision.at }}{% else %}not triaged yet{% endif %} &middot; record a decision: <code>insiderwatch triage {{ d.alert_key[:12] }} --status confirmed|benign|escalated --note "..."</code></div>
+<div class="meta alert-key">alert <code>{{ d.alert_key[:12] }}</code> &middot; {% if d.decision %}triaged <strong>{{ d.decision.status }}</strong> by {{ d.decision.author }} at {{ d.decision.at }}{% else %}not triaged yet{% endif %} &middot; record a decision: <code>insiderwatch triage {{ d.alert_key[:12] }} --status confirmed|benign|escalated --note "..."</code></div>
 <h3>Why</h3>
 <ul class="reasons">{% for r in d.reasons %}<li>{{ r }}</li>{% endfor %}</ul>
 {% if d.accumulated %}<h3>Over the last days</h3>

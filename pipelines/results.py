@@ -117,7 +117,7 @@ def group_note(store: Store, subject_id: str, day: str) -> str | None:
 
 # --- exports ---------------------------------------------------------------------------------
 SCORE_COLUMNS = ["day", "agent_id", "score", "rank", "flagged", "run_id", "raw_score", "history_days", "peer_mode", "team", "role", "site", "vendor"]
-ALERT_COLUMNS = ["alert_key", "day", "subject_type", "subject_id", "score", "rank", "reasons", "members", "run_id", "detector_version", "created_at", "suppressed_by"]
+ALERT_COLUMNS = ["alert_key", "day", "subject_type", "subject_id", "score", "rank", "reasons", "members", "run_id", "detector_version", "created_at", "suppressed_by", "case", "case_status", "status"]
 RUN_COLUMNS = [
     "run_id",
     "kind",
@@ -137,12 +137,16 @@ RUN_COLUMNS = [
 REJECT_COLUMNS = ["source", "line", "reason", "raw"]
 
 
-def export_table(store: Store, what: str, fmt: str, days: DayRange) -> tuple[list[dict], list[str]]:
+def export_table(store: Store, what: str, fmt: str, days: DayRange, cfg: Config | None = None) -> tuple[list[dict], list[str]]:
     """Rows and columns of ``export scores|alerts`` as flat ``csv`` or ``jsonl``: alert
-    reasons joined with `` | `` and members with spaces in CSV, lists in JSON Lines."""
+    reasons joined with `` | `` and members with spaces in CSV, lists in JSON Lines; each
+    alert with its case, the case's status and its triage status
+    (:func:`pipelines.cases.with_case_status`)."""
+    from pipelines.cases import with_case_status
+
     if what == "scores":
         return store.scores(days.first, days.last).to_dict("records"), SCORE_COLUMNS
-    frame = store.alerts(days.first, days.last)
+    frame = with_case_status(store, cfg or Config(), store.alerts(days.first, days.last))
     frame["rank"] = frame["rank"].astype("Int64")
     if fmt == "csv":
         frame["reasons"] = frame["reasons"].map(lambda r: " | ".join(r))

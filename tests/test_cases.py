@@ -117,3 +117,10 @@ def test_the_sample_bulk_harvesters_case_holds_every_day_it_stood_out_and_triage
     assert case["case"] not in open_now and case["case"] not in untriaged and team["case"] in untriaged
     assert [c["case"] for c in closed] == [case["case"]] and closed[0]["decision"]["status"] == "confirmed"
     assert "confirmed by ana: bulk harvest, handed to HR" in iw(tmp_path, "case", case["case"][:12]).stdout
+    # alerts and their exports carry the case and its triage status
+    exported = pd.read_csv(io.StringIO(iw(tmp_path, "export", "alerts", "--date", case["opened"]).stdout))
+    mine = exported[exported.subject_id == "A00073"].iloc[0]
+    assert (mine["case"], mine["case_status"], mine["status"]) == (case["case"], "closed", "confirmed")
+    listed_alerts = iw(tmp_path, "alerts", "--date", case["opened"]).stdout
+    assert "confirmed" in listed_alerts and "A00073" in listed_alerts
+    assert "A00073" not in iw(tmp_path, "alerts", "--date", case["opened"], "--untriaged").stdout

@@ -407,7 +407,8 @@ def test_known_cases_yield_the_budget_to_new_subjects():
 
 def test_an_alert_is_typed_and_every_alert_listing_carries_its_fields():
     """score_day builds Alerts (one constructor for agents and groups); the export's columns
-    are the Alert's fields plus what the store adds, so the two cannot drift apart."""
+    are the Alert's fields plus what the store and the alert's case add, so the two cannot
+    drift apart."""
     from pipelines.results import ALERT_COLUMNS
 
     agent = al.Alert.of_subject("agent", "a1", "2026-01-05", detector_version="v", score=3, rank=1, reasons=["r"])
@@ -415,4 +416,5 @@ def test_an_alert_is_typed_and_every_alert_listing_carries_its_fields():
     assert agent.alert_key == al.alert_key("agent", "a1", "2026-01-05", "v") and agent.agents == ["a1"] and isinstance(agent.score, float)
     assert group.agents == ["a1", "a2"] and group.rank is None and group.suppressed_by is None
     assert list(agent.as_record()) == list(al.ALERT_FIELDS)
-    assert set(ALERT_COLUMNS) == set(al.ALERT_FIELDS) | {"day", "run_id", "created_at"}
+    # what the store adds, and what the export reads from the alert's case (pipelines.cases)
+    assert set(ALERT_COLUMNS) == set(al.ALERT_FIELDS) | {"day", "run_id", "created_at"} | {"case", "case_status", "status"}

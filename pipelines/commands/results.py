@@ -6,6 +6,7 @@ the report, or explain) and prints.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -26,19 +27,29 @@ log = logging.getLogger("insiderwatch")
 @day_range_options(date_help="Alerts of one day (not with --from/--to).  [default, without --from, --to and --run: the latest scored day]")
 @click.option("--run", "run_id", type=int, metavar="RUN", help="Alerts written by one run, also those a later run of their day has since replaced (marked).")
 @click.option("--reasons", type=click.IntRange(min=1), default=2, show_default=True, metavar="N", help="Reasons shown per alert.")
+@click.option("--untriaged", is_flag=True, help="Only alerts whose case nobody has decided on yet.")
 @with_store
-def alerts_command(store: Store, days: DayRange, run_id: int | None, reasons: int) -> None:
+@pass_app
+def alerts_command(app: AppContext, store: Store, days: DayRange, run_id: int | None, reasons: int, untriaged: bool) -> None:
     """List stored alerts with their reasons (default: the latest scored day).
 
     \b
     Examples:
       insiderwatch alerts --date 2026-11-21
       insiderwatch alerts --run 42
-    Reads the store; group alerts (a team or site) list their members. Alerts covered by a
-    suppression are counted on stderr, not shown (`export alerts` lists them).
+    Reads the store; group alerts (a team or site) list their members. Each alert shows the
+    triage status of its case (the latest decision on any of the case's alerts, or
+    untriaged; `insiderwatch cases` follows them). Alerts covered by a suppression are
+    counted on stderr, not shown (`export alerts` lists them).
     Exit 0; 2 no such run, bad days, or an empty store.
     """
+    from pipelines.cases import with_case_status
+
     listing = list_alerts(store, days, run_id)
+    shown = with_case_status(store, app.config, listing.shown)
+    if untriaged and len(shown):
+        shown = shown[shown["status"] == "untriaged"]
+    listing = dataclasses.replace(listing, shown=shown)
     if listing.suppressed:
         click.echo(f"{listing.suppressed} suppressed alert(s) stored, not shown (export alerts lists them with suppressed_by)", err=True)
     if listing.shown.empty:
@@ -115,7 +126,9 @@ def export_command(app: AppContext, store: Store, what: str, fmt: str, days: Day
             (higher score = more anomalous; rank 1 = most anomalous of the day;
              flagged = alerted that night)
     alerts: alert_key, day, subject_type, subject_id, score, rank, reasons, members,
-            run_id, detector_version, created_at, suppressed_by
+            run_id, detector_version, created_at, suppressed_by, case (its key),
+            case_status (open, closed), status (the case's latest decision, or
+            untriaged)
     CSV cells that a spreadsheet would evaluate (= + - @) are neutralised.
     """
     if fmt in ("ocsf", "ecs") and what != "alerts":
@@ -123,7 +136,7 @@ def export_command(app: AppContext, store: Store, what: str, fmt: str, days: Day
     if fmt in ("ocsf", "ecs"):
         n = write_json_lines(alert_documents(store, app.config, fmt, days), out, mode=app.config.report.file_mode_bits)
     else:
-        n = write_table(*export_table(store, what, fmt, days), fmt, out, mode=app.config.report.file_mode_bits)
+        n = write_table(*export_table(store, what, fmt, days, app.config), fmt, out, mode=app.config.report.file_mode_bits)
     click.echo(f"exported {n:,} {what}" + (f" to {terminal_safe(out)}" if out not in (None, "-") else ""), err=True)
 
 

@@ -13,7 +13,7 @@ from detector.days import yesterday_utc
 from detector.errors import UsageError
 from detector.store import Store
 from pipelines.options import day_option, with_store
-from pipelines.output import terminal_safe, write_table
+from pipelines.output import shown_key, terminal_safe, write_table
 
 log = logging.getLogger("insiderwatch")
 
@@ -67,7 +67,7 @@ def triage_command(store: Store, alert: str, status: str | None, note: str | Non
     alerts are stored, marked, not raised. Exit 0; 2 bad usage or unknown alert.
     """
     found = store.find_alert(alert)
-    subject = f"alert {found['alert_key']} ({found['subject_type']} {terminal_safe(found['subject_id'])}, {found['day']})"
+    subject = f"alert {shown_key(found['alert_key'])} ({found['subject_type']} {terminal_safe(found['subject_id'])}, {found['day']})"
     if history:
         n = write_table(store.decisions(found["alert_key"]).to_dict("records"), DECISION_COLUMNS, "csv", None)
         click.echo(f"{n} decision(s) on {subject}", err=True)
