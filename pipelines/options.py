@@ -219,7 +219,7 @@ def inputs_options(f: Callable) -> Callable:
                 "reference reader), spark (Spark reads Parquet or CSV paths, local or "
                 "s3a://, hdfs://..., and counts there: [engine] spark_master) or sql (a warehouse table counts itself: "
                 "--events 'URL#[schema.]table'). All give the same agent-days; the run records which.  "
-                "[default: [engine] name in the config, else python]"
+                "[default: [engine] name in the config, else duckdb]"
             ),
         ),
     )(command)

@@ -289,3 +289,19 @@ def test_checked_rows_and_the_days_rows_are_held_compressed_in_the_runs_working_
         assert list(counted.touched.agents) == list(reference.touched.agents) and (counted.touched.hashes == reference.touched.hashes).all()
     finally:
         source.close()
+
+
+def test_a_parquet_file_with_a_repeated_event_column_is_refused_as_the_reference_refuses_it(tmp_path):
+    # was: DuckDB renamed the second column and the night was scored (found by the Parquet fuzz test)
+    day = ["2026-01-05T09:00:00Z", "2026-01-05T10:00:00Z"]
+    table = pa.Table.from_arrays(
+        [pa.array(day), pa.array(["A1", "A2"]), pa.array(["C1", "C2"]), pa.array(["view", "view"]), pa.array(["e1", "e2"]), pa.array(["e3", "e4"])],
+        names=["timestamp", "agent_id", "customer_id", "action", "event_id", "event_id"],
+    )
+    path = tmp_path / "twice.parquet"
+    pq.write_table(table, path)
+    for engine in ("python", "duckdb"):
+        db = tmp_path / f"{engine}.db"
+        proc = _run("--db", f"sqlite:///{db}", "nightly", "--first-night", "--engine", engine, "--events", str(path), "--date", "2026-01-05")
+        assert proc.returncode == 2 and "column 'event_id' appears more than once" in proc.stderr, (engine, proc.stderr)
+        assert not db.exists()

@@ -119,7 +119,7 @@ def test_each_alerted_day_shows_its_alert_key_and_its_latest_decision(reported, 
     key = mine.alert_key.iloc[0]
     page = (reported["out"] / agent_page_name(HOSTILE_AGENT)).read_text()
     section = page.split(f'id="day-{reported["start"]}"')[1].split("</section>")[0]
-    assert f"<code>{key}</code>" in section and "not triaged yet" in section
+    assert f"<code>{key[:12]}</code>" in section and "not triaged yet" in section  # as every listing shows keys
     iw("-q", "--db", reported["db"], "triage", key[:12], "--status", "escalated", "--note", "sent to HR", "--by", "ana<b>")
     out = tmp_path / "after"
     iw("-q", "--db", reported["db"], "report", "--date", reported["start"], "--out", out)

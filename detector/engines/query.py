@@ -202,6 +202,12 @@ class FileSource(QuerySource):
         literal = _sql_text(str(path))
         try:
             if fmt == "parquet":
+                import pyarrow.parquet as pq
+
+                names = pq.read_schema(path).names
+                if len(set(names)) != len(names):
+                    # DuckDB renames a repeated column; the reference refuses it if it is one of ours
+                    return "a repeated column name"
                 numbered = f"SELECT * EXCLUDE (filename, file_row_number), filename AS {rel.FILE}, file_row_number + 1 AS {rel.LINE}"
                 self._run(f"CREATE OR REPLACE TEMP VIEW iw_raw AS {numbered} FROM read_parquet({literal}, filename = true, file_row_number = true)")
             elif fmt == "csv":
