@@ -678,11 +678,11 @@ def refuse_silent_failures(store: Store, cfg: Config, first: str, *, kind: str, 
       baseline, say "No alerts" and exit 0, unless ``first_night`` says this is intended;
     - no roster, when the last stored night before ``first`` had one (every team would be
       "(none)"), unless ``no_roster`` says so."""
-    earlier = [d for d in store.scored_days() if d < first] if store.exists() else []
+    held = store.scored_days() if store.exists() else []  # a new store is not created by asking
+    earlier = [d for d in held if d < first]
     if kind == "nightly" and not first_night:
         reach = day_view(first, cfg).first_read
         if not any(d >= reach for d in earlier):
-            held = store.scored_days() if earlier or store.exists() else []
             what = f"holds {held[0]} to {held[-1]}, none of it" if held else "is empty"
             raise UsageError(
                 f"the store {what} in the {len(days_between(reach, first)) - 1} days before {first} that a night compares with: "
