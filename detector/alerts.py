@@ -88,6 +88,9 @@ class Alert:
     reasons : plain sentences with numbers, strongest first
     members : a group's members who carry an excess (None for an agent)
     suppressed_by : the suppression that covered it: stored, not raised (None: raised)
+    ongoing : a day of the agent's open case (:mod:`detector.cases`) on which it stood out
+        again (at or above the night's bar) but the budget went to new subjects: stored with
+        its reasons and evidence, kept on the case, not raised
     """
 
     alert_key: str
@@ -99,6 +102,7 @@ class Alert:
     members: list[str] | None
     detector_version: str
     suppressed_by: int | None = None
+    ongoing: bool = False
 
     @classmethod
     def of_subject(
@@ -113,6 +117,7 @@ class Alert:
         rank: int | None = None,
         members: list[str] | None = None,
         suppressed_by: int | None = None,
+        ongoing: bool = False,
     ) -> Alert:
         """The alert of ``subject_id`` on ``day``, its key derived from both."""
         return cls(
@@ -125,6 +130,7 @@ class Alert:
             members=members,
             detector_version=detector_version,
             suppressed_by=suppressed_by,
+            ongoing=ongoing,
         )
 
     @property

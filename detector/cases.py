@@ -9,7 +9,9 @@ is read from what the store holds, so a replay or a rescore never leaves it out 
 - while open, every night the subject still stands out is one of its days, whether or not
   the night's budget went to it: an agent whose score reached the night's bar
   (:meth:`detector.alerts.AlertSettings.bar`, the same as the alerts'), or who was alerted;
-  a team or site with a group alert;
+  a team or site with a group alert. The nightly run keeps such a day of an agent with its
+  reasons and evidence, as an alert marked ``ongoing`` (stored, not raised): the night's
+  budget counts new subjects, and an open case is never dropped from view;
 - a decision on any of its alerts is a decision on the case; ``benign`` or ``confirmed``
   closes it (a later ``escalated`` reopens it), with the days scored up to the day the
   decision was made. A later alert of the same subject opens a new case.
@@ -51,7 +53,10 @@ class Case:
     opened: str
     status: str = "open"  # open | closed
     closed_on: str | None = None  # the day the closing decision was made
-    #: day, score, rank, alerted, alert_key, reasons (the alert's; empty on a day that was not alerted)
+    #: day, score, rank, alerted, alert_key, reasons, members: ``alert_key`` and ``reasons``
+    #: are the stored alert's (raised, or kept on the case: ``ongoing``), its evidence is
+    #: stored under that key; None and empty on a day stored without (a store written
+    #: before cases kept their days)
     days: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: the case's decisions (on any of its alerts), oldest first
     decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -94,12 +99,16 @@ def build_cases(alerts: pd.DataFrame, decisions: pd.DataFrame, scores: pd.DataFr
     if alerts is None or alerts.empty:
         return []
     alerts = alerts.sort_values([DAY, "subject_type", "subject_id"], kind="stable")
+    if "ongoing" not in alerts:
+        alerts = alerts.assign(ongoing=False)
     decided = decisions.sort_values("id", kind="stable") if decisions is not None and len(decisions) else pd.DataFrame(columns=["alert_key", "status", "decided_at"])
     by_agent = {a: g for a, g in scores.groupby(s.AGENT_ID, sort=False)} if scores is not None and len(scores) else {}
     cases: list[Case] = []
     for (kind, subject), theirs in alerts.groupby(["subject_type", "subject_id"], sort=False):
         theirs = theirs.sort_values(DAY, kind="stable")
         alert_of = {str(d): r for d, r in zip(theirs[DAY], theirs.to_dict("records"))}
+        # the days that open a case: raised alerts, or alerts a suppression covered
+        opening = {d for d, r in alert_of.items() if not r.get("ongoing")}
         days = sorted(alert_of)
         if kind == "agent" and subject in by_agent:
             mine = by_agent[subject]
@@ -116,7 +125,7 @@ def build_cases(alerts: pd.DataFrame, decisions: pd.DataFrame, scores: pd.DataFr
                     cases.append(current)
                     current, rows = None, []
             if current is None:
-                if d not in alert_of:
+                if d not in opening:
                     continue  # standing out with no alert (yet, or since the case closed): not a case
                 current = Case(alert_of[d]["alert_key"], str(kind), str(subject), d)
             a = alert_of.get(d)
@@ -127,7 +136,7 @@ def build_cases(alerts: pd.DataFrame, decisions: pd.DataFrame, scores: pd.DataFr
                     DAY: d,
                     "score": float(a["score"]) if a is not None and pd.notna(a.get("score")) else float(sc.get("score", np.nan)),
                     "rank": rank if rank is not None else _int(sc.get("rank")),
-                    "alerted": a is not None,
+                    "alerted": a is not None and not a.get("ongoing"),
                     "alert_key": a["alert_key"] if a is not None else None,
                     "reasons": list(a["reasons"]) if a is not None else [],
                     "members": list(a["members"]) if a is not None and a.get("members") is not None else None,
@@ -139,6 +148,18 @@ def build_cases(alerts: pd.DataFrame, decisions: pd.DataFrame, scores: pd.DataFr
             cases.append(current)
     cases.sort(key=lambda c: (c.opened, c.subject_type, c.subject_id))
     return cases
+
+
+def open_agents(alerts: pd.DataFrame, decisions: pd.DataFrame, day: str) -> set[str]:
+    """The agents whose case is open on ``day``: opened by an alert of an earlier day and
+    not closed before ``day`` (a decision closes a case from the day after it was made, as
+    :func:`build_cases` reads it). ``alerts``: the stored alerts of the days before ``day``
+    (more are ignored); ``decisions``: those made by the time of the run."""
+    if alerts is None or alerts.empty:
+        return set()
+    earlier = alerts[(alerts["subject_type"] == "agent") & (alerts[DAY] < day)]
+    cases = build_cases(earlier, decisions, None, {})
+    return {c.subject_id for c in cases if c.status == "open" or (c.closed_on is not None and day <= c.closed_on)}
 
 
 def _closing(decided: pd.DataFrame, rows: list[dict]) -> tuple[str | None, pd.DataFrame]:

@@ -68,6 +68,7 @@ def score_day(
     roster: pd.DataFrame | None = None,
     recent_scores: pd.DataFrame | None = None,
     suppressed: dict[str, list[tuple[int, str | None]]] | None = None,
+    open_cases: set[str] | None = None,
 ) -> ScoredDay:
     """Score every agent active on ``day``.
 
@@ -82,6 +83,10 @@ def score_day(
     suppressed : agent_id -> [(suppression id, pattern or None)] of the suppressions
         covering them that day; one with a pattern (a feature family) covers an agent-day
         only when that family drives the score most
+    open_cases : agents whose case is open (:func:`detector.cases.open_agents`): one who
+        stands out again (at or above the night's bar) without being raised, as the budget
+        went to new subjects, is kept on the case with its reasons and evidence
+        (:attr:`detector.alerts.Alert.ongoing`); the night's alerts and ranks are unchanged
     """
     frozen = frozen_days(train_inputs, config.features)
     span_history = history
@@ -119,9 +124,17 @@ def score_day(
     suppression = _covering_suppressions(scored, feats, X, names, fitted, suppressed or {}, risk, config)
     scored = al.rank_and_flag(scored, settings=config.alerts, risk=risk, known=known, suppressed=suppression.notna().to_numpy())
 
+    # the open cases' agents who stood out again without being raised: kept on their case
+    kept = (
+        (scored["rank_score"].to_numpy() >= config.alerts.bar(len(scored)))
+        & ~scored["flagged"].to_numpy(bool)
+        & ~scored["suppressed_alert"].to_numpy(bool)
+        & scored[s.AGENT_ID].isin(open_cases or ()).to_numpy(bool)
+    )
+
     # attribution for the night's top agents (all flagged ones among them)
     budget = config.alerts.budget(len(scored))
-    top = np.flatnonzero((scored["rank"].to_numpy() <= max(3 * budget, 10)) | scored["suppressed_alert"].to_numpy())
+    top = np.flatnonzero((scored["rank"].to_numpy() <= max(3 * budget, 10)) | scored["suppressed_alert"].to_numpy() | kept)
     contributions: list[str | None] = [None] * len(scored)
     if fitted is not None and len(top):
         attributed = fitted.attribute(X[top])
@@ -129,7 +142,7 @@ def score_day(
             contributions[int(i)] = json.dumps({n: round(float(v), 6) for n, v in zip(names, row)})
     scored["contributions"] = contributions
 
-    alerted = np.flatnonzero(scored["flagged"].to_numpy() | scored["suppressed_alert"].to_numpy())
+    alerted = np.flatnonzero(scored["flagged"].to_numpy() | scored["suppressed_alert"].to_numpy() | kept)
     explained = _explained(feats, history, today, alerted, day=day, roster=roster, config=config)
     alerts: list[al.Alert] = []
     for j, i in enumerate(alerted):
@@ -149,6 +162,7 @@ def score_day(
                 rank=int(scored["rank"].iloc[i]),
                 reasons=reasons,
                 suppressed_by=None if pd.isna(covered) else int(covered),
+                ongoing=bool(kept[i]),
             )
         )
     groups = al.group_alerts(feats, day=day, settings=config.alerts)

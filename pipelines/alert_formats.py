@@ -82,8 +82,10 @@ class AlertFacts:
     people : agent_id -> their peer groups that night (team, role, site, vendor)
     features : agent_id -> rows of :func:`pipelines.explain.explain` (metric, value,
         baseline_median, ..., own_z, peer_z, contribution)
-    decision : the alert's latest triage decision (status, author, decided_at), if any
+    decision : the latest triage decision on the alert's case (status, author, decided_at), if any
     baseline_window : (first, last) day of the personal baseline window
+    case : the alert's case (:func:`pipelines.cases.case_summary`: uid, status, triage,
+        opened, closed_on, days), None for an alert outside any case
     """
 
     alert: dict
@@ -97,6 +99,7 @@ class AlertFacts:
     features: dict[str, list[dict]] = field(default_factory=dict)
     decision: dict | None = None
     baseline_window: tuple[str, str] | None = None
+    case: dict | None = None
 
     @property
     def subjects(self) -> list[str]:
@@ -128,11 +131,14 @@ def severity_id(risk: int) -> int:
 
 
 def status_of(facts: AlertFacts) -> tuple[int, str | None]:
-    """OCSF status_id and detail: Suppressed when a suppression covered the alert, else from
-    the latest triage decision (benign: Resolved; confirmed, escalated: In Progress), else New."""
+    """OCSF status_id and detail: Suppressed when a suppression covered the alert; Resolved
+    when its case is closed (benign or confirmed); else from the latest triage decision on
+    the case (benign: Resolved; confirmed, escalated: In Progress), else New."""
     a = facts.alert
     if _present(a.get("suppressed_by")):
         return 3, f"suppressed by suppression {int(a['suppressed_by'])}"
+    if facts.case and facts.case["status"] == "closed":
+        return 4, f"case closed on {facts.case['closed_on']}: triage {facts.case['triage']}"
     if facts.decision:
         status = str(facts.decision.get("status"))
         return DECISION_STATUS.get(status, 99), f"triage: {status}"
@@ -149,11 +155,14 @@ def title(alert: dict) -> str:
 
 # --- OCSF -----------------------------------------------------------------------------------
 def ocsf_finding(facts: AlertFacts) -> dict:
-    """One alert as an OCSF Detection Finding (class_uid 2004, activity Create).
+    """One alert (a day of a case) as an OCSF Detection Finding (class_uid 2004).
 
-    finding_info.uid is the alert's stable key (subject, day, detector version): the same
-    alert exported again, or its day rescored, keeps its uid. time is when the alert was
-    stored. The agent (or each member of a group) is in evidences[].actor.user; the accessed
+    A case is one finding: finding_info.uid is the case's key (the key of the alert that
+    opened it), its first day is activity Create and every later day of the case (alerted
+    again, or kept on the case: ``ongoing``) an Update of the same uid, with the case's
+    status (New, In Progress, Resolved once closed). metadata.uid is the day's own alert key
+    (subject, day, detector version): the same day exported again, or rescored, keeps it.
+    An alert outside any case is its own finding. time is when the alert was stored. The agent (or each member of a group) is in evidences[].actor.user; the accessed
     records in evidences[].resources[] and, one per customer, resources[]; the features
     behind the score, with the agent's own baseline and their peers', in anomaly_analyses[].
     """
@@ -171,15 +180,17 @@ def ocsf_finding(facts: AlertFacts) -> dict:
     analytic["algorithm"] = str(a["detector_version"]).rsplit("/", 1)[-1]
     evidences, shown = _ocsf_evidences(facts)
     resources = _ocsf_resources(facts)
+    uid = str(facts.case["uid"]) if facts.case else str(a["alert_key"])
+    activity, activity_name = (1, "Create") if uid == str(a["alert_key"]) else (2, "Update")
     finding = {
-        "activity_id": 1,
-        "activity_name": "Create",
+        "activity_id": activity,
+        "activity_name": activity_name,
         "category_uid": 2,
         "category_name": "Findings",
         "class_uid": 2004,
         "class_name": "Detection Finding",
-        "type_uid": 200401,
-        "type_name": "Detection Finding: Create",
+        "type_uid": 200400 + activity,
+        "type_name": f"Detection Finding: {activity_name}",
         "time": created,
         "severity_id": sev,
         "severity": SEVERITIES[sev],
@@ -192,7 +203,7 @@ def ocsf_finding(facts: AlertFacts) -> dict:
         "message": title(a),
         "metadata": {"product": dict(PRODUCT), "version": OCSF_VERSION, "uid": str(a["alert_key"])},
         "finding_info": {
-            "uid": str(a["alert_key"]),
+            "uid": uid,
             "title": title(a),
             "first_seen_time": first_seen,
             "last_seen_time": last_seen,
@@ -392,6 +403,8 @@ def _unmapped(facts: AlertFacts, shown: int, customers_shown: int) -> dict:
         "run_id": int(a["run_id"]),
         "detector_version": str(a["detector_version"]),
         "suppressed_by": int(a["suppressed_by"]) if _present(a.get("suppressed_by")) else None,
+        "ongoing": bool(a.get("ongoing", False)),
+        "case": dict(facts.case) if facts.case else None,
         "evidence": {
             "accesses_stored": int(facts.accesses),
             "accesses_listed": int(shown),
@@ -468,6 +481,8 @@ def ecs_alert(facts: AlertFacts) -> dict:
             "members": [str(m) for m in a["members"]] if a.get("members") else None,
             "run_id": int(a["run_id"]),
             "suppressed_by": int(a["suppressed_by"]) if _present(a.get("suppressed_by")) else None,
+            "ongoing": bool(a.get("ongoing", False)),
+            "case": dict(facts.case) if facts.case else None,
             "evidence": {
                 "accesses": int(facts.accesses),
                 "accesses_that_day": int(facts.events_total) if facts.events_total is not None else None,
@@ -478,6 +493,10 @@ def ecs_alert(facts: AlertFacts) -> dict:
     }
     if _present(a.get("rank")):
         doc["labels"]["rank"] = str(int(a["rank"]))
+    if facts.case:
+        # one case, many days: what a SIEM groups the documents by
+        doc["labels"]["case"] = str(facts.case["uid"])
+        doc["labels"]["case_status"] = str(facts.case["status"])
     if kind == "agent":
         agent = subjects[0]
         person = facts.people.get(agent) or {}
@@ -501,13 +520,13 @@ def alert_facts(store, cfg, first: str | None = None, last: str | None = None, *
     from the stored agent-days as ``insiderwatch explain`` does (about half a second a day)."""
     from detector.days import shift_day
     from detector.history import baseline_window
+    from pipelines.cases import case_summary, cases_by_alert, load_cases
     from pipelines.explain import ScoredNight, explain, scored_night
 
     alerts = store.alerts(first, last)
     if alerts.empty:
         return
-    decisions = store.decisions()
-    latest = {d["alert_key"]: d for d in decisions.sort_values("id").to_dict("records")} if len(decisions) else {}
+    case_of = cases_by_alert(load_cases(store, cfg))
     for day, group in alerts.groupby("day", sort=True):
         rows, summary = store.evidence_of(group["alert_key"].tolist(), per_agent=EVIDENCE_ROWS)
         by_key: dict[str, list[dict]] = {}
@@ -522,7 +541,8 @@ def alert_facts(store, cfg, first: str | None = None, last: str | None = None, *
         first, before = baseline_window(day, cfg.features)
         baseline = (first, shift_day(before, -1))  # both days included
         for a in group.to_dict("records"):
-            facts = AlertFacts(alert=a, decision=latest.get(a["alert_key"]), baseline_window=baseline)
+            case = case_of.get(a["alert_key"])
+            facts = AlertFacts(alert=a, decision=case.last_decision if case else None, baseline_window=baseline, case=case_summary(case) if case else None)
             c = counts.get(a["alert_key"])
             if c:
                 facts.accesses, facts.customers = int(c["accesses"]), int(c["customers"])

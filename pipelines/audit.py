@@ -155,6 +155,8 @@ def verify_run(store: Store, run_id: int, *, show_progress: bool = False, archiv
     try:
         scratch = Store(f"sqlite:///{work / 'verify.db'}")
         store.copy_days(scratch, [d for d, _ in history])
+        if result.days:
+            store.copy_cases(scratch, min(result.days), [d for d, _ in history])
         spec = list(source) if source else [str(p) for p in inputs]
         # the suppressions the run could apply: its mode, and none created after it started
         mode, known_by = manifest.get("suppressions", "as-of"), run["started_at"]

@@ -24,17 +24,25 @@ def load_cases(store: Store, cfg: Config) -> list[Case]:
     return build_cases(alerts, store.decisions(), scores, bars)
 
 
+def cases_by_alert(cases: list[Case]) -> dict[str, Case]:
+    """Each stored alert's case, by alert key (a raised alert, or a day kept on its case)."""
+    return {key: case for case in cases for key in case.alert_keys}
+
+
+def case_summary(case: Case) -> dict[str, Any]:
+    """What an alert's export says of its case: uid, status, triage, opened, closed_on, days."""
+    last = case.last_decision
+    return {"uid": case.key, "status": case.status, "triage": str(last["status"]) if last else "untriaged", "opened": case.opened, "closed_on": case.closed_on, "days": len(case.days)}
+
+
 def with_case_status(store: Store, cfg: Config, alerts: pd.DataFrame) -> pd.DataFrame:
     """``alerts`` with the case each belongs to (``case``: its key), the case's status
     (``case_status``: open or closed) and the triage status of the case (``status``: the
     latest decision on any of its alerts, or ``untriaged``)."""
-    of: dict[str, tuple[str, str, str]] = {}
-    for case in load_cases(store, cfg) if len(alerts) else []:
-        last = case.last_decision
-        for key in case.alert_keys:
-            of[key] = (case.key, case.status, str(last["status"]) if last else "untriaged")
-    found = [of.get(str(k), (None, None, "untriaged")) for k in alerts["alert_key"]] if len(alerts) else []
-    return alerts.assign(case=[f[0] for f in found], case_status=[f[1] for f in found], status=[f[2] for f in found])
+    of = {key: case_summary(case) for key, case in cases_by_alert(load_cases(store, cfg)).items()} if len(alerts) else {}
+    none = {"uid": None, "status": None, "triage": "untriaged"}
+    found = [of.get(str(k), none) for k in alerts["alert_key"]] if len(alerts) else []
+    return alerts.assign(case=[f["uid"] for f in found], case_status=[f["status"] for f in found], status=[f["triage"] for f in found])
 
 
 def case_exposure(store: Store, case: Case) -> dict:
@@ -67,8 +75,20 @@ def case_document(case: Case, exposed: dict | None = None) -> dict[str, Any]:
     return doc
 
 
-def case_detail(case: Case, exposed: dict) -> dict[str, Any]:
-    """:func:`case_document` with its days and decisions."""
+def case_evidence(store: Store, case: Case) -> dict[str, dict]:
+    """The stored evidence of each of the case's days, by alert key: accesses, customers
+    (distinct), first_seen and last_seen (UTC)."""
+    _, summary = store.evidence_of(case.alert_keys, per_agent=0)
+    return {
+        str(r["alert_key"]): {"accesses": int(r["accesses"]), "customers": int(r["customers"]), "first_seen": str(r["first_seen"]), "last_seen": str(r["last_seen"])}
+        for r in summary.to_dict("records")
+    }
+
+
+def case_detail(case: Case, exposed: dict, evidence: dict[str, dict] | None = None) -> dict[str, Any]:
+    """:func:`case_document` with its days (each with its stored evidence's counts, from
+    :func:`case_evidence`) and decisions."""
+    evidence = evidence or {}
     doc = case_document(case, exposed)
     doc["timeline"] = [
         {
@@ -79,6 +99,7 @@ def case_detail(case: Case, exposed: dict) -> dict[str, Any]:
             "alert_key": r["alert_key"] if isinstance(r["alert_key"], str) else None,
             "reasons": list(r["reasons"]),
             "members": list(r["members"]) if isinstance(r["members"], list) else None,
+            "evidence": evidence.get(r["alert_key"]) if isinstance(r["alert_key"], str) else None,
         }
         for r in case.days.to_dict("records")
     ]
@@ -122,13 +143,14 @@ def format_case(doc: dict) -> str:
     if doc["members"]:
         lines.append("members: " + ", ".join(terminal_safe(m) for m in doc["members"]) + "  (each: insiderwatch explain AGENT --date DAY)")
     lines.append("")
-    lines.append(f"{'day':<10} {'score':>6} {'rank':>5}  {'':<7}  reason")
+    lines.append(f"{'day':<10} {'score':>6} {'rank':>5}  {'':<7}  {'accesses':>8}  reason")
     for t in doc["timeline"]:
         score = "-" if t["score"] is None else f"{t['score']:.2f}"
         rank = "-" if t["rank"] is None else str(t["rank"])
-        told = "alerted" if t["alerted"] else "case"
+        told = "alerted" if t["alerted"] else "kept"
         reason = terminal_safe(t["reasons"][0]) if t["reasons"] else "stood out again (score above the night's bar), kept on the case"
-        lines.append(f"{t['day']:<10} {score:>6} {rank:>5}  {told:<7}  {reason}")
+        kept = "-" if not t.get("evidence") else f"{t['evidence']['accesses']:,}"
+        lines.append(f"{t['day']:<10} {score:>6} {rank:>5}  {told:<7}  {kept:>8}  {reason}")
     lines.append("")
     if doc["decisions"]:
         lines.append("decisions:")

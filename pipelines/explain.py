@@ -4,7 +4,7 @@ score and the reasons, rebuilt from the store."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,21 @@ class Explanation:
     accumulated: dict | None = None
     #: who the peer columns ("role med", "peer z") compare the agent with, in words
     peers: str = ""
+    #: the stored alert is a day kept on the agent's open case, not raised (``alerted`` is False)
+    ongoing: bool = False
+    #: the group alerts of the day that name the agent as a member: (subject type, subject id, alert key)
+    member_of: list = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """What became of the agent-day, in words."""
+        if self.ongoing:
+            return "kept on the agent's open case: stood out again, not raised (the night's budget went to new subjects)"
+        if self.alerted:
+            return "ALERTED" if self.suppressed_by is None else f"alert stored but not raised: covered by suppression {self.suppressed_by}"
+        if self.member_of:
+            return "no alert of their own; a member of " + ", ".join(f"the {k} {g} group alert ({key[:12]})" for k, g, key in self.member_of)
+        return "not alerted"
 
 
 @dataclass
@@ -108,13 +123,19 @@ def explain(store: Store, cfg: Config, agent_id: str, day: str, night: ScoredNig
     alerts = night.alerts
     mine_alert = alerts[(alerts["subject_type"] == "agent") & (alerts["subject_id"] == agent_id)]
     suppressed_by = None
+    ongoing = False
     if len(mine_alert):
         reasons = list(mine_alert.iloc[0]["reasons"])
         by = mine_alert.iloc[0].get("suppressed_by")
         suppressed_by = None if by is None or pd.isna(by) else int(by)
+        ongoing = bool(mine_alert.iloc[0].get("ongoing", False))
     else:
         reasons = al.reason_sentences(f, per_metric) if per_metric else []
-    return Explanation(agent_id, day, row, table, reasons, bool(len(mine_alert)), source, suppressed_by, accumulated(f), ft.peer_words(f[ft.PEER_GROUP]))
+    groups = alerts[alerts["subject_type"] != "agent"] if len(alerts) else alerts
+    member_of = [(str(g["subject_type"]), str(g["subject_id"]), str(g["alert_key"])) for g in groups.to_dict("records") if agent_id in (g["members"] or [])]
+    return Explanation(
+        agent_id, day, row, table, reasons, bool(len(mine_alert)) and not ongoing, source, suppressed_by, accumulated(f), ft.peer_words(f[ft.PEER_GROUP]), ongoing=ongoing, member_of=member_of
+    )
 
 
 def accumulated(f: pd.Series) -> dict | None:
@@ -145,8 +166,7 @@ def format_explanation(e: Explanation) -> str:
 
     sc = e.score
     lines = [
-        f"agent {terminal_safe(e.agent_id)} on {e.day}: score {sc['score']:.2f} (rank {int(sc['rank'])}), "
-        + ("not alerted" if not e.alerted else "ALERTED" if e.suppressed_by is None else f"alert stored but not raised: covered by suppression {e.suppressed_by}"),
+        f"agent {terminal_safe(e.agent_id)} on {e.day}: score {sc['score']:.2f} (rank {int(sc['rank'])}), " + e.status,
         f"team {terminal_safe(sc.get(s.TEAM))}, role {terminal_safe(sc.get(s.ROLE))}, site {terminal_safe(sc.get(s.SITE))}, "
         f"vendor {terminal_safe(sc.get(s.VENDOR))}; {int(sc['history_days'])} active day(s) in the baseline window"
         + ("; scored against peers only (too little stored history)" if sc.get("peer_mode") else ""),

@@ -229,6 +229,26 @@ def _alert_table(alerts: pd.DataFrame, reasons: int) -> str:
     return "\n".join(lines)
 
 
+def format_ongoing(ongoing: pd.DataFrame, *, reasons: int = 1) -> str:
+    """The agents whose case is open who stood out again on the night, kept on their case
+    with reasons and evidence, not raised (``ongoing``: alert rows with ``case``, the key of
+    their case); '' when there are none."""
+    if ongoing is None or ongoing.empty:
+        return ""
+    lines = [
+        f"{len(ongoing)} agent(s) with an open case stood out again: kept on the case with their reasons and evidence, "
+        "not raised (the night's budget goes to new subjects; see: insiderwatch case CASE)",
+        f"{'day':<10}  {'rank':>4}  {'subject':<24}  {'score':>5}  {'case':<{KEY_SHOWN}}  reasons",
+    ]
+    for a in ongoing.to_dict("records"):
+        rank = "" if a.get("rank") is None or pd.isna(a["rank"]) else int(a["rank"])
+        head = f"{a['day']:<10}  {rank!s:>4}  {_cell(a['subject_id'], 24)}  {a['score']:>5.2f}  {shown_key(a.get('case')):<{KEY_SHOWN}}  "
+        texts = list(a["reasons"])[:reasons] or [""]
+        lines.append(head + terminal_safe(texts[0]))
+        lines.extend(" " * len(head) + terminal_safe(x) for x in texts[1:])
+    return "\n".join(lines)
+
+
 def format_alert_summary(alerts: pd.DataFrame, *, limit: int = 20) -> str:
     """Who was flagged over a period, most anomalous first: subject, first and last day,
     days flagged, the best day, its score and its first reason (all three of one day)."""
@@ -257,6 +277,8 @@ def explanation_document(e) -> dict:
         "score": {k: v for k, v in e.score.items() if k != "contributions"},
         "alerted": e.alerted,
         "suppressed_by": e.suppressed_by,
+        "ongoing": e.ongoing,
+        "member_of": [{"subject_type": k, "subject_id": g, "alert_key": key} for k, g, key in e.member_of],
         "features": e.features.astype(object).where(e.features.notna(), None).to_dict("records"),
         "reasons": e.reasons,
         "accumulated": e.accumulated,

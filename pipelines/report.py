@@ -27,6 +27,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,7 @@ from jinja2 import Environment, select_autoescape
 from detector import __version__
 from detector import schema as s
 from detector.aggregate import DAY, HOURS
+from detector.cases import EXPOSURE_KINDS
 from detector.config import Config
 from detector.days import DayRange, shift_day
 from detector.errors import UsageError
@@ -43,6 +45,7 @@ from detector.features import FeatureSettings
 from detector.history import baseline_window, frozen_for, has_baseline, personal_baseline
 from detector.metrics import METRIC_TABLE
 from detector.store import Store
+from pipelines.cases import case_evidence, case_exposure, cases_by_alert, load_cases
 from pipelines.explain import explain, scored_night
 from pipelines.output import DEFAULT_FILE_MODE, write_new_file
 from pipelines.report_plots import accumulation_plot, hours_plot, mix_plot, sparkline, views_plot
@@ -57,7 +60,7 @@ HISTORY_COLUMNS = ["views", "customers", "events", *MIX, *HOURS]
 REPORT_MANIFEST = ".insiderwatch-report"
 #: what a report writes, for a report directory without a manifest (an earlier version's),
 #: with the staging directories such a version could leave behind
-_REPORT_NAME = re.compile(r"index\.html|run\.html|agent-[0-9a-f]{16}\.html|\.insiderwatch-report-.+")
+_REPORT_NAME = re.compile(r"index\.html|run\.html|(agent|case)-[0-9a-f]{16}\.html|\.insiderwatch-report-.+")
 
 
 @dataclass
@@ -69,6 +72,7 @@ class ReportSummary:
     alerts: int
     pages: list[Path] = field(default_factory=list)
     revealed: bool = False
+    cases: int = 0
 
 
 class Pseudonymiser:
@@ -87,6 +91,11 @@ class Pseudonymiser:
 def agent_page_name(agent_id: str) -> str:
     """A file name for an agent's page that no agent id can steer (ids are attacker-controlled)."""
     return "agent-" + hashlib.sha256(agent_id.encode("utf-8")).hexdigest()[:16] + ".html"
+
+
+def case_page_name(case_key: str) -> str:
+    """A case page's file name: the case key is a hex digest the store made."""
+    return "case-" + hashlib.sha256(case_key.encode("utf-8")).hexdigest()[:16] + ".html"
 
 
 def resolve_period(store: Store, *, run_id: int | None, days: DayRange) -> tuple[str, str, list[dict]]:
@@ -152,14 +161,31 @@ def build_report(
 
     agent_alerts = alerts[alerts["subject_type"] == "agent"].copy()
     group_alerts = alerts[alerts["subject_type"] != "agent"].copy()
+    all_cases = load_cases(store, cfg)
+    case_of = cases_by_alert(all_cases)
     pages = []
     rows = []
     nights: dict = {}  # day -> explain.ScoredNight, shared by the agents alerted that day
     for agent_id, mine in agent_alerts.groupby("subject_id", sort=False):
-        page = _agent_page(store, cfg, str(agent_id), mine, history, scores, inputs, pseudo, reveal_customers, nights)
+        page = _agent_page(store, cfg, str(agent_id), mine.assign(member_of=None), history, scores, inputs, pseudo, reveal_customers, nights, case_of)
         pages.append(page)
-        rows.append(page["index_row"])
+        if page["index_row"] is not None:  # an agent with raised alerts (not only days kept on a case)
+            rows.append(page["index_row"])
+    # the members of group alerts: a page each, also those without an alert of their own
+    for agent_id, mine in _member_rows(group_alerts, scores).items():
+        known = next((p for p in pages if p["agent_id"] == agent_id), None)
+        if known is None:
+            pages.append(_agent_page(store, cfg, agent_id, mine, history, scores, inputs, pseudo, reveal_customers, nights, case_of))
+        else:
+            extra = _agent_page(store, cfg, agent_id, mine, history, scores, inputs, pseudo, reveal_customers, nights, case_of)
+            known["days"] = sorted(known["days"] + extra["days"], key=lambda d: (d["day"], d["kind"]))
+            known["group_cases"] = sorted({*known["group_cases"], *extra["group_cases"]})
     rows.sort(key=lambda r: (-r["score"], r["agent_id"]))
+    paged = {p["agent_id"]: p["file"] for p in pages}
+    cases = [c for c in all_cases if any(first <= str(d) <= last for d in c.days[DAY])]
+    case_pages = [_case_page(store, cfg, c, paged, pseudo, reveal_customers) for c in cases]
+    for p in pages:
+        p["cases"] = [{"key": c["key"], "file": c["file"], "subject": c["subject"]} for c in case_pages if p["agent_id"] in c["agents"]]
     groups = [
         {
             "day": g[DAY],
@@ -183,18 +209,39 @@ def build_report(
         "generated": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC"),
         "suppressed": suppressed,
         "baseline": _baseline_words(cfg.features),
+        "z_words": Z_WORDS,
     }
     env = _environment()
     files = {
         "index.html": env.get_template("index.html").render(
-            **context, rows=rows, groups=groups, vendors=_distinct(rows, "vendor"), teams=_distinct(rows, "team"), days=sorted({d for r in rows for d in r["days"]})
+            **context,
+            rows=rows,
+            groups=groups,
+            cases=[c["index_row"] for c in case_pages],
+            vendors=_distinct(rows, "vendor"),
+            teams=_distinct(rows, "team"),
+            days=sorted({d for r in rows for d in r["days"]}),
         )
     }
     for page in pages:
         files[page["file"]] = env.get_template("agent.html").render(**context, **page)
+    for page in case_pages:
+        files[page["file"]] = env.get_template("case.html").render(**context, **page)
     files["run.html"] = env.get_template("run.html").render(**context, runs=[_run_view(r) for r in runs])
     _write_atomically(out, files, mode=cfg.report.file_mode_bits)
-    return ReportSummary(out, first, last, len(pages), len(alerts), [out / p["file"] for p in pages], reveal_customers)
+    raised = alerts[~alerts["ongoing"]] if len(alerts) else alerts
+    return ReportSummary(out, first, last, len(rows), len(raised), [out / p["file"] for p in pages], reveal_customers, len(case_pages))
+
+
+#: what the pages' z columns are, so that "472 views against a median of 124, own z 0.0" reads right
+Z_WORDS = (
+    "Own z and peer z are adjusted robust z-scores, on a log scale: how far the day's count stands from the agent's own "
+    "baseline median (own z) or from today's median of their peer group (peer z), in units of the usual spread "
+    "(1.4826 x the median absolute deviation, never less than counting noise). Own z then has taken out what the "
+    "agent's whole team shows together today, and a rise of a few records is damped. So a count far above its own "
+    "median can read z 0.0: the agent's days usually vary that much, or the team rose together that day (a backlog, "
+    "an outage). A share of the day's work (identity documents, say) is compared as a share."
+)
 
 
 def _baseline_words(settings: FeatureSettings) -> str:
@@ -215,7 +262,76 @@ def _distinct(rows: list[dict], key: str) -> list[str]:
     return sorted({str(r[key]) for r in rows if r[key] is not None})
 
 
-def _agent_page(store, cfg, agent_id, mine, history, scores, inputs, pseudo, reveal, nights: dict) -> dict:
+def _member_rows(group_alerts: pd.DataFrame, scores: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per member of the group alerts: a row for each group alert that names them, with the
+    member's own score and rank that night and the group's alert key (its evidence holds
+    their accesses) and reason."""
+    own = scores.set_index([DAY, s.AGENT_ID]) if len(scores) else None
+    out: dict[str, list[dict]] = {}
+    for g in group_alerts.to_dict("records"):
+        for m in g["members"] or []:
+            sc = own.loc[(g[DAY], m)] if own is not None and (g[DAY], m) in own.index else None
+            out.setdefault(str(m), []).append(
+                {
+                    DAY: g[DAY],
+                    "alert_key": g["alert_key"],
+                    "subject_type": "agent",
+                    "subject_id": str(m),
+                    "score": float(sc["score"]) if sc is not None else np.nan,
+                    "rank": int(sc["rank"]) if sc is not None else None,
+                    "reasons": [f"a member of the {g['subject_type']} {g['subject_id']} group alert: {(list(g['reasons']) or [''])[0]}"],
+                    "ongoing": False,
+                    "member_of": f"{g['subject_type']} {g['subject_id']}",
+                }
+            )
+    return {a: pd.DataFrame(r) for a, r in out.items()}
+
+
+def local_time(timestamp, zone: str | None) -> str:
+    """An access time (UTC, as stored) in the agent's local time with its UTC offset,
+    "2026-01-26 22:06:12 +08:00"; in UTC ("... +00:00 UTC") without a known zone."""
+    t = pd.Timestamp(str(timestamp))
+    t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+    if zone:
+        try:
+            here = t.tz_convert(ZoneInfo(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            here = None
+        if here is not None:
+            off = here.strftime("%z")
+            return here.strftime("%Y-%m-%d %H:%M:%S ") + off[:3] + ":" + off[3:]
+    return t.strftime("%Y-%m-%d %H:%M:%S +00:00 UTC")
+
+
+def _evidence_view(rows: pd.DataFrame, zone: str | None, pseudo, reveal: bool) -> list[dict]:
+    return [
+        {
+            "time": local_time(r[s.TIMESTAMP], zone)[11:],
+            "utc": str(r[s.TIMESTAMP])[11:19],
+            "agent": _text(r[s.AGENT_ID]),
+            "customer": _text(r[s.CUSTOMER_ID]) if reveal else pseudo(_text(r[s.CUSTOMER_ID])),
+            "action": _text(r[s.ACTION]),
+            "resource": _text(r[s.RESOURCE]),
+            "ticket": _text(r[s.TICKET_ID]) or s.UNKNOWN,
+            "tier": _text(r[s.CUSTOMER_TIER]),
+        }
+        for r in rows.to_dict("records")
+    ]
+
+
+def _zone(scores: pd.DataFrame, agent_id: str, day: str | None = None) -> str | None:
+    """The agent's time zone from the stored scores (of ``day``, else their latest)."""
+    if s.TIMEZONE not in scores or not len(scores):
+        return None
+    mine = scores[(scores[s.AGENT_ID] == agent_id) & scores[s.TIMEZONE].notna()]
+    if day is not None and (mine[DAY] == day).any():
+        mine = mine[mine[DAY] == day]
+    return str(mine[s.TIMEZONE].iloc[-1]) if len(mine) else None
+
+
+def _agent_page(store, cfg, agent_id, mine, history, scores, inputs, pseudo, reveal, nights: dict, case_of: dict) -> dict:
+    """An agent's page: a section per day of ``mine`` (their alerts, raised or kept on their
+    case, and the group alerts that name them as a member: ``member_of``)."""
     mine = mine.sort_values(DAY)
     own = history[history[s.AGENT_ID] == agent_id].sort_values(DAY)
     own_scores = scores[scores[s.AGENT_ID] == agent_id].sort_values(DAY)
@@ -226,9 +342,10 @@ def _agent_page(store, cfg, agent_id, mine, history, scores, inputs, pseudo, rev
         return None if last_row is None or pd.isna(last_row[name]) else str(last_row[name])
 
     team = group(s.TEAM)
-    flagged_days = sorted(set(mine[DAY]) | set(own_scores.loc[own_scores["flagged"].astype(bool), DAY]))
+    raised = mine[~mine["ongoing"].astype(bool) & mine["member_of"].isna()]
+    flagged_days = sorted(set(raised[DAY]) | set(own_scores.loc[own_scores["flagged"].astype(bool), DAY]))
+    marked_days = sorted(set(mine[DAY]) | set(flagged_days))
     band = _views_bands(own, history, scores, team, cfg, own_inputs)
-    top = mine.sort_values("score", ascending=False).iloc[0]
     days = []
     for a in mine.to_dict("records"):
         d = a[DAY]
@@ -237,35 +354,33 @@ def _agent_page(store, cfg, agent_id, mine, history, scores, inputs, pseudo, rev
         e = explain(store, cfg, agent_id, d, nights[d])
         feats = e.features
         stored = store.evidence(a["alert_key"])
-        decision = _latest_decision(store, a["alert_key"])
+        if a.get("member_of"):
+            stored = stored[stored[s.AGENT_ID] == agent_id]
+        case = case_of.get(a["alert_key"])
+        decision = case.last_decision if case is not None else None
         evidence = stored.head(cfg.report.evidence_rows)
-        total_evidence = len(stored)
-        ev_rows = [
-            {
-                "time": str(r[s.TIMESTAMP])[11:19],
-                "customer": _text(r[s.CUSTOMER_ID]) if reveal else pseudo(_text(r[s.CUSTOMER_ID])),
-                "action": _text(r[s.ACTION]),
-                "resource": _text(r[s.RESOURCE]),
-                "ticket": _text(r[s.TICKET_ID]) or s.UNKNOWN,
-                "tier": _text(r[s.CUSTOMER_TIER]),
-            }
-            for r in evidence.to_dict("records")
-        ]
+        zone = _zone(scores, agent_id, d)
+        kind = "member" if a.get("member_of") else "kept" if a.get("ongoing") else "alerted"
         today = own[own[DAY] == d]
         before = personal_baseline(own, own_scores, d, cfg.features, frozen_for(own_inputs, own_scores, d, cfg))  # the days the model compared it with
         days.append(
             {
                 "day": d,
+                "kind": kind,
+                "member_of": a.get("member_of"),
                 "alert_key": a["alert_key"],
-                "decision": decision,
-                "score": float(a["score"]),
-                "rank": None if pd.isna(a["rank"]) else int(a["rank"]),
-                "reasons": list(a["reasons"]),
+                "case_key": case.key if case is not None else None,
+                "case_file": case_page_name(case.key) if case is not None else None,
+                "decision": None if decision is None else {"status": _text(decision["status"]), "author": _text(decision["author"]), "at": _text(decision["decided_at"])[:16]},
+                "score": float(a["score"]) if not pd.isna(a["score"]) else float(e.score["score"]),
+                "rank": None if a["rank"] is None or pd.isna(a["rank"]) else int(a["rank"]),
+                "reasons": list(a["reasons"]) if kind != "member" else list(a["reasons"]) + list(e.reasons),
                 "features": [_feature_view(r) for r in feats.to_dict("records")],
                 "contributions_source": e.contributions_source,
-                "evidence": ev_rows,
-                "evidence_total": total_evidence,
-                "evidence_shown": len(ev_rows),
+                "evidence": _evidence_view(evidence, zone, pseudo, reveal),
+                "evidence_total": len(stored),
+                "evidence_shown": len(evidence),
+                "zone": zone or "UTC (no time zone in the roster)",
                 "accumulated": e.accumulated,
                 "accumulated_png": accumulation_plot(with_derived(own), e.accumulated, d, cfg.features.reference_days) if e.accumulated else None,
                 "hours_png": hours_plot(today, before),
@@ -273,17 +388,10 @@ def _agent_page(store, cfg, agent_id, mine, history, scores, inputs, pseudo, rev
             }
         )
     spark = own.set_index(DAY)["views"] if len(own) else pd.Series(dtype=float)
-    return {
-        "file": agent_page_name(agent_id),
-        "agent_id": agent_id,
-        "team": team,
-        "role": group(s.ROLE),
-        "site": group(s.SITE),
-        "vendor": group(s.VENDOR),
-        "flagged_days": flagged_days,
-        "views_png": views_plot(band, flagged_days),
-        "days": days,
-        "index_row": {
+    index_row = None
+    if len(raised):
+        top = raised.sort_values("score", ascending=False).iloc[0]
+        index_row = {
             "agent_id": agent_id,
             "file": agent_page_name(agent_id),
             "vendor": group(s.VENDOR),
@@ -292,12 +400,115 @@ def _agent_page(store, cfg, agent_id, mine, history, scores, inputs, pseudo, rev
             "site": group(s.SITE),
             "score": float(top["score"]),
             "top_day": top[DAY],
-            "days": sorted(mine[DAY]),
-            "days_flagged": int(len(mine)),
+            "days": sorted(raised[DAY]),
+            "days_flagged": int(len(raised)),
+            "days_kept": int(mine["ongoing"].astype(bool).sum()),
             "reason": (list(top["reasons"]) or [""])[0],
-            "sparkline": sparkline(spark.to_numpy(float), [i for i, d in enumerate(spark.index) if d in set(mine[DAY])]),
-        },
+            "sparkline": sparkline(spark.to_numpy(float), [i for i, d in enumerate(spark.index) if d in set(raised[DAY])]),
+        }
+    return {
+        "file": agent_page_name(agent_id),
+        "agent_id": agent_id,
+        "team": team,
+        "role": group(s.ROLE),
+        "site": group(s.SITE),
+        "vendor": group(s.VENDOR),
+        "flagged_days": flagged_days,
+        "group_cases": sorted({str(m) for m in mine["member_of"] if isinstance(m, str)}),
+        "views_png": views_plot(band, marked_days),
+        "days": days,
+        "index_row": index_row,
     }
+
+
+def _case_page(store, cfg, case, paged: dict[str, str], pseudo, reveal: bool) -> dict:
+    """A case's page: its days (score, views, the reason that drove it, the stored
+    accesses), what it exposed, its members with their pages, the customers members share,
+    its decisions with their notes and the suppressions of its agents."""
+    exposed = case_exposure(store, case)
+    counts = case_evidence(store, case)
+    agents = [case.subject_id] if case.subject_type == "agent" else list(case.members)
+    day_views = store.agent_days_of(case.agent_days())[0]
+    views = day_views.groupby(DAY)["views"].sum().to_dict() if len(day_views) else {}
+    scores = store.scores_of(agents, first=case.opened)
+    evidence, _ = store.evidence_of(case.alert_keys, per_agent=cfg.report.evidence_rows)
+    if case.subject_type != "agent" and len(evidence):
+        evidence = evidence[evidence[s.AGENT_ID].isin(agents)]
+    timeline, by_day = [], []
+    for r in case.days.to_dict("records"):
+        key = r["alert_key"] if isinstance(r["alert_key"], str) else None
+        got = counts.get(key) if key else None
+        kind = "alerted" if r["alerted"] else "kept" if key else "stood out"
+        timeline.append(
+            {
+                "day": str(r[DAY]),
+                "kind": kind,
+                "score": None if pd.isna(r["score"]) else float(r["score"]),
+                "rank": None if r["rank"] is None or pd.isna(r["rank"]) else int(r["rank"]),
+                "views": int(views.get(str(r[DAY]), 0)),
+                "accesses": got["accesses"] if got else None,
+                "customers": got["customers"] if got else None,
+                "reason": (list(r["reasons"]) or ["stood out again (score above the night's bar); stored before cases kept their days' reasons"])[0],
+                "alert_key": key,
+            }
+        )
+        mine = evidence[evidence["alert_key"] == key] if key and len(evidence) else evidence.iloc[:0]
+        rows = []
+        for agent, part in mine.groupby(s.AGENT_ID, sort=False) if len(mine) else []:
+            rows += _evidence_view(part, _zone(scores, str(agent), str(r[DAY])), pseudo, reveal)
+        by_day.append({"day": str(r[DAY]), "kind": kind, "rows": rows, "total": got["accesses"] if got else 0})
+    shared = _shared_customers(store, case, pseudo, reveal) if case.subject_type != "agent" else []
+    suppressions = store.suppressions()
+    suppressions = suppressions[suppressions[s.AGENT_ID].isin(agents)] if len(suppressions) else suppressions
+    last = case.last_decision
+    row = {
+        "key": case.key,
+        "file": case_page_name(case.key),
+        "subject": case.subject_id if case.subject_type == "agent" else f"{case.subject_type} {case.subject_id}",
+        "subject_file": paged.get(case.subject_id) if case.subject_type == "agent" else None,
+        "status": case.status,
+        "triage": _text(last["status"]) if last else "untriaged",
+        "opened": case.opened,
+        "last_day": case.last_day,
+        "days": len(case.days),
+        "alerted_days": int(case.days["alerted"].sum()) if len(case.days) else 0,
+        "customers": exposed["customers"],
+        "records": exposed["records"].get("views", 0),
+        "top_score": float(case.days["score"].max()) if len(case.days) else 0.0,
+    }
+    return {
+        "file": row["file"],
+        "key": case.key,
+        "subject": row["subject"],
+        "agents": agents,
+        "index_row": row,
+        "case": row,
+        "closed_on": case.closed_on,
+        "exposure": exposed,
+        "exposure_kinds": EXPOSURE_KINDS,
+        "timeline": timeline,
+        "by_day": by_day,
+        "members": [{"agent_id": m, "file": paged.get(m)} for m in agents] if case.subject_type != "agent" else [],
+        "shared": shared,
+        "decisions": [{k: _text(d.get(k)) for k in ("id", "decided_at", "status", "author", "note", "supersedes")} for d in case.decisions.to_dict("records")],
+        "suppressions": [{k: _text(x.get(k)) for k in ("id", s.AGENT_ID, "until", "reason", "ticket", "owner", "created_at", "pattern")} for x in suppressions.to_dict("records")],
+    }
+
+
+#: customers listed as shared between a group case's members
+SHARED_ROWS = 50
+
+
+def _shared_customers(store, case, pseudo, reveal: bool) -> list[dict]:
+    """The customers whose records two or more of a group case's members opened on its
+    days (from the stored evidence), most members first."""
+    rows, _ = store.evidence_of(case.alert_keys)
+    if not len(rows):
+        return []
+    per = rows.groupby(s.CUSTOMER_ID)[s.AGENT_ID].agg(lambda a: sorted(set(map(str, a))))
+    per = per[per.map(len) >= 2]
+    ranked = sorted(per.items(), key=lambda kv: (-len(kv[1]), str(kv[0])))[:SHARED_ROWS]
+    return [{"customer": _text(c) if reveal else pseudo(_text(c)), "members": m} for c, m in ranked]
 
 
 def _latest_decision(store: Store, alert_key: str) -> dict | None:

@@ -50,6 +50,23 @@ _INDEX = """{% extends "base.html" %}
 <div class="meta"><span id="agent-count">{{ rows|length }}</span> flagged agent(s), {{ groups|length }} group alert(s){% if suppressed %}; {{ suppressed }} alert(s) covered by suppressions not shown (insiderwatch suppress --list){% endif %}. <a href="run.html">Run manifest</a></div>
 </header>
 <main>
+{% if cases %}
+<h2>Cases</h2>
+<p class="meta">A case opens on a subject's first alert and stays open until triage closes it (benign or confirmed); it keeps every night the subject stood out again, alerted or not.</p>
+<div class="filters"><label><input type="checkbox" id="filter-untriaged"> untriaged only</label> <span class="meta">showing <span id="cases-shown">{{ cases|length }}</span> of {{ cases|length }}</span></div>
+<table id="cases">
+<thead><tr><th>case</th><th>subject</th><th>status</th><th>triage</th><th>opened</th><th>last day</th><th class="num">days</th><th class="num">alerted</th><th class="num">top score</th><th class="num">customers exposed</th><th class="num">record views</th></tr></thead>
+<tbody>
+{% for c in cases %}<tr data-triage="{{ c.triage }}" data-status="{{ c.status }}">
+<td><a class="id case-link" href="{{ c.file }}"><code>{{ c.key[:12] }}</code></a></td>
+<td class="id">{% if c.subject_file %}<a href="{{ c.subject_file }}">{{ c.subject }}</a>{% else %}{{ c.subject }}{% endif %}</td>
+<td>{{ c.status }}</td><td class="triage">{{ c.triage }}</td><td>{{ c.opened }}</td><td>{{ c.last_day }}</td>
+<td class="num">{{ c.days }}</td><td class="num">{{ c.alerted_days }}</td><td class="num">{{ '%.2f'|format(c.top_score) }}</td>
+<td class="num">{{ '{:,}'.format(c.customers) }}</td><td class="num">{{ '{:,}'.format(c.records) }}</td>
+</tr>{% endfor %}
+</tbody></table>
+{% endif %}
+<h2>Agents alerted</h2>
 <div class="filters">
 <label>Vendor <select data-filter="vendor" id="filter-vendor"><option value="">all</option>{% for v in vendors %}<option value="{{ v }}">{{ v }}</option>{% endfor %}</select></label>
 <label>Team <select data-filter="team" id="filter-team"><option value="">all</option>{% for t in teams %}<option value="{{ t }}">{{ t }}</option>{% endfor %}</select></label>
@@ -91,6 +108,18 @@ _INDEX = """{% extends "base.html" %}
 <script>
 (function () {
   "use strict";
+  var cases = document.getElementById("cases");
+  var untriaged = document.getElementById("filter-untriaged");
+  if (cases && untriaged) {
+    untriaged.addEventListener("change", function () {
+      var shown = 0;
+      Array.prototype.forEach.call(cases.tBodies[0].rows, function (row) {
+        row.hidden = untriaged.checked && row.dataset.triage !== "untriaged";
+        if (!row.hidden) { shown += 1; }
+      });
+      document.getElementById("cases-shown").textContent = String(shown);
+    });
+  }
   var table = document.getElementById("alerts");
   if (!table) { return; }
   var body = table.tBodies[0];
@@ -138,7 +167,8 @@ _AGENT = """{% extends "base.html" %}
 <header>
 <p><a href="index.html">&larr; all alerts</a></p>
 <h1>Agent <span class="id" id="agent-id">{{ agent_id }}</span></h1>
-<div class="meta">vendor {{ vendor or '(none)' }} &middot; team {{ team or '(none)' }} &middot; role {{ role or '(none)' }} &middot; site {{ site or '(none)' }} &middot; alerted on {{ flagged_days|join(', ') }}</div>
+<div class="meta">vendor {{ vendor or '(none)' }} &middot; team {{ team or '(none)' }} &middot; role {{ role or '(none)' }} &middot; site {{ site or '(none)' }} &middot; {% if flagged_days %}alerted on {{ flagged_days|join(', ') }}{% else %}no alert of their own{% endif %}{% if group_cases %} &middot; a member of {{ group_cases|join(', ') }}{% endif %}</div>
+{% if cases %}<div class="meta" id="agent-cases">case(s): {% for c in cases %}<a class="case-link" href="{{ c.file }}"><code>{{ c.key[:12] }}</code> {{ c.subject }}</a>{% if not loop.last %}, {% endif %}{% endfor %}</div>{% endif %}
 </header>
 <main>
 {% if views_png %}
@@ -147,8 +177,8 @@ _AGENT = """{% extends "base.html" %}
 {% endif %}
 {% for d in days %}
 <section class="day" id="day-{{ d.day }}">
-<h2>{{ d.day }}: score {{ '%.2f'|format(d.score) }}{% if d.rank %}, rank {{ d.rank }} that night{% endif %}</h2>
-<div class="meta alert-key">alert <code>{{ d.alert_key[:12] }}</code> &middot; {% if d.decision %}triaged <strong>{{ d.decision.status }}</strong> by {{ d.decision.author }} at {{ d.decision.at }}{% else %}not triaged yet{% endif %} &middot; record a decision: <code>insiderwatch triage {{ d.alert_key[:12] }} --status confirmed|benign|escalated --note "..."</code></div>
+<h2>{{ d.day }}: score {{ '%.2f'|format(d.score) }}{% if d.rank %}, rank {{ d.rank }} that night{% endif %}{% if d.kind == 'kept' %}, kept on the case{% elif d.kind == 'member' %}, member of {{ d.member_of }}{% endif %}</h2>
+<div class="meta alert-key">{% if d.kind == 'kept' %}stood out again while the case was open: kept on it with its reasons and evidence, not raised (the night's budget went to new subjects) &middot; {% elif d.kind == 'member' %}no alert of their own this day: named by the {{ d.member_of }} group alert &middot; {% endif %}alert <code>{{ d.alert_key[:12] }}</code>{% if d.case_key %} &middot; case <a class="case-link" href="{{ d.case_file }}"><code>{{ d.case_key[:12] }}</code></a>{% endif %} &middot; {% if d.decision %}case triaged <strong>{{ d.decision.status }}</strong> by {{ d.decision.author }} at {{ d.decision.at }}{% else %}not triaged yet{% endif %} &middot; record a decision: <code>insiderwatch triage {{ (d.case_key or d.alert_key)[:12] }} --status confirmed|benign|escalated --note "..."</code></div>
 <h3>Why</h3>
 <ul class="reasons">{% for r in d.reasons %}<li>{{ r }}</li>{% endfor %}</ul>
 {% if d.accumulated %}<h3>Over the last days</h3>
@@ -165,13 +195,13 @@ _AGENT = """{% extends "base.html" %}
 <tbody>
 {% for f in d.features %}<tr class="{{ 'strong' if f.strong else '' }}"><td title="{{ f.metric }}">{{ f.meaning }}</td><td class="num">{{ f.value }}</td><td class="num">{{ f.baseline }}</td><td class="num">{{ f.baseline_p90 }}</td><td class="num">{{ f.team }}</td><td class="num">{{ f.team_p95 }}</td><td class="num">{{ f.role }}</td><td class="num">{{ f.own_z }}</td><td class="num">{{ f.peer_z }}</td><td class="num">{{ f.contribution }}</td></tr>{% endfor %}
 </tbody></table>
-<p class="meta">Contribution: how far the anomaly score falls when the feature is set back to normal, {{ d.contributions_source }}. Highlighted rows drove the score.</p>
+<p class="meta">Contribution: how far the anomaly score falls when the feature is set back to normal, {{ d.contributions_source }}. Highlighted rows drove the score. {{ z_words }}</p>
 <h3>Evidence: records accessed on {{ d.day }}</h3>
-<p class="meta">{{ d.evidence_shown }} of {{ d.evidence_total }} stored accesses, in time order (UTC).</p>
+<p class="meta">{{ d.evidence_shown }} of {{ d.evidence_total }} stored accesses, in time order; local time of the agent ({{ d.zone }}) with its UTC offset, and UTC. Every access: <code>insiderwatch export case {{ (d.case_key or d.alert_key)[:12] }} --out DIR</code>.</p>
 <table class="evidence">
-<thead><tr><th>time</th><th>customer</th><th>action</th><th>resource</th><th>ticket</th><th>tier</th></tr></thead>
+<thead><tr><th>local time</th><th>UTC</th><th>customer</th><th>action</th><th>resource</th><th>ticket</th><th>tier</th></tr></thead>
 <tbody>
-{% for e in d.evidence %}<tr><td>{{ e.time }}</td><td class="id">{{ e.customer }}</td><td>{{ e.action }}</td><td>{{ e.resource }}</td><td class="id">{{ e.ticket }}</td><td>{{ e.tier }}</td></tr>{% endfor %}
+{% for e in d.evidence %}<tr><td>{{ e.time }}</td><td>{{ e.utc }}</td><td class="id">{{ e.customer }}</td><td>{{ e.action }}</td><td>{{ e.resource }}</td><td class="id">{{ e.ticket }}</td><td>{{ e.tier }}</td></tr>{% endfor %}
 </tbody></table>
 </section>
 {% endfor %}
@@ -215,4 +245,57 @@ _RUN = """{% extends "base.html" %}
 {% endblock %}
 """
 
-TEMPLATES = {"base.html": _BASE, "index.html": _INDEX, "agent.html": _AGENT, "run.html": _RUN}
+_CASE = """{% extends "base.html" %}
+{% block title %}Case {{ key[:12] }}{% endblock %}
+{% block body %}
+<header>
+<p><a href="index.html">&larr; all cases and alerts</a></p>
+<h1>Case <code id="case-key">{{ key[:12] }}</code>: <span class="id">{% if case.subject_file %}<a href="{{ case.subject_file }}">{{ subject }}</a>{% else %}{{ subject }}{% endif %}</span></h1>
+<div class="meta" id="case-status">{{ case.status }}{% if closed_on %} (closed on {{ closed_on }}){% endif %} &middot; triage: {{ case.triage }} &middot; opened {{ case.opened }} &middot; last day {{ case.last_day }} &middot; {{ case.days }} day(s), {{ case.alerted_days }} of them alerted &middot; full key <code>{{ key }}</code></div>
+</header>
+<main>
+<h2>Exposure so far</h2>
+<table id="exposure"><tbody>
+<tr><th>distinct customers</th><td class="num">{{ '{:,}'.format(exposure.customers) }}</td></tr>
+{% for k, label in exposure_kinds.items() %}<tr><th>{{ label }}</th><td class="num">{{ '{:,}'.format(exposure.records.get(k, 0)) }}</td></tr>{% endfor %}
+<tr><th>first access (UTC)</th><td>{{ exposure.first_access or '' }}</td></tr>
+<tr><th>last access (UTC)</th><td>{{ exposure.last_access or '' }}</td></tr>
+</tbody></table>
+<h2>Timeline</h2>
+<table id="timeline">
+<thead><tr><th>day</th><th></th><th class="num">score</th><th class="num">rank</th><th class="num">record views</th><th class="num">accesses stored</th><th class="num">customers</th><th>what drove it</th></tr></thead>
+<tbody>
+{% for t in timeline %}<tr class="{{ 'strong' if t.kind == 'alerted' else '' }}"><td><a href="#day-{{ t.day }}">{{ t.day }}</a></td><td>{{ t.kind }}</td><td class="num">{{ '%.2f'|format(t.score) if t.score is not none else '' }}</td><td class="num">{{ t.rank if t.rank is not none else '' }}</td><td class="num">{{ '{:,}'.format(t.views) }}</td><td class="num">{{ '{:,}'.format(t.accesses) if t.accesses is not none else '' }}</td><td class="num">{{ '{:,}'.format(t.customers) if t.customers is not none else '' }}</td><td>{{ t.reason }}</td></tr>{% endfor %}
+</tbody></table>
+<p class="meta">alerted: raised that night; kept: stood out again (score at or above the night's bar) while the case was open, kept with its reasons and evidence but not raised, as the night's budget goes to new subjects. Score: calibrated for an agent (2.0 = rarer than 1 in 100 of the agent-days the model learned from); for a team or site, robust deviations of its excess above the other groups that day. {{ z_words }}</p>
+{% if members %}
+<h2>Members</h2>
+<ul id="members">{% for m in members %}<li>{% if m.file %}<a class="id member-link" href="{{ m.file }}">{{ m.agent_id }}</a>{% else %}<span class="id">{{ m.agent_id }}</span>{% endif %}</li>{% endfor %}</ul>
+<h3>Customers shared between members</h3>
+{% if shared %}<table id="shared"><thead><tr><th>customer</th><th>members who opened their records</th></tr></thead><tbody>
+{% for c in shared %}<tr><td class="id">{{ c.customer }}</td><td class="id">{{ c.members|join(', ') }}</td></tr>{% endfor %}
+</tbody></table>{% else %}<p class="meta">No customer's records were opened by two members in the stored evidence.</p>{% endif %}
+{% endif %}
+<h2>Triage</h2>
+{% if decisions %}<table id="decisions"><thead><tr><th>#</th><th>when (UTC)</th><th>decision</th><th>by</th><th>note</th><th>supersedes</th></tr></thead><tbody>
+{% for d in decisions %}<tr><td>{{ d.id }}</td><td>{{ d.decided_at }}</td><td><strong>{{ d.status }}</strong></td><td class="id">{{ d.author }}</td><td>{{ d.note }}</td><td>{{ d.supersedes }}</td></tr>{% endfor %}
+</tbody></table>{% else %}<p class="meta">No decision yet.</p>{% endif %}
+<p class="meta">Record one: <code>insiderwatch triage {{ key[:12] }} --status confirmed|benign|escalated --note "..."</code>; hand the case over: <code>insiderwatch export case {{ key[:12] }} --out DIR</code>.</p>
+<h2>Suppressions</h2>
+{% if suppressions %}<table id="suppressions"><thead><tr><th>#</th><th>agent</th><th>until</th><th>pattern</th><th>reason</th><th>ticket</th><th>owner</th><th>created (UTC)</th></tr></thead><tbody>
+{% for x in suppressions %}<tr><td>{{ x.id }}</td><td class="id">{{ x.agent_id }}</td><td>{{ x.until }}</td><td>{{ x.pattern or 'any' }}</td><td>{{ x.reason }}</td><td class="id">{{ x.ticket }}</td><td class="id">{{ x.owner }}</td><td>{{ x.created_at }}</td></tr>{% endfor %}
+</tbody></table>{% else %}<p class="meta">None covers its agents.</p>{% endif %}
+<h2>Evidence, day by day</h2>
+{% for d in by_day %}
+<section class="day" id="day-{{ d.day }}">
+<h3>{{ d.day }} ({{ d.kind }}): {{ d.rows|length }} of {{ d.total }} stored accesses</h3>
+{% if d.rows %}<table class="evidence"><thead><tr><th>local time (UTC offset)</th><th>UTC</th><th>agent</th><th>customer</th><th>action</th><th>resource</th><th>ticket</th><th>tier</th></tr></thead><tbody>
+{% for e in d.rows %}<tr><td>{{ e.time }}</td><td>{{ e.utc }}</td><td class="id">{{ e.agent }}</td><td class="id">{{ e.customer }}</td><td>{{ e.action }}</td><td>{{ e.resource }}</td><td class="id">{{ e.ticket }}</td><td>{{ e.tier }}</td></tr>{% endfor %}
+</tbody></table>{% else %}<p class="meta">No accesses stored for this day.</p>{% endif %}
+</section>
+{% endfor %}
+</main>
+{% endblock %}
+"""
+
+TEMPLATES = {"base.html": _BASE, "index.html": _INDEX, "agent.html": _AGENT, "run.html": _RUN, "case.html": _CASE}

@@ -6,6 +6,7 @@ Reads the store only; never writes it, never prints.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import pandas as pd
@@ -22,12 +23,14 @@ class AlertListing:
 
     ``shown``: the raised alerts; ``suppressed``: how many more are stored but covered by a
     suppression; ``replaced``: how many of ``shown`` come from the archive because a later
-    run scored their day again (their first reason says so)."""
+    run scored their day again (their first reason says so); ``ongoing``: the days kept on
+    open cases (stood out again, not raised)."""
 
     scope: str
     shown: pd.DataFrame
     suppressed: int
     replaced: int
+    ongoing: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 def require_run(store: Store, run_id: int) -> dict:
@@ -52,8 +55,11 @@ def list_alerts(store: Store, days: DayRange, run_id: int | None = None) -> Aler
             days = DayRange(latest, latest)
         frame, replaced = store.alerts(days.first, days.last), 0
         scope = str(days.first) if days.first == days.last else f"{days.first or 'the start'} to {days.last or 'the end'}"
-    covered = frame["suppressed_by"].notna() if len(frame) else pd.Series(dtype=bool)
-    return AlertListing(scope, frame[~covered] if len(frame) else frame, int(covered.sum()), replaced)
+    if not len(frame):
+        return AlertListing(scope, frame, 0, replaced)
+    covered = frame["suppressed_by"].notna()
+    kept = frame["ongoing"].astype(bool)
+    return AlertListing(scope, frame[~covered & ~kept], int(covered.sum()), replaced, frame[kept & ~covered])
 
 
 def _run_alerts(store: Store, run_id: int, days: DayRange) -> tuple[pd.DataFrame, int]:
@@ -117,7 +123,24 @@ def group_note(store: Store, subject_id: str, day: str) -> str | None:
 
 # --- exports ---------------------------------------------------------------------------------
 SCORE_COLUMNS = ["day", "agent_id", "score", "rank", "flagged", "run_id", "raw_score", "history_days", "peer_mode", "team", "role", "site", "vendor"]
-ALERT_COLUMNS = ["alert_key", "day", "subject_type", "subject_id", "score", "rank", "reasons", "members", "run_id", "detector_version", "created_at", "suppressed_by", "case", "case_status", "status"]
+ALERT_COLUMNS = [
+    "alert_key",
+    "day",
+    "subject_type",
+    "subject_id",
+    "score",
+    "rank",
+    "reasons",
+    "members",
+    "run_id",
+    "detector_version",
+    "created_at",
+    "suppressed_by",
+    "ongoing",
+    "case",
+    "case_status",
+    "status",
+]
 RUN_COLUMNS = [
     "run_id",
     "kind",

@@ -25,6 +25,7 @@ from detector import __version__
 from detector import schema as s
 from detector.aggregate import DAY, Deduplicator, Touched
 from detector.alerts import ALERT_FIELDS
+from detector.cases import open_agents
 from detector.config import Config
 from detector.days import DayRange, days_between, shift_day
 from detector.engines import day_aggregator, engine_version
@@ -78,11 +79,18 @@ class RunSummary:
 
     @property
     def alerts(self) -> pd.DataFrame:
-        """The alerts raised (not those a suppression covered)."""
+        """The alerts raised (not those a suppression covered, nor the days kept on open cases)."""
         frame = self._all_alerts()
         if len(frame) and "suppressed_by" in frame:
-            frame = frame[frame["suppressed_by"].isna()].reset_index(drop=True)
+            frame = frame[frame["suppressed_by"].isna() & ~frame["ongoing"].astype(bool)].reset_index(drop=True)
         return frame
+
+    @property
+    def ongoing(self) -> pd.DataFrame:
+        """The days kept on open cases: agents whose case is open who stood out again, stored
+        with reasons and evidence, not raised (the budget goes to new subjects)."""
+        frame = self._all_alerts()
+        return frame[frame["ongoing"].astype(bool) & frame["suppressed_by"].isna()].reset_index(drop=True) if len(frame) and "ongoing" in frame else pd.DataFrame()
 
     @property
     def suppressed(self) -> pd.DataFrame:
@@ -156,6 +164,7 @@ class NightScorer:
         self.suppression_mode = suppressions
         self.known_by = known_by
         self._suppressions = store.suppressions()
+        self._decisions = store.decisions()
         self.cfg = cfg
         self.roster = roster
         self.run_id = run_id
@@ -268,10 +277,12 @@ class NightScorer:
                 needed,
                 self.cfg.features.min_history,
             )
-        result = score_day(day, agent_days, history, inputs, config=self.cfg, roster=self.roster, recent_scores=recent, suppressed=self.suppressed_on(day))
+        result = score_day(day, agent_days, history, inputs, config=self.cfg, roster=self.roster, recent_scores=recent, suppressed=self.suppressed_on(day), open_cases=self.open_cases_on(day))
         if result.peer_mode and not agent_days.empty:
             log.info("%s: too little stored history to train on (%d rows): the model was fit on this day's agents (peer comparison)", day, len(inputs))
         evidence_rows = self._evidence(result, evidence)
+        if self.timezones:  # the agents' local time, for whoever reads their accesses later
+            result.scored[s.TIMEZONE] = result.scored[s.AGENT_ID].map(self.timezones)
         self.store.write_day(
             self.run_id,
             DayResults(
@@ -291,6 +302,15 @@ class NightScorer:
         if len(alerts):
             alerts.insert(0, DAY, day)
         return NightSummary(day, len(agent_days), events, alerts, result.peer_mode, history_days)
+
+    def open_cases_on(self, day: str) -> set[str]:
+        """The agents whose case is open on ``day`` (:func:`detector.cases.open_agents`), from
+        the stored alerts of the days before it and the decisions made by the time of the run
+        (``known_by``: a verify recomputing a run sees the decisions it could see)."""
+        decisions = self._decisions
+        if self.known_by is not None and len(decisions):
+            decisions = decisions[decisions["decided_at"].astype(str) <= self.known_by]
+        return open_agents(self.store.alerts(last=shift_day(day, -1)), decisions, day)
 
     def suppressed_on(self, day: str) -> dict[str, list[tuple[int, str | None]]]:
         """The suppressions in force on ``day`` (:func:`detector.history.suppressions_in_force`)."""

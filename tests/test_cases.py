@@ -10,7 +10,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from detector.cases import build_cases, exposure, find_case, select_cases
+from detector.cases import build_cases, exposure, find_case, open_agents, select_cases
 from detector.errors import UsageError
 from tests.conftest import INSIDERWATCH
 
@@ -84,6 +84,23 @@ def test_a_group_case_gathers_its_members_and_what_they_exposed():
     assert (e["first_access"], e["last_access"]) == ("2026-01-03T08:00Z", "2026-01-04T23:59Z")
 
 
+def test_open_agents_are_those_whose_case_was_open_on_the_day():
+    alerts = pd.DataFrame(
+        [
+            _alert("k1aaaaaa", "2026-01-03"),
+            # a day kept on the case opens nothing: a2's only row is one
+            {**_alert("k2bbbbbb", "2026-01-03", "a2"), "ongoing": True},
+            _alert("k3cccccc", "2026-01-04", "T1", "team", 20.0, ["a3"]),
+        ]
+    ).assign(ongoing=lambda f: f["ongoing"].fillna(False).astype(bool))
+    decided = pd.DataFrame([{"id": 1, "alert_key": "k1aaaaaa", "status": "benign", "note": "ok", "author": "ana", "decided_at": "2026-01-06T10:00:00+00:00", "supersedes": None}])
+    assert open_agents(alerts, NO_DECISIONS, "2026-01-03") == set()  # the alert's own day: not yet
+    assert open_agents(alerts, NO_DECISIONS, "2026-01-09") == {"a1"}  # groups are followed by their own alerts
+    # closed by the decision of the 6th: open up to that day, as the case reads it, not after
+    assert open_agents(alerts, decided, "2026-01-06") == {"a1"}
+    assert open_agents(alerts, decided, "2026-01-07") == set()
+
+
 def iw(cwd, *args):
     return subprocess.run([*INSIDERWATCH, *[str(a) for a in args]], capture_output=True, text=True, cwd=cwd)
 
@@ -101,6 +118,10 @@ def test_the_sample_bulk_harvesters_case_holds_every_day_it_stood_out_and_triage
     detail = json.loads(iw(tmp_path, "case", case["case"][:10], "--json").stdout)
     assert [t["day"] for t in detail["timeline"]] == sorted(mine.day) and len(detail["timeline"]) >= 5
     assert detail["timeline"][0]["alerted"] and not all(t["alerted"] for t in detail["timeline"])
+    # every day kept on the case, not raised, has its reasons and its evidence stored
+    kept = [t for t in detail["timeline"] if not t["alerted"]]
+    assert len(kept) >= 4 and all(t["alert_key"] and t["reasons"] and t["evidence"]["accesses"] >= 200 for t in kept), kept
+    assert "views without a ticket" in kept[-1]["reasons"][0]
     assert detail["exposure"]["customers"] > 1000 and detail["exposure"]["records"]["id_document_views"] > 300
     assert case["status"] == "open" and not case["triaged"]
     # the ring's team case lists its members, each with an agent record (also A00158, never alerted on the team's days)
@@ -124,3 +145,28 @@ def test_the_sample_bulk_harvesters_case_holds_every_day_it_stood_out_and_triage
     listed_alerts = iw(tmp_path, "alerts", "--date", case["opened"]).stdout
     assert "confirmed" in listed_alerts and "A00073" in listed_alerts
     assert "A00073" not in iw(tmp_path, "alerts", "--date", case["opened"], "--untriaged").stdout
+
+
+@pytest.mark.slow
+def test_a_night_keeps_an_open_case_that_stood_out_again_and_verify_recomputes_it(sample_replay, tmp_path):
+    """Rescoring 2026-01-28 of the sample: A00073 (case opened on the 26th) ranks first but
+    the budget goes to a new subject; the night lists it apart, kept on its case, and verify
+    recomputes the run to the same result (it needs the case opened before the day)."""
+    from tests.conftest import ROOT
+
+    store_dir, _ = sample_replay
+    shutil.copy(store_dir / "insiderwatch.db", tmp_path / "insiderwatch.db")
+    (case,) = [json.loads(line) for line in iw(tmp_path, "cases", "--json").stdout.splitlines() if '"A00073"' in line]
+    night = iw(tmp_path, "rescore", "--date", "2026-01-28", "--events", ROOT / "sample_logs" / "events.csv.gz", "--roster", ROOT / "sample_logs" / "roster.csv")
+    assert night.returncode == 0, night.stderr
+    kept_part = night.stdout.split("stood out again", 1)[1]
+    line = next(x for x in kept_part.splitlines() if "A00073" in x)
+    assert case["case"][:12] in line and "views without a ticket" in line
+    assert "A00073" not in night.stdout.split("stood out again", 1)[0]  # not among the night's alerts
+    run = max(json.loads(x)["run_id"] for x in iw(tmp_path, "runs", "--json").stdout.splitlines())
+    verified = iw(tmp_path, "verify", str(run))
+    assert verified.returncode == 0 and "IDENTICAL" in verified.stdout, verified.stdout + verified.stderr
+    explained = iw(tmp_path, "explain", "A00073", "--date", "2026-01-28").stdout
+    assert "kept on the agent's open case" in explained.splitlines()[0]
+    member = iw(tmp_path, "explain", "A00158", "--date", "2026-02-05").stdout
+    assert "a member of the team BOG-GEN-15 group alert" in member.splitlines()[0]

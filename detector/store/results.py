@@ -31,6 +31,7 @@ from detector.store.tables import (
     alerts,
     alerts_archive,
     days,
+    decisions,
     evidence,
     model_inputs,
     runs,
@@ -82,6 +83,7 @@ def _score_row(r: dict[str, Any], day: str, run_id: int, peer_mode: bool) -> dic
         s.SITE: r.get(s.SITE),
         s.VENDOR: r.get(s.VENDOR),
         "contributions": r.get("contributions"),
+        s.TIMEZONE: r.get(s.TIMEZONE),
     }
 
 
@@ -193,7 +195,7 @@ class DayWriter(StoreBase):
                     run_id=run_id,
                     agents=len(results.agent_days),
                     events=int(results.events),
-                    alerts=len(results.alerts),
+                    alerts=sum(not a.ongoing for a in results.alerts),
                     peer_mode=bool(results.peer_mode),
                     completed_at=now(),
                 )
@@ -218,3 +220,14 @@ class DayWriter(StoreBase):
                     for r in rows:
                         r.pop("id", None)
                 insert_rows(dst, table, rows)
+
+    def copy_cases(self, other: StoreBase, before: str, copied: list[str]) -> None:
+        """Copy the alerts of the days before ``before`` not in ``copied`` (days already
+        copied with :meth:`copy_days`) and every decision into ``other``: which agents' cases
+        were open, that a rerun keeps their days on them as the run did."""
+        with self.engine.connect() as src, other.engine.begin() as dst:
+            q = select(alerts).where(alerts.c.day < before)
+            if copied:
+                q = q.where(alerts.c.day.not_in(copied))
+            insert_rows(dst, alerts, [dict(r) for r in src.execute(q).mappings()])
+            insert_rows(dst, decisions, [dict(r) for r in src.execute(select(decisions).order_by(decisions.c.id)).mappings()])

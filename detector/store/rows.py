@@ -72,10 +72,12 @@ def optional_int(v: Any) -> int | None:
 
 
 def decoded_alerts(frame: pd.DataFrame) -> pd.DataFrame:
-    """Alert rows as read: reasons and members from JSON, the covering suppression as an integer."""
+    """Alert rows as read: reasons and members from JSON, the covering suppression as an
+    integer, ``ongoing`` as a boolean (NULL, from a version before cases: raised)."""
     frame["reasons"] = frame["reasons"].map(json.loads)
     frame["members"] = frame["members"].map(lambda v: json.loads(v) if isinstance(v, str) else None)
     frame["suppressed_by"] = frame["suppressed_by"].astype("Int64")
+    frame["ongoing"] = frame["ongoing"].fillna(False).astype(bool) if "ongoing" in frame else False
     return frame
 
 

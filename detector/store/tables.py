@@ -15,7 +15,7 @@ from detector import schema as s
 from detector.aggregate import AGENT_DAY_COLUMNS, DAY
 from detector.novelty import NOVELTY_COUNTS
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 #: the stored counts of an agent-day: the aggregate's, then the first-time-seen counts
 #: (computed when the day is scored; NULL when they were not)
 STORED_COUNTS = [*AGENT_DAY_COLUMNS[2:], *NOVELTY_COUNTS]
@@ -92,6 +92,7 @@ scores = Table(
     Column(s.SITE, ID),
     Column(s.VENDOR, ID),
     Column("contributions", Text),  # JSON {input: contribution} for the night's top agents
+    Column(s.TIMEZONE, String(64)),  # the agent's IANA time zone from that night's roster
 )
 
 alerts = Table(
@@ -109,6 +110,8 @@ alerts = Table(
     Column("detector_version", String(64), nullable=False),
     Column("created_at", String(40), nullable=False),
     Column("suppressed_by", Integer),  # the suppression that covered it: stored, not raised
+    # a day of an open case that stood out again, kept on the case, not raised (NULL: raised)
+    Column("ongoing", Boolean),
 )
 
 evidence = Table(

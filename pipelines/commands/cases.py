@@ -12,7 +12,7 @@ import click
 
 from detector.cases import find_case, select_cases
 from detector.store import Store
-from pipelines.cases import case_detail, case_document, case_exposure, format_case, format_cases, load_cases
+from pipelines.cases import case_detail, case_document, case_evidence, case_exposure, format_case, format_cases, load_cases
 from pipelines.options import AppContext, json_option, pass_app, with_store
 
 
@@ -67,7 +67,7 @@ def case_command(app: AppContext, store: Store, key: str, as_json: bool) -> None
     Exit 0; 2 no such case.
     """
     case = find_case(load_cases(store, app.config), key)
-    doc = case_detail(case, case_exposure(store, case))
+    doc = case_detail(case, case_exposure(store, case), case_evidence(store, case))
     click.echo(json.dumps(doc, allow_nan=False, indent=1) if as_json else format_case(doc))
 
 

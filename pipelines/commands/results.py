@@ -17,7 +17,7 @@ from detector.days import DayRange
 from detector.errors import UsageError
 from detector.store import Store
 from pipelines.options import AppContext, current_app, day_option, day_range_options, json_option, pass_app, run_argument, table_options, with_store
-from pipelines.output import explanation_document, format_alerts, terminal_safe, write_json_lines, write_table
+from pipelines.output import explanation_document, format_alerts, format_ongoing, terminal_safe, write_json_lines, write_table
 from pipelines.results import REJECT_COLUMNS, RUN_COLUMNS, alert_documents, explain_subject, export_table, list_alerts, reject_rows, run_rows
 
 log = logging.getLogger("insiderwatch")
@@ -39,8 +39,9 @@ def alerts_command(app: AppContext, store: Store, days: DayRange, run_id: int | 
       insiderwatch alerts --run 42
     Reads the store; group alerts (a team or site) list their members. Each alert shows the
     triage status of its case (the latest decision on any of the case's alerts, or
-    untriaged; `insiderwatch cases` follows them). Alerts covered by a suppression are
-    counted on stderr, not shown (`export alerts` lists them).
+    untriaged; `insiderwatch cases` follows them). Agents whose case is open and who stood
+    out again are listed apart: kept on their case, not raised. Alerts covered by a
+    suppression are counted on stderr, not shown (`export alerts` lists them).
     Exit 0; 2 no such run, bad days, or an empty store.
     """
     from pipelines.cases import with_case_status
@@ -52,12 +53,17 @@ def alerts_command(app: AppContext, store: Store, days: DayRange, run_id: int | 
     listing = dataclasses.replace(listing, shown=shown)
     if listing.suppressed:
         click.echo(f"{listing.suppressed} suppressed alert(s) stored, not shown (export alerts lists them with suppressed_by)", err=True)
+    ongoing = with_case_status(store, app.config, listing.ongoing) if len(listing.ongoing) else listing.ongoing
+    if untriaged and len(ongoing):
+        ongoing = ongoing[ongoing["status"] == "untriaged"]
     if listing.shown.empty:
         click.echo(f"no alerts for {listing.scope}")
-        return
-    note = f" ({listing.replaced} since replaced by later runs of their days, shown from the archive)" if listing.replaced else ""
-    click.echo(f"alerts for {listing.scope}{note}:")
-    click.echo(format_alerts(listing.shown, reasons=reasons))
+    else:
+        note = f" ({listing.replaced} since replaced by later runs of their days, shown from the archive)" if listing.replaced else ""
+        click.echo(f"alerts for {listing.scope}{note}:")
+        click.echo(format_alerts(listing.shown, reasons=reasons))
+    if len(ongoing):
+        click.echo("\n" + format_ongoing(ongoing, reasons=reasons))
 
 
 @click.command("explain")

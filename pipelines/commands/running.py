@@ -13,7 +13,7 @@ import click
 from detector.days import DayRange, yesterday_utc
 from detector.store import Store
 from pipelines.options import EXIT_ALERTS, AppContext, Inputs, day_option, day_range_options, exit_with, inputs_options, pass_app, with_new_store
-from pipelines.output import format_alert_summary, format_alerts, terminal_safe
+from pipelines.output import format_alert_summary, format_alerts, format_ongoing, terminal_safe
 from pipelines.run import run_nightly, run_replay, tell_set_aside
 
 fail_on_alert_option = click.option("--fail-on-alert", is_flag=True, help=f"Exit with code {EXIT_ALERTS} when there are alerts (for schedulers that page on failure).")
@@ -54,6 +54,9 @@ def print_summary(summary) -> None:
     if lines > blank + records:
         # quoted line breaks join lines into one record: normal for notes, and where hidden rows would sit
         click.echo(f"{lines:,} CSV lines made {records:,} records ({blank:,} blank): {lines - blank - records:,} line(s) inside quoted fields", err=True)
+    if len(summary.ongoing) and len(summary.nights) > 1:
+        n = summary.ongoing[["subject_id"]].drop_duplicates()
+        click.echo(f"{len(summary.ongoing)} day(s) of {len(n)} agent(s) whose case was open kept on their case, not raised (see: insiderwatch cases)", err=True)
     if len(summary.suppressed):
         ids = sorted({int(i) for i in summary.suppressed["suppressed_by"]})
         click.echo(f"{len(summary.suppressed)} alert(s) stored but not raised: covered by suppression(s) {', '.join(map(str, ids))} (see: insiderwatch suppress --list)", err=True)
@@ -79,6 +82,10 @@ def score_night(
     tell_set_aside(store, summary.ingest, day)
     print_summary(summary)
     click.echo(format_alerts(summary.alerts))
+    if len(summary.ongoing):
+        from pipelines.cases import with_case_status
+
+        click.echo("\n" + format_ongoing(with_case_status(store, app.config, summary.ongoing)))
     if report_dir:
         write_report(app, store, summary.run_id, report_dir)
     if fail_on_alert and len(summary.alerts):
