@@ -76,7 +76,7 @@ def test_report_content_from_a_real_run(reported):
     index = (out / "index.html").read_text()
     assert "RESTRICTED" in index and "pseudonymised" in index
     # the top row is the bulk harvester, its hostile id shown as text, never as markup
-    first_row = index.split("<tbody>")[1].split("</tr>")[0]
+    first_row = index.split('id="alerts"')[1].split("<tbody>")[1].split("</tr>")[0]
     assert "A&lt;script&gt;window.__pwned=1&lt;/script&gt;&lt;img src=x onerror=&#34;window.__pwned=2&#34;&gt;&amp;&#39;" in first_row
     assert HOSTILE_AGENT not in index and "<img src=x" not in index
     page = (out / agent_page_name(HOSTILE_AGENT)).read_text()
@@ -199,5 +199,80 @@ def test_report_in_headless_chromium(reported):
         assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         driver.save_screenshot(str(ARTIFACTS / "report-agent.png"))
         assert (ARTIFACTS / "report-agent.png").stat().st_size > 20_000
+    finally:
+        driver.quit()
+
+
+def _driver():
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    browser, driver_path = _chromium()
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver_path), options=options)
+
+
+def test_cases_in_headless_chromium(sample_replay, tmp_path):
+    """The sample desk's report by case: the untriaged filter hides a triaged case, the bulk
+    harvester's case page has a timeline of every day it stood out (alerted, then kept),
+    and the ring's team case links to a page for each member, also A00158, who has no
+    alert of its own on the team's days."""
+    from selenium.webdriver.common.by import By
+
+    store_dir, proc = sample_replay
+    assert proc.returncode == 0, proc.stderr
+    shutil.copy(store_dir / "insiderwatch.db", tmp_path / "insiderwatch.db")
+    db = f"sqlite:///{tmp_path / 'insiderwatch.db'}"
+    import json
+
+    cases = [json.loads(x) for x in iw("-q", "--db", db, "cases", "--json").stdout.splitlines()]
+    bulk = next(c for c in cases if c["subject_id"] == "A00073")
+    team = next(c for c in cases if c["subject_id"] == "BOG-GEN-15")
+    iw("-q", "--db", db, "triage", bulk["case"][:12], "--status", "escalated", "--note", "HR told <b>today</b>", "--by", "ana")
+    out = tmp_path / "site"
+    iw("-q", "--db", db, "report", "--from", "2026-01-26", "--to", "2026-02-07", "--out", out, env={"INSIDERWATCH_PSEUDONYM_KEY": KEY})
+    driver = _driver()
+    try:
+        driver.get((out / "index.html").as_uri())
+        assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        shown = lambda: [r for r in driver.find_elements(By.CSS_SELECTOR, "#cases tbody tr") if r.is_displayed()]  # noqa: E731
+        keys = lambda: [r.find_element(By.CSS_SELECTOR, "a.case-link").text for r in shown()]  # noqa: E731
+        everyone = keys()
+        assert bulk["case"][:12] in everyone and team["case"][:12] in everyone
+        driver.find_element(By.ID, "filter-untriaged").click()
+        assert bulk["case"][:12] not in keys() and team["case"][:12] in keys()
+        assert all(r.find_element(By.CSS_SELECTOR, "td.triage").text == "untriaged" for r in shown())
+        assert driver.find_element(By.ID, "cases-shown").text == str(len(everyone) - 1)
+        driver.find_element(By.ID, "filter-untriaged").click()
+        assert keys() == everyone
+
+        # the bulk harvester's case: a timeline of every day it stood out, its triage note
+        driver.find_element(By.LINK_TEXT, bulk["case"][:12]).click()
+        assert driver.find_element(By.ID, "case-key").text == bulk["case"][:12]
+        timeline = [[td.text for td in r.find_elements(By.TAG_NAME, "td")] for r in driver.find_elements(By.CSS_SELECTOR, "#timeline tbody tr")]
+        assert [r[1] for r in timeline][:2] == ["alerted", "kept"] and len(timeline) >= 5
+        assert all(int(r[4].replace(",", "")) > 100 and int(r[5].replace(",", "")) > 100 and r[7] for r in timeline)  # views, accesses, reason
+        decisions = driver.find_element(By.ID, "decisions").text
+        assert "escalated" in decisions and "HR told <b>today</b>" in decisions
+        day = driver.find_element(By.ID, f"day-{timeline[1][0]}")
+        assert "+08:00" in day.find_element(By.CSS_SELECTOR, "table.evidence tbody tr").text  # Manila local time with its offset
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "report-case.png"))
+
+        # the ring's case: its members link to their pages
+        driver.get((out / "index.html").as_uri())
+        driver.find_element(By.LINK_TEXT, team["case"][:12]).click()
+        members = {a.text: a for a in driver.find_elements(By.CSS_SELECTOR, "#members a.member-link")}
+        assert {"A00157", "A00158", "A00164", "A00165"} <= set(members)
+        assert driver.find_elements(By.CSS_SELECTOR, "#shared tbody tr")  # customers two members opened
+        members["A00158"].click()
+        assert driver.find_element(By.ID, "agent-id").text == "A00158"
+        page = driver.find_element(By.TAG_NAME, "body").text
+        assert "member of team BOG-GEN-15" in page and team["case"][:12] in driver.find_element(By.ID, "agent-cases").text
+        assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     finally:
         driver.quit()
