@@ -249,7 +249,7 @@ _CASE = """{% extends "base.html" %}
 {% block title %}Case {{ key[:12] }}{% endblock %}
 {% block body %}
 <header>
-<p><a href="index.html">&larr; all cases and alerts</a></p>
+{% if not standalone %}<p><a href="index.html">&larr; all cases and alerts</a></p>{% endif %}
 <h1>Case <code id="case-key">{{ key[:12] }}</code>: <span class="id">{% if case.subject_file %}<a href="{{ case.subject_file }}">{{ subject }}</a>{% else %}{{ subject }}{% endif %}</span></h1>
 <div class="meta" id="case-status">{{ case.status }}{% if closed_on %} (closed on {{ closed_on }}){% endif %} &middot; triage: {{ case.triage }} &middot; opened {{ case.opened }} &middot; last day {{ case.last_day }} &middot; {{ case.days }} day(s), {{ case.alerted_days }} of them alerted &middot; full key <code>{{ key }}</code></div>
 </header>

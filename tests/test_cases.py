@@ -170,3 +170,53 @@ def test_a_night_keeps_an_open_case_that_stood_out_again_and_verify_recomputes_i
     assert "kept on the agent's open case" in explained.splitlines()[0]
     member = iw(tmp_path, "explain", "A00158", "--date", "2026-02-05").stdout
     assert "a member of the team BOG-GEN-15 group alert" in member.splitlines()[0]
+
+
+def test_a_case_bundle_holds_every_access_with_digests_and_one_ocsf_finding(sample_replay, tmp_path):
+    """export case: every stored access of the case's days, pseudonymised unless revealed,
+    the case page, the case as one OCSF finding (Create, then Updates of the same uid), and
+    a manifest whose SHA-256 digests match the files."""
+    import hashlib
+
+    import jsonschema
+
+    from pipelines.alert_formats import ocsf_schema
+
+    store_dir, _ = sample_replay
+    shutil.copy(store_dir / "insiderwatch.db", tmp_path / "insiderwatch.db")
+    (case,) = [json.loads(line) for line in iw(tmp_path, "cases", "--json").stdout.splitlines() if '"A00073"' in line]
+    detail = json.loads(iw(tmp_path, "case", case["case"][:12], "--json").stdout)
+    done = iw(tmp_path, "export", "case", case["case"][:12], "--out", "bundle")
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "bundle"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert done.stdout.split()[0] == hashlib.sha256((out / "manifest.json").read_bytes()).hexdigest()
+    assert {f["name"] for f in manifest["files"]} == {"accesses.csv", "case.html", "finding.ocsf.jsonl"}
+    for f in manifest["files"]:
+        data = (out / f["name"]).read_bytes()
+        assert (hashlib.sha256(data).hexdigest(), len(data)) == (f["sha256"], f["bytes"])
+    assert subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True).returncode == 0
+    # every stored access of every day of the case, customers pseudonymised
+    accesses = pd.read_csv(out / "accesses.csv", dtype=str, keep_default_na=False)
+    assert len(accesses) == sum(t["evidence"]["accesses"] for t in detail["timeline"]) == manifest["accesses"]["rows"]
+    assert sorted(set(accesses.day)) == [t["day"] for t in detail["timeline"]] and set(accesses.agent_id) == {"A00073"}
+    assert accesses.customer.str.fullmatch(r"cust-[0-9a-f]{12}").all() and accesses.local_time.str.endswith("+08:00").all()
+    assert manifest["accesses"]["complete"] and manifest["case"]["case"] == case["case"]
+    assert "pseudonymised" in manifest["customers"] and "Case" in (out / "case.html").read_text()
+    # one finding: its first day created, every later day an update of the same uid
+    findings = [json.loads(x) for x in (out / "finding.ocsf.jsonl").read_text().splitlines()]
+    validator = jsonschema.Draft202012Validator(ocsf_schema())
+    for f in findings:
+        validator.validate(f)
+    assert [f["activity_id"] for f in findings] == [1] + [2] * (len(findings) - 1) and len(findings) == len(detail["timeline"])
+    assert {f["finding_info"]["uid"] for f in findings} == {case["case"]} and len({f["metadata"]["uid"] for f in findings}) == len(findings)
+    assert all(r["uid"].startswith("cust-") for f in findings for r in f["resources"])
+    assert [f["unmapped"]["insiderwatch"]["case"]["uid"] for f in findings] == [case["case"]] * len(findings)
+    # revealed: customer ids in clear, and said; an existing bundle is never overwritten
+    again = iw(tmp_path, "export", "case", case["case"][:12], "--out", "bundle")
+    assert again.returncode == 2 and "not empty" in again.stderr
+    clear = iw(tmp_path, "export", "case", case["case"][:12], "--out", "clear", "--reveal-customers")
+    assert clear.returncode == 0 and "IN CLEAR" in clear.stderr
+    revealed = pd.read_csv(tmp_path / "clear" / "accesses.csv", dtype=str, keep_default_na=False)
+    assert not revealed.customer.str.startswith("cust-").any() and len(revealed) == len(accesses)
+    assert iw(tmp_path, "export", "case", "--out", "x").returncode == 2

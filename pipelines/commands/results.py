@@ -102,20 +102,32 @@ def explain_command(app: AppContext, store: Store, agent: str, day: str | None, 
 
 
 @click.command("export")
-@click.argument("what", type=click.Choice(["scores", "alerts"]))
+@click.argument("what", type=click.Choice(["scores", "alerts", "case"]))
+@click.argument("case_key", metavar="[CASE]", required=False)
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "ocsf", "ecs"]), default="csv", show_default=True, help="csv, jsonl: scores or alerts; ocsf, ecs: alerts only.")
 @day_range_options(date_help="Only this day, e.g. a nightly hand-off to the SIEM (not with --from/--to).")
-@click.option("--out", metavar="FILE", help="Write here (under a temporary name, then renamed) instead of stdout ('-' = stdout).")
+@click.option("--out", metavar="FILE|DIR", help="Write here (under a temporary name, then renamed) instead of stdout ('-' = stdout); for a case, a new or empty directory.")
+@click.option("--reveal-customers", is_flag=True, help="export case: customer ids in clear (the bundle then contains personal data and says so).")
 @with_store
 @pass_app
-def export_command(app: AppContext, store: Store, what: str, fmt: str, days: DayRange, out: str | None) -> None:
-    """Export scores (one row per scored agent-day) or alerts for other tools.
+def export_command(app: AppContext, store: Store, what: str, case_key: str | None, fmt: str, days: DayRange, out: str | None, reveal_customers: bool) -> None:
+    """Export scores (one row per scored agent-day) or alerts for other tools, or a case
+    as a bundle for a case-management system.
 
     \b
-    Example, after the nightly run, last night's alerts to the SIEM's intake:
+    Examples:
       insiderwatch export alerts --format ocsf --date 2026-11-20 --out /var/spool/siem/iw-2026-11-20.jsonl
+      insiderwatch export case 4267964827a5 --out handover/4267964827a5
     Reads the store; writes stdout or FILE, the count on stderr. Exit 0; 2 bad usage or
     FILE cannot be written.
+
+    \b
+    A case bundle (DIR, new or empty) holds: accesses.csv, every stored access of the
+    case's days with the agent's local time (customer ids pseudonymised unless
+    --reveal-customers); case.html, the case's report page; finding.ocsf.jsonl, the case
+    as one OCSF finding (Create, then an Update per later day); manifest.json and
+    SHA256SUMS, the SHA-256 of each file (check: cd DIR && sha256sum -c SHA256SUMS). The
+    manifest's own SHA-256 is printed: record it with the hand-over.
 
     \b
     Formats:
@@ -137,6 +149,13 @@ def export_command(app: AppContext, store: Store, what: str, fmt: str, days: Day
             untriaged)
     CSV cells that a spreadsheet would evaluate (= + - @) are neutralised.
     """
+    if what == "case":
+        _export_case(app, store, case_key, out, reveal_customers, fmt=fmt, days=days)
+        return
+    if case_key is not None:
+        raise UsageError(f"export {what} takes no CASE argument (did you mean: insiderwatch export case {case_key} --out DIR?)")
+    if reveal_customers:
+        raise UsageError("--reveal-customers is for export case")
     if fmt in ("ocsf", "ecs") and what != "alerts":
         raise UsageError(f"--format {fmt} is for alerts: export scores as csv or jsonl")
     if fmt in ("ocsf", "ecs"):
@@ -144,6 +163,32 @@ def export_command(app: AppContext, store: Store, what: str, fmt: str, days: Day
     else:
         n = write_table(*export_table(store, what, fmt, days, app.config), fmt, out, mode=app.config.report.file_mode_bits)
     click.echo(f"exported {n:,} {what}" + (f" to {terminal_safe(out)}" if out not in (None, "-") else ""), err=True)
+
+
+def _export_case(app: AppContext, store: Store, case_key: str | None, out: str | None, reveal: bool, *, fmt: str, days: DayRange) -> None:
+    import hashlib
+
+    from detector.cases import find_case
+    from pipelines.case_bundle import write_case_bundle
+    from pipelines.cases import load_cases
+
+    if not case_key:
+        raise UsageError("give the case: insiderwatch export case CASE --out DIR (see: insiderwatch cases)")
+    if not out or out == "-":
+        raise UsageError("export case writes a directory: give --out DIR (new or empty)")
+    if fmt != "csv" or not days.empty:
+        raise UsageError("export case takes no --format, --date, --from or --to: the bundle holds every day of the case")
+    case = find_case(load_cases(store, app.config), case_key)
+    bundle = write_case_bundle(store, app.config, case, Path(out), reveal=reveal)
+    manifest = hashlib.sha256((bundle.out / "manifest.json").read_bytes()).hexdigest()
+    click.echo(
+        f"case {case.key[:12]} ({terminal_safe(case.subject_type)} {terminal_safe(case.subject_id)}): {bundle.accesses:,} accesses of {len(case.days)} day(s) to {terminal_safe(out)}; customer ids "
+        + ("IN CLEAR (personal data)" if reveal else "pseudonymised"),
+        err=True,
+    )
+    if not bundle.complete:
+        click.echo("the stored evidence of some days is capped (evidence_limit): manifest.json says which days hold fewer accesses than the agent-days count", err=True)
+    click.echo(f"{manifest}  manifest.json")
 
 
 @click.command("rejects")
