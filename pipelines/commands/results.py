@@ -111,8 +111,7 @@ def explain_command(app: AppContext, store: Store, agent: str, day: str | None, 
 @with_store
 @pass_app
 def export_command(app: AppContext, store: Store, what: str, case_key: str | None, fmt: str, days: DayRange, out: str | None, reveal_customers: bool) -> None:
-    """Export scores (one row per scored agent-day) or alerts for other tools, or a case
-    as a bundle for a case-management system.
+    """Export scores or alerts for other tools, or a case as a bundle to hand over.
 
     \b
     Examples:
