@@ -285,7 +285,11 @@ def diff_runs(store: Store, run_a: int, run_b: int) -> dict:
     inputs = [{"file": p, "a": fa.get(p), "b": fb.get(p)} for p in sorted(set(fa) | set(fb)) if fa.get(p) != fb.get(p)]
     if runs[run_a]["detector_version"] != runs[run_b]["detector_version"]:
         settings.insert(0, {"setting": "detector_version", "a": runs[run_a]["detector_version"], "b": runs[run_b]["detector_version"]})
-    al_a, al_b = store.run_results(run_a)[1], store.run_results(run_b)[1]
+    (sc_a, al_a), (sc_b, al_b) = store.run_results(run_a), store.run_results(run_b)
+    # the days kept on open cases are not alerts: compared as the agents' scores below
+    al_a = al_a[~al_a["ongoing"].astype(bool)] if len(al_a) else al_a
+    al_b = al_b[~al_b["ongoing"].astype(bool)] if len(al_b) else al_b
+    scored = [{(d, str(g)): (float(x), int(r)) for d, g, x, r in zip(sc[DAY], sc[s.AGENT_ID], sc["score"], sc["rank"])} if len(sc) else {} for sc in (sc_a, sc_b)]
     days_a = set(ma.get("days", [])) or set(al_a[DAY])
     days_b = set(mb.get("days", [])) or set(al_b[DAY])
     both = days_a & days_b
@@ -307,16 +311,25 @@ def diff_runs(store: Store, run_a: int, run_b: int) -> dict:
         v = None if r is None else r.get("suppressed_by")
         return None if v is None or pd.isna(v) else int(v)
 
+    def side(r: dict | None, k: tuple, i: int) -> tuple[float | None, int | None]:
+        """The alert's score and rank, or (an agent the run did not alert) its stored score and rank that day."""
+        if r is not None or k[1] != "agent":
+            return score(r), rank(r)
+        return scored[i].get((k[0], k[2]), (None, None))
+
     alerts = []
     for k in sorted(set(a) | set(b)):
         ra, rb = a.get(k), b.get(k)
+        (sa, na), (sb, nb) = side(ra, k, 0), side(rb, k, 1)
         row = {
             "day": k[0],
             "subject": f"{k[1]} {k[2]}",
-            "a": score(ra),
-            "b": score(rb),
-            "rank_a": rank(ra),
-            "rank_b": rank(rb),
+            "a": sa,
+            "b": sb,
+            "rank_a": na,
+            "rank_b": nb,
+            "alerted_a": ra is not None,
+            "alerted_b": rb is not None,
             "suppressed_a": suppressed(ra),
             "suppressed_b": suppressed(rb),
         }
@@ -343,12 +356,14 @@ def format_diff(d: dict) -> str:
     def num(v, fmt):
         return "-" if v is None or pd.isna(v) else format(v, fmt)
 
-    def held(v):
-        return f" (suppressed by {v})" if v is not None else ""
+    def held(v, alerted=True, value=None):
+        if v is not None:
+            return f" (suppressed by {v})"
+        return " (not alerted)" if not alerted and value is not None else ""
 
     for x in d["alerts"]:
         lines.append(
-            f"  {x['change']:<5} {x['day']} {terminal_safe(x['subject'])}: score {num(x['a'], '.2f')}{held(x.get('suppressed_a'))} -> "
-            f"{num(x['b'], '.2f')}{held(x.get('suppressed_b'))}, rank {num(x['rank_a'], '.0f')} -> {num(x['rank_b'], '.0f')}"
+            f"  {x['change']:<5} {x['day']} {terminal_safe(x['subject'])}: score {num(x['a'], '.2f')}{held(x.get('suppressed_a'), x.get('alerted_a', True), x['a'])} -> "
+            f"{num(x['b'], '.2f')}{held(x.get('suppressed_b'), x.get('alerted_b', True), x['b'])}, rank {num(x['rank_a'], '.0f')} -> {num(x['rank_b'], '.0f')}"
         )
     return "\n".join(lines)

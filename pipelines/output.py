@@ -240,7 +240,7 @@ def format_ongoing(ongoing: pd.DataFrame, *, reasons: int = 1) -> str:
         "not raised (the night's budget goes to new subjects; see: insiderwatch case CASE)",
         f"{'day':<10}  {'rank':>4}  {'subject':<24}  {'score':>5}  {'case':<{KEY_SHOWN}}  reasons",
     ]
-    for a in ongoing.to_dict("records"):
+    for a in ongoing.sort_values(["day", "rank"], kind="stable").to_dict("records"):
         rank = "" if a.get("rank") is None or pd.isna(a["rank"]) else int(a["rank"])
         head = f"{a['day']:<10}  {rank!s:>4}  {_cell(a['subject_id'], 24)}  {a['score']:>5.2f}  {shown_key(a.get('case')):<{KEY_SHOWN}}  "
         texts = list(a["reasons"])[:reasons] or [""]

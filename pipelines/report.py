@@ -53,6 +53,8 @@ from pipelines.report_plots import accumulation_plot, hours_plot, mix_plot, spar
 log = logging.getLogger("insiderwatch")
 
 PSEUDONYM_ENV = "INSIDERWATCH_PSEUDONYM_KEY"
+#: a report with no days and no run: the open cases and this many nights to the last scored one
+DEFAULT_NIGHTS = 7
 #: what an investigator compares between the flagged day and the agent's usual day
 MIX = {m.name: m.mix for m in METRIC_TABLE if m.mix}
 HISTORY_COLUMNS = ["views", "customers", "events", *MIX, *HOURS]
@@ -100,7 +102,8 @@ def case_page_name(case_key: str) -> str:
 
 def resolve_period(store: Store, *, run_id: int | None, days: DayRange) -> tuple[str, str, list[dict]]:
     """The reported days and the runs behind them: a run's days, or ``days`` (one end
-    given: that end to the other or to the last scored day; none: the last scored day)."""
+    given: that end to the other or to the last scored day; none: the last
+    :data:`DEFAULT_NIGHTS` nights, to the last scored day)."""
     if run_id is not None:
         run = store.run(run_id)
         if run is None:
@@ -111,7 +114,8 @@ def resolve_period(store: Store, *, run_id: int | None, days: DayRange) -> tuple
     scored = store.scored_days()
     if not scored:
         raise UsageError("the store holds no scored days: run `insiderwatch replay` or `nightly` first")
-    first, last = days.first or days.last or scored[-1], days.last or scored[-1]
+    last = days.last or scored[-1]
+    first = days.first or days.last or max(scored[0], shift_day(last, 1 - DEFAULT_NIGHTS))
     if first > last:
         raise UsageError(f"--from {first} is after the last scored day, {last}")
     runs = store.runs()
@@ -182,7 +186,9 @@ def build_report(
             known["group_cases"] = sorted({*known["group_cases"], *extra["group_cases"]})
     rows.sort(key=lambda r: (-r["score"], r["agent_id"]))
     paged = {p["agent_id"]: p["file"] for p in pages}
-    cases = [c for c in all_cases if any(first <= str(d) <= last for d in c.days[DAY])]
+    # the cases with a day in the period; with no days asked for, every open case too
+    open_too = run_id is None and (days is None or days.empty)
+    cases = [c for c in all_cases if any(first <= str(d) <= last for d in c.days[DAY]) or (open_too and c.status == "open")]
     case_pages = [_case_page(store, cfg, c, paged, pseudo, reveal_customers) for c in cases]
     for p in pages:
         p["cases"] = [{"key": c["key"], "file": c["file"], "subject": c["subject"]} for c in case_pages if p["agent_id"] in c["agents"]]

@@ -59,6 +59,7 @@ class NightSummary:
     alerts: pd.DataFrame
     peer_mode: bool
     history_days: int
+    scored_agents: list = field(default_factory=list)
     duplicates: int = 0
     conflicting_ids: int = 0
     conflicting_rows: int = 0
@@ -72,6 +73,11 @@ class RunSummary:
     ingest: IngestSummary
     nights: list = field(default_factory=list)
     seconds: float = 0.0
+    #: (day, run id) of the days this run scored again: the earlier run's results are archived
+    replaced: list = field(default_factory=list)
+    #: suppression id -> (agent, created_at, [days]) of the suppressions not applied to a day
+    #: scored because they were created after it (the as-of rule)
+    not_applied: dict = field(default_factory=dict)
 
     def _all_alerts(self) -> pd.DataFrame:
         frames = [n.alerts for n in self.nights if len(n.alerts)]
@@ -139,6 +145,11 @@ class QueryDay:
 
     def count(self, timezones: dict[str, str]) -> tuple[DayCount, Callable[[set[str]], pd.DataFrame]]:
         return count_day(self.table, self.day, timezones, engine=self.engine), lambda agents: query_evidence(self.table, self.day, agents)
+
+
+#: days of a window's start without stored results still read as a full history (a weekend
+#: and a holiday without logs)
+SHORT_SLACK_DAYS = 3
 
 
 class NightScorer:
@@ -267,7 +278,11 @@ class NightScorer:
             )
         history_days = int(history[DAY].nunique()) if len(history) else 0
         needed = self.cfg.features.window + self.cfg.features.lag
-        if history_days < needed and not self._told_short_history and not agent_days.empty:
+        # really short: the store's history begins inside the window (days without logs, a
+        # weekend, inside a long history are not a short history)
+        window_first = shift_day(day, -needed)
+        short = history_days < needed and (not len(history) or str(history[DAY].min()) > shift_day(window_first, SHORT_SLACK_DAYS))
+        if short and not self._told_short_history and not agent_days.empty:
             self._told_short_history = True
             log.info(
                 "%s: the store holds %d day(s) of history in the %d days before this day that baselines and "
@@ -301,7 +316,7 @@ class NightScorer:
         alerts = pd.DataFrame([a.as_record() for a in result.alerts], columns=list(ALERT_FIELDS))
         if len(alerts):
             alerts.insert(0, DAY, day)
-        return NightSummary(day, len(agent_days), events, alerts, result.peer_mode, history_days)
+        return NightSummary(day, len(agent_days), events, alerts, result.peer_mode, history_days, scored_agents=agent_days[s.AGENT_ID].tolist())
 
     def open_cases_on(self, day: str) -> set[str]:
         """The agents whose case is open on ``day`` (:func:`detector.cases.open_agents`), from
@@ -311,6 +326,16 @@ class NightScorer:
         if self.known_by is not None and len(decisions):
             decisions = decisions[decisions["decided_at"].astype(str) <= self.known_by]
         return open_agents(self.store.alerts(last=shift_day(day, -1)), decisions, day)
+
+    def late_suppressions(self, day: str, agents: set[str]) -> dict[int, tuple[str, str]]:
+        """id -> (agent, created_at) of the suppressions that would cover one of ``agents`` on
+        ``day`` but were created after it, so the as-of rule did not apply them (none in
+        "current" mode, nor for a verify, which applies what its run could)."""
+        frame = self._suppressions
+        if self.suppression_mode != "as-of" or self.known_by is not None or frame is None or frame.empty:
+            return {}
+        late = frame[(frame["until"] >= day) & (frame["created_at"].str[:10] > day) & frame[s.AGENT_ID].isin(agents)]
+        return {int(r["id"]): (str(r[s.AGENT_ID]), str(r["created_at"])) for r in late.to_dict("records")}
 
     def suppressed_on(self, day: str) -> dict[str, list[tuple[int, str | None]]]:
         """The suppressions in force on ``day`` (:func:`detector.history.suppressions_in_force`)."""
@@ -673,8 +698,11 @@ def run_days(
             night = NightScorer(store, cfg, roster, run_id, suppressions=suppressions, known_by=known_by)
             with progress_bar("scoring", total=len(day_list), unit="days", disable=not show_progress or len(day_list) == 1) as bar:
                 for d in day_list:
+                    summary.replaced += store.day_runs(d, shift_day(d, 1))
                     summary.nights.append(night.score(d, day_source(d)))
                     _count_night(ingest, summary.nights[-1])
+                    for sid, told in night.late_suppressions(d, set(summary.nights[-1].scored_agents)).items():
+                        summary.not_applied.setdefault(sid, (told[0], told[1], []))[2].append(d)
                     bar.update(1)
         except BaseException as exc:
             store.finish_run(run_id, status="failed", manifest=_manifest(cfg, ingest, {}), message=f"{type(exc).__name__}: {exc}")

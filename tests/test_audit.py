@@ -153,6 +153,10 @@ def test_diff_reports_a_threshold_change(desk, tmp_path):
     assert itself["alerts"] == [] and itself["settings"] == []  # group alerts (no rank) included
     gone = [a for a in d["alerts"] if a["change"] == "gone"]
     assert gone and all(a["a"] < 2.6 for a in gone)
+    # an agent run 2 did not alert is shown with its score and rank in run 2, not "-"
+    agents_gone = [a for a in gone if a["subject"].startswith("agent ")]
+    assert agents_gone and all(a["b"] == a["a"] and isinstance(a["rank_b"], int) and not a["alerted_b"] for a in agents_gone)
+    assert f"-> {agents_gone[0]['b']:.2f} (not alerted), rank {agents_gone[0]['rank_a']} -> {agents_gone[0]['rank_b']}" in proc.stdout
     assert all(a["b"] >= 2.6 for a in d["alerts"] if a["change"] == "new")
     # and the first run's alerts are still there to compare: results are append-only
     runs = iw(db, "runs").stdout

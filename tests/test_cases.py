@@ -157,8 +157,12 @@ def test_a_night_keeps_an_open_case_that_stood_out_again_and_verify_recomputes_i
     store_dir, _ = sample_replay
     shutil.copy(store_dir / "insiderwatch.db", tmp_path / "insiderwatch.db")
     (case,) = [json.loads(line) for line in iw(tmp_path, "cases", "--json").stdout.splitlines() if '"A00073"' in line]
+    # a suppression created today is not applied to a day of January: the rescore says so
+    assert iw(tmp_path, "suppress", "A00052", "--until", "2026-12-31", "--reason", "audit", "--ticket", "SEC-9").returncode == 0
     night = iw(tmp_path, "rescore", "--date", "2026-01-28", "--events", ROOT / "sample_logs" / "events.csv.gz", "--roster", ROOT / "sample_logs" / "roster.csv")
     assert night.returncode == 0, night.stderr
+    assert "replaced the results of run(s) 1 for 2026-01-28: they are kept in the archive" in night.stderr
+    assert "suppression 1 (A00052, created " in night.stderr and "not applied to 2026-01-28: created after the day" in night.stderr
     kept_part = night.stdout.split("stood out again", 1)[1]
     line = next(x for x in kept_part.splitlines() if "A00073" in x)
     assert case["case"][:12] in line and "views without a ticket" in line
@@ -170,6 +174,11 @@ def test_a_night_keeps_an_open_case_that_stood_out_again_and_verify_recomputes_i
     assert "kept on the agent's open case" in explained.splitlines()[0]
     member = iw(tmp_path, "explain", "A00158", "--date", "2026-02-05").stdout
     assert "a member of the team BOG-GEN-15 group alert" in member.splitlines()[0]
+    # "the store holds N day(s)": said while the store's history begins inside the 35 days
+    # a night reads (it begins on 2026-01-04), not once it covers them
+    assert "the store holds" in night.stderr
+    later = iw(tmp_path, "rescore", "--date", "2026-02-06", "--events", ROOT / "sample_logs" / "events.csv.gz", "--roster", ROOT / "sample_logs" / "roster.csv")
+    assert later.returncode == 0 and "the store holds" not in later.stderr, later.stderr
 
 
 def test_a_case_bundle_holds_every_access_with_digests_and_one_ocsf_finding(sample_replay, tmp_path):

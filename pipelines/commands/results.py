@@ -218,7 +218,7 @@ def rejects_command(store: Store, run_id: int | None, run_flag: int | None, fmt:
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True, metavar="DIR", help="Directory of the site (created; an earlier report in it is replaced whole).")
 @click.option("--run", "run_id", type=int, metavar="RUN", help="The alerts written by one run (not with --date, --from, --to).")
 @day_range_options(
-    date_help="The alerts of one day (not with --from/--to).  [default: the latest scored day]",
+    date_help="The alerts of one day (not with --from/--to).  [default, with no day and no run: the open cases and the last 7 nights]",
     from_help="First day.  [default: --to, else the latest scored day]",
     to_help="Last day.  [default: the latest scored day]",
 )
@@ -233,8 +233,12 @@ def report_command(app: AppContext, store: Store, out: Path, run_id: int | None,
       insiderwatch report --date 2026-11-21 --out reports/2026-11-21
       insiderwatch report --from 2026-11-01 --to 2026-11-30 --out reports/november
       insiderwatch report --run 42 --out reports/run-42
-    Reads the store; writes DIR. DIR/index.html ranks the alerts (sortable, filterable by
-    vendor, team and day); one page per flagged agent shows their record views against
+      insiderwatch report --out reports/today     # the open cases and the last 7 nights
+    Reads the store; writes DIR. DIR/index.html lists the cases (status, triage, days,
+    exposure; a filter for the untriaged ones) and ranks the alerts (sortable, filterable by
+    vendor, team and day); one page per case shows its timeline, exposure, members, the
+    customers they share, its triage history and its evidence day by day in the agents'
+    local time; one page per flagged agent (or member of a group alert) shows their record views against
     their own baseline and their team, their hours, what they opened, every feature with
     its baseline, peer value and contribution, the reasons, and the records accessed on each
     alerted day; run.html shows the manifest of the runs behind it (inputs with digests,

@@ -54,6 +54,18 @@ def print_summary(summary) -> None:
     if lines > blank + records:
         # quoted line breaks join lines into one record: normal for notes, and where hidden rows would sit
         click.echo(f"{lines:,} CSV lines made {records:,} records ({blank:,} blank): {lines - blank - records:,} line(s) inside quoted fields", err=True)
+    if summary.replaced:
+        days = sorted(d for d, _ in summary.replaced)
+        runs = ", ".join(str(r) for r in sorted({r for _, r in summary.replaced}))
+        span = days[0] if len(days) == 1 else f"{len(days)} days, {days[0]} to {days[-1]}"
+        click.echo(f"replaced the results of run(s) {runs} for {span}: they are kept in the archive (insiderwatch alerts --run RUN lists what a run wrote)", err=True)
+    for sid, (agent, created, days) in sorted(summary.not_applied.items()):
+        span = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
+        click.echo(
+            f"suppression {sid} ({terminal_safe(agent)}, created {created[:10]}) not applied to {span}: created after the day "
+            "(a run applies what existed on its day; replay --suppressions current applies it)",
+            err=True,
+        )
     if len(summary.ongoing) and len(summary.nights) > 1:
         n = summary.ongoing[["subject_id"]].drop_duplicates()
         click.echo(f"{len(summary.ongoing)} day(s) of {len(n)} agent(s) whose case was open kept on their case, not raised (see: insiderwatch cases)", err=True)
