@@ -377,7 +377,9 @@ def _agent_page(store, cfg, agent_id, mine, history, scores, inputs, pseudo, rev
                 "alert_key": a["alert_key"],
                 "case_key": case.key if case is not None else None,
                 "case_file": case_page_name(case.key) if case is not None else None,
-                "decision": None if decision is None else {"status": _text(decision["status"]), "author": _text(decision["author"]), "at": _text(decision["decided_at"])[:16]},
+                "decision": None
+                if decision is None
+                else {"status": _text(decision["status"]), "author": _text(decision["author"]), "at": _text(decision["decided_at"])[:16], "note": _text(decision.get("note"))},
                 "score": float(a["score"]) if not pd.isna(a["score"]) else float(e.score["score"]),
                 "rank": None if a["rank"] is None or pd.isna(a["rank"]) else int(a["rank"]),
                 "reasons": list(a["reasons"]) if kind != "member" else list(a["reasons"]) + list(e.reasons),

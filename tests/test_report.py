@@ -125,6 +125,7 @@ def test_each_alerted_day_shows_its_alert_key_and_its_latest_decision(reported, 
     iw("-q", "--db", reported["db"], "report", "--date", reported["start"], "--out", out)
     section = (out / agent_page_name(HOSTILE_AGENT)).read_text().split(f'id="day-{reported["start"]}"')[1].split("</section>")[0]
     assert "triaged <strong>escalated</strong> by ana&lt;b&gt;" in section and "ana<b>" not in section
+    assert "sent to HR" in section  # the note, with the case's history a link away
 
 
 def test_report_of_an_unknown_run_is_a_usage_error(reported, tmp_path):
