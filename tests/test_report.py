@@ -142,11 +142,9 @@ def _chromium():
     pytest.skip("install Debian's chromium and chromium-driver to run the browser tests")
 
 
-def test_report_in_headless_chromium(reported):
+def _driver():
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
 
     browser, driver_path = _chromium()
     options = webdriver.ChromeOptions()
@@ -154,7 +152,14 @@ def test_report_in_headless_chromium(reported):
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    return webdriver.Chrome(service=Service(driver_path), options=options)
+
+
+def test_report_in_headless_chromium(reported):
+    driver = _driver()
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
     try:
         driver.get((reported["out"] / "index.html").as_uri())
         assert driver.title.startswith("Alerts")
@@ -202,19 +207,6 @@ def test_report_in_headless_chromium(reported):
         assert (ARTIFACTS / "report-agent.png").stat().st_size > 20_000
     finally:
         driver.quit()
-
-
-def _driver():
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    browser, driver_path = _chromium()
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver_path), options=options)
 
 
 def test_cases_in_headless_chromium(sample_replay, tmp_path):
