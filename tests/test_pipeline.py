@@ -400,8 +400,8 @@ def test_terminal_escapes_and_path_traversal_in_ids_stay_data(tmp_path):
     assert "outside\\x1b[31mRE" in proc.stdout  # shown, escaped
     shown = iw("alerts", db=db).stdout
     assert "\x1b" not in shown and "outside" in shown
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith("agent-")) == [".insiderwatch-report", "index.html", "run.html"]  # the manifest lists the report's files
-    assert len(list(out.glob("agent-*.html"))) == 1
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(("agent-", "case-"))) == [".insiderwatch-report", "index.html", "run.html"]  # the manifest lists the report's files
+    assert len(list(out.glob("agent-*.html"))) == 1 and len(list(out.glob("case-*.html"))) == 1  # names no id can steer
     assert not (tmp_path / "outside").exists() and not list(tmp_path.parent.glob("outside*"))
     exported = iw("export", "scores", "--format", "jsonl", db=db).stdout
     assert json.dumps(hostile)[1:-1] in exported  # JSON keeps the exact id, escaped
