@@ -6,7 +6,7 @@ _BASE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'">
+<meta http-equiv="Content-Security-Policy" content="{% if csp %}{{ csp }}{% else %}default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'{% endif %}">
 <meta name="referrer" content="no-referrer">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{% block title %}{% endblock %} - insiderwatch</title>
@@ -35,6 +35,7 @@ footer { color: #777; font-size: 12px; }
 </head>
 <body>
 <div class="classification" id="classification">{{ classification }}</div>
+{% block nav %}{% endblock %}
 {% block body %}{% endblock %}
 <footer>insiderwatch {{ version }}; report generated {{ generated }} for {{ first }} to {{ last }}.
 {% if not revealed %}Customer ids are pseudonymised with a keyed hash; the key is not in this report.{% endif %}</footer>
@@ -254,6 +255,7 @@ _CASE = """{% extends "base.html" %}
 <div class="meta" id="case-status">{{ case.status }}{% if closed_on %} (closed on {{ closed_on }}){% endif %} &middot; triage: {{ case.triage }} &middot; opened {{ case.opened }} &middot; last day {{ case.last_day }} &middot; {{ case.days }} day(s), {{ case.alerted_days }} of them alerted &middot; full key <code>{{ key }}</code></div>
 </header>
 <main>
+{% block actions %}{% endblock %}
 <h2>Exposure so far</h2>
 <table id="exposure"><tbody>
 <tr><th>distinct customers</th><td class="num">{{ '{:,}'.format(exposure.customers) }}</td></tr>

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import uuid
 from collections.abc import Iterator
@@ -120,3 +121,27 @@ def no_day_refusal(message: str) -> tuple[int, int]:
     assert found, message
     read, accepted, rejected = (int(x.replace(",", "")) for x in found.groups())
     return read, accepted + rejected
+
+
+def _chromium():
+    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if browser and driver:
+        return browser, driver
+    if os.environ.get("CI"):
+        pytest.fail("CI must install Debian's chromium and chromium-driver (.ci/run does)")
+    pytest.skip("install Debian's chromium and chromium-driver to run the browser tests")
+
+
+def chromium_driver():
+    """A Selenium driver of Debian's headless Chromium (no browser download); the test is
+    skipped without it, except under CI=true, where .ci/run installs it."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    browser, driver_path = _chromium()
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver_path), options=options)

@@ -19,7 +19,7 @@ import pytest
 from detector.simulator import SimulationSpec
 from pipelines.report import agent_page_name
 from pipelines.simulate import run_simulation
-from tests.conftest import INSIDERWATCH
+from tests.conftest import INSIDERWATCH, chromium_driver
 
 #: a real replay, then the report in headless Chromium (slow)
 pytestmark = pytest.mark.slow
@@ -133,30 +133,8 @@ def test_report_of_an_unknown_run_is_a_usage_error(reported, tmp_path):
     assert proc.returncode == 2 and "no run 999" in proc.stderr and not (tmp_path / "x" / "index.html").exists()
 
 
-def _chromium():
-    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if browser and driver:
-        return browser, driver
-    if os.environ.get("CI"):
-        pytest.fail("CI must install Debian's chromium and chromium-driver (.ci/run does)")
-    pytest.skip("install Debian's chromium and chromium-driver to run the browser tests")
-
-
-def _driver():
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    browser, driver_path = _chromium()
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver_path), options=options)
-
-
 def test_report_in_headless_chromium(reported):
-    driver = _driver()
+    driver = chromium_driver()
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -228,7 +206,7 @@ def test_cases_in_headless_chromium(sample_replay, tmp_path):
     iw("-q", "--db", db, "triage", bulk["case"][:12], "--status", "escalated", "--note", "HR told <b>today</b>", "--by", "ana")
     out = tmp_path / "site"
     iw("-q", "--db", db, "report", "--from", "2026-01-26", "--to", "2026-02-07", "--out", out, env={"INSIDERWATCH_PSEUDONYM_KEY": KEY})
-    driver = _driver()
+    driver = chromium_driver()
     try:
         driver.get((out / "index.html").as_uri())
         assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]

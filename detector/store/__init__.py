@@ -11,12 +11,14 @@ half-written and a rerun replaces the day instead of duplicating it.
 
 The package, by concern: tables.py (the schema), migrations.py (bringing a store to it),
 base.py (opening a store), runs.py, locks.py, results.py (writing a day), reading.py,
-triage.py; :class:`Store` is all of them together.
+triage.py, console.py (the console's users, sessions and access record); :class:`Store` is
+all of them together.
 """
 
 from __future__ import annotations
 
 from detector.store.base import StoreBase
+from detector.store.console import ConsoleRecords
 from detector.store.errors import StoreError
 from detector.store.locks import LOCK_STALE_HOURS, DayLocks, StoreBusy
 from detector.store.migrations import REVISIONS, alembic_config, migrate, schema_is_current
@@ -43,5 +45,5 @@ __all__ = [
 ]
 
 
-class Store(RunRecords, DayLocks, DayWriter, ResultReader, Triage):
+class Store(RunRecords, DayLocks, DayWriter, ResultReader, Triage, ConsoleRecords):
     """A results store at a SQLAlchemy URL (tables created on first use)."""

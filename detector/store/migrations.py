@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 #: schema_version in store_meta -> the Alembic revision with that layout (stores made before
 #: the migrations existed carry only the former)
-REVISIONS = {"1": "0001", "2": "0002", "3": "0003", "4": "0004", "5": "0005", "6": "0006", "7": "0007"}
+REVISIONS = {"1": "0001", "2": "0002", "3": "0003", "4": "0004", "5": "0005", "6": "0006", "7": "0007", "8": "0008"}
 
 #: detector/migrations, beside this package
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"

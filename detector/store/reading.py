@@ -220,8 +220,8 @@ class ResultReader(StoreBase):
 
     def scores_of(self, agents: list[str], first: str | None = None) -> pd.DataFrame:
         """The stored scores of these agents (from ``first``), by day: day, agent_id, score,
-        rank, flagged, timezone."""
-        cols = [scores.c.day, scores.c.agent_id, scores.c.score, scores.c.rank, scores.c.flagged, scores.c.timezone]
+        rank, flagged, timezone, team, vendor."""
+        cols = [scores.c.day, scores.c.agent_id, scores.c.score, scores.c.rank, scores.c.flagged, scores.c.timezone, scores.c.team, scores.c.vendor]
         parts = []
         with self.engine.connect() as conn:
             for i in range(0, len(agents), 500):

@@ -15,7 +15,7 @@ from detector import schema as s
 from detector.aggregate import AGENT_DAY_COLUMNS, DAY
 from detector.novelty import NOVELTY_COUNTS
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 #: the stored counts of an agent-day: the aggregate's, then the first-time-seen counts
 #: (computed when the day is scored; NULL when they were not)
 STORED_COUNTS = [*AGENT_DAY_COLUMNS[2:], *NOVELTY_COUNTS]
@@ -206,3 +206,48 @@ day_locks = Table(
 meta = Table("store_meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text))
 
 Index("ix_agent_days_agent", agent_days.c.agent_id, agent_days.c.day)
+
+# --- the investigators' console (pipelines/console) -------------------------------------------
+# its users: argon2 password hashes, never passwords; disabled, never deleted (the access
+# record names them)
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+
+# signed-in sessions: the SHA-256 of the cookie's token (never the token), its CSRF token,
+# when it expires and when it was ended by signing out
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("user_name", String(128), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+    Column("ended_at", String(40)),
+)
+
+# the access record: append-only. Who signed in (or failed to), who revealed which customer
+# (as its pseudonym: never the clear id) on which case and why, every triage made in the
+# console, every forbidden request
+access_record = Table(
+    "access_record",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(40), nullable=False, index=True),
+    Column("user_name", String(128), nullable=False),
+    Column("role", String(16)),
+    Column("action", String(32), nullable=False),
+    Column("outcome", String(16), nullable=False),  # ok | refused | forbidden
+    Column("address", String(64)),
+    Column("case_key", String(64)),
+    Column("subject", Text),  # a customer's pseudonym, an agent, a page
+    Column("reason", Text),
+)

@@ -6,6 +6,7 @@ commands to the root group.
 - cases: cases, case (follow a subject from its first alert until triage closes it)
 - triage: triage, suppress (record investigators' decisions)
 - audit: verify, diff (check runs)
+- console: serve, users, access-log (the investigators' console)
 
 A command parses its options (through :mod:`pipelines.options`), calls one pipeline
 function and prints a summary; logic lives in the pipelines, never here.
@@ -15,9 +16,9 @@ from __future__ import annotations
 
 import click
 
-from pipelines.commands import audit, cases, results, running, triage
+from pipelines.commands import audit, cases, console, results, running, triage
 
-AREAS = (running, results, cases, triage, audit)
+AREAS = (running, results, cases, triage, audit, console)
 
 
 def register(root: click.Group) -> None:
