@@ -132,6 +132,23 @@ class EngineSettings:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    """The investigators' console (insiderwatch serve).
+
+    trusted_header : single sign-on behind a proxy: the request header in which the proxy
+        puts the signed-in user's name (e.g. "X-Remote-User"); "" (the default): off, users
+        sign in with their password. The user must exist in the console's users (their role
+        is theirs there) and not be disabled.
+    trusted_proxies : the addresses the trusted header is believed from (the proxy's, as
+        the console sees them); required with ``trusted_header``, which is refused without
+        them: from anyone else the header is ignored (anyone could send it)
+    """
+
+    trusted_header: str = ""
+    trusted_proxies: tuple = ()
+
+
+@dataclass(frozen=True)
 class Config:
     db: str | None = None
     #: tries at opening a database server's store (PostgreSQL...) before giving up, waiting
@@ -145,6 +162,7 @@ class Config:
     alerts: AlertSettings = AlertSettings()
     report: ReportSettings = ReportSettings()
     engine: EngineSettings = EngineSettings()
+    console: ConsoleSettings = ConsoleSettings()
     #: accessed records kept as evidence per flagged agent-day
     evidence_limit: int = 5000
 
@@ -161,7 +179,7 @@ class Config:
         return out
 
 
-_SECTIONS = {"sources": SourceSettings, "features": FeatureSettings, "model": ModelSettings, "alerts": AlertSettings, "report": ReportSettings, "engine": EngineSettings}
+_SECTIONS = {"sources": SourceSettings, "features": FeatureSettings, "model": ModelSettings, "alerts": AlertSettings, "report": ReportSettings, "engine": EngineSettings, "console": ConsoleSettings}
 
 
 def from_dict(data: dict, *, origin: str = "config") -> Config:
@@ -202,6 +220,8 @@ def from_dict(data: dict, *, origin: str = "config") -> Config:
     config = Config(**kwargs)
     if config.model.name not in DETECTORS:
         raise UsageError(f"unknown model.name {config.model.name!r} ({origin}); choose one of {', '.join(sorted(DETECTORS))}")
+    if config.console.trusted_header and not config.console.trusted_proxies:
+        raise UsageError(f"console.trusted_header is set without console.trusted_proxies ({origin}): name the proxy's address, or anyone could send the header and sign in as anyone")
     if not 0 < config.alerts.budget_fraction <= 1:
         raise UsageError(f"alerts.budget_fraction must be in (0, 1] ({origin})")
     unknown = [n for n in config.features.leave_out if n not in FAMILIES and n not in METRICS]

@@ -239,3 +239,47 @@ def test_an_investigators_visit_in_headless_chromium(console):
     record = access(console["db"])
     assert any(r["action"] == "reveal" and r["subject"] == pseudonym and r["reason"] == "match with the fraud report" for r in record)
     assert any(r["action"] == "triage" and (r["case_key"] or "").startswith(key) and r["user_name"] == "ana" for r in record)
+
+
+def test_an_auditor_verifies_a_run_in_the_console(console):
+    aud, _ = sign_in(console["url"], "aud")
+    page = aud.get("/runs")
+    assert page.status_code == 200 and 'action="/runs/1/verify"' in page.text
+    done = aud.post("/runs/1/verify", data={"csrf": csrf_of(page)}, timeout=600)  # it replays the run
+    assert done.status_code == 200 and "IDENTICAL when recomputed" in done.text, done.text[-2000:]
+    vic, _ = sign_in(console["url"], "vic")
+    assert vic.post("/runs/1/verify", data={"csrf": csrf_of(vic.get("/cases"))}).status_code == 403
+    assert any(r["action"] == "verify" and r["outcome"] == "identical" and r["user_name"] == "aud" for r in access(console["db"]))
+
+
+def test_single_sign_on_through_a_trusted_header_only_from_the_proxy(console, tmp_path):
+    db = console["db"]
+    unsafe = tmp_path / "unsafe.toml"
+    unsafe.write_text('[console]\ntrusted_header = "X-Remote-User"\n')
+    refused = subprocess.run([*INSIDERWATCH, "--config", str(unsafe), "--db", db, "serve"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "trusted_proxies" in refused.stderr
+    for proxy, believed in (("127.0.0.1", True), ("127.0.0.2", False)):
+        config = tmp_path / f"sso-{proxy}.toml"
+        config.write_text(f'[console]\ntrusted_header = "X-Remote-User"\ntrusted_proxies = ["{proxy}"]\n')
+        port = _free_port()
+        server = subprocess.Popen([*INSIDERWATCH, "-q", "--config", str(config), "--db", db, "serve", "--port", str(port), "--insecure-cookies"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            for _ in range(100):
+                try:
+                    httpx.get(url + "/signin", timeout=1)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            as_ana = httpx.get(url + "/cases", headers={"X-Remote-User": "ana"}, follow_redirects=False)
+            if believed:
+                assert as_ana.status_code == 200 and 'id="signed-in">ana<' in as_ana.text
+                # unknown or disabled users are nobody; and no password sign-in beside the proxy
+                assert httpx.get(url + "/cases", headers={"X-Remote-User": "mallory"}, follow_redirects=False).status_code == 303
+                assert httpx.get(url + "/signin").status_code == 403
+            else:  # the header from an address that is not the proxy is ignored
+                assert as_ana.status_code == 303 and as_ana.headers["location"] == "/signin"
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+    assert any(r["action"] == "sign-in" and r["user_name"] == "ana" and "sso" in (r["reason"] or "") for r in access(db))

@@ -17,6 +17,8 @@ keeps the pseudonym).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -35,7 +37,7 @@ from detector import __version__
 from detector import schema as s
 from detector.cases import Case, find_case, select_cases
 from detector.config import Config
-from detector.errors import UsageError
+from detector.errors import InsiderwatchError, UsageError
 from detector.store import Store
 from pipelines.console import auth
 
@@ -68,7 +70,7 @@ class Console:
     pseudo: Any = None
     env: Any = None
     signer: Any = None
-    cache: dict = field(default_factory=dict)
+    sso_seen: set = field(default_factory=set)
 
     def __post_init__(self) -> None:
         from itsdangerous import URLSafeSerializer
@@ -111,8 +113,28 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _trusted_user(console: Console, request: Request) -> dict | None:
+    """Single sign-on: the user named by the trusted header, when the request comes from a
+    trusted proxy (:class:`detector.config.ConsoleSettings`) and the user exists, enabled.
+    Their CSRF token is a keyed hash of their name (no session row: the proxy signs in)."""
+    settings = console.cfg.console
+    name = request.headers.get(settings.trusted_header) if settings.trusted_header else None
+    if not name or _address(request) not in settings.trusted_proxies:
+        return None
+    user = console.store.user(name[:128])
+    if user is None or user["disabled"]:
+        return None
+    if user["name"] not in console.sso_seen:
+        console.sso_seen.add(user["name"])
+        console.store.record_access(user=user["name"], role=user["role"], action="sign-in", address=_address(request), reason="sso: trusted header from the proxy")
+    csrf = hmac.new(console.secret.encode("utf-8"), b"csrf\x1f" + user["name"].encode("utf-8"), hashlib.sha256).hexdigest()
+    return {"name": user["name"], "role": user["role"], "csrf": csrf, "token": None}
+
+
 def _user(console: Console, request: Request) -> dict | None:
     """The signed-in user of this request (name, role, csrf), or None."""
+    if console.cfg.console.trusted_header:
+        return _trusted_user(console, request)
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
@@ -150,8 +172,16 @@ async def _form(console: Console, request: Request, user: dict) -> tuple[dict, R
 
 
 # --- sign-in and out ----------------------------------------------------------------------
+def _sso_only(console: Console, request: Request) -> Response | None:
+    if not console.cfg.console.trusted_header:
+        return None
+    return _page(console, request, "message.html", 403, heading="Single sign-on", message="This console signs users in through its proxy (single sign-on): open it through the proxy.")
+
+
 async def signin_page(request: Request) -> Response:
     console: Console = request.app.state.console
+    if (sso := _sso_only(console, request)) is not None:
+        return sso
     token = auth.new_token()
     response = _page(console, request, "signin.html", csrf=token)
     response.set_cookie(PRESESSION_COOKIE, token, max_age=600, httponly=True, samesite="strict", secure=console.secure_cookies, path="/signin")
@@ -160,6 +190,8 @@ async def signin_page(request: Request) -> Response:
 
 async def signin(request: Request) -> Response:
     console: Console = request.app.state.console
+    if (sso := _sso_only(console, request)) is not None:
+        return sso
     form = dict(await request.form())
     name, password = str(form.get("name", ""))[:128], str(form.get("password", ""))
     address = _address(request)
@@ -208,6 +240,8 @@ async def signout(request: Request) -> Response:
     _, refused = await _form(console, request, user)
     if refused:
         return refused
+    if user["token"] is None:  # signed in by the proxy: it signs out
+        return _page(console, request, "message.html", user=user, heading="Signed in by the proxy", message="Sign out at your single sign-on provider.")
     await run_in_threadpool(console.store.end_session, auth.token_digest(user["token"]))
     await run_in_threadpool(console.store.record_access, user=user["name"], role=user["role"], action="sign-out", address=_address(request))
     response = RedirectResponse("/signin", status_code=303, headers=HEADERS)
@@ -358,16 +392,52 @@ async def triage(request: Request) -> Response:
 
 
 # --- runs and the access record --------------------------------------------------------------
-async def runs_page(request: Request) -> Response:
+RUN_COLUMNS = ["run_id", "kind", "status", "started_at", "finished_at", "day_from", "day_to", "detector_version", "message"]
+
+
+def _run_rows(console: Console) -> list[dict]:
+    runs = console.store.runs()
+    if not len(runs):
+        return []
+    return runs[[c for c in RUN_COLUMNS if c in runs]].astype(object).where(runs.notna(), None).to_dict("records")
+
+
+async def runs_page(request: Request, verification: dict | None = None) -> Response:
     console: Console = request.app.state.console
     user, stop = await _guard(console, request, "runs")
     if stop:
         return stop
-    runs = await run_in_threadpool(console.store.runs)
-    columns = ["run_id", "kind", "status", "started_at", "finished_at", "day_from", "day_to", "detector_version", "message"]
-    rows = runs[[c for c in columns if c in runs]].astype(object).where(runs.notna(), None).to_dict("records") if len(runs) else []
-    note = "Verify a run with `insiderwatch verify RUN` on the store's machine: it recomputes the run from its recorded inputs."
-    return _page(console, request, "table.html", user=user, heading="Runs", note=note, table_id="runs", columns=columns, rows=rows)
+    rows = await run_in_threadpool(_run_rows, console)
+    return _page(console, request, "runs.html", user=user, columns=RUN_COLUMNS, rows=rows, verification=verification)
+
+
+def _verify(console: Console, run_id: int) -> dict:
+    from pipelines.audit import format_verification, verify_run
+
+    try:
+        result = verify_run(console.store, run_id)
+    except InsiderwatchError as exc:  # an input changed or is gone (InputError), or no such run
+        return {"run_id": run_id, "identical": None, "text": str(exc)}
+    return {"run_id": run_id, "identical": result.identical, "text": format_verification(result)}
+
+
+async def verify(request: Request) -> Response:
+    console: Console = request.app.state.console
+    user, stop = await _guard(console, request, "runs")
+    if stop:
+        return stop
+    assert user is not None
+    _, refused = await _form(console, request, user)
+    if refused:
+        return refused
+    try:
+        run_id = int(request.path_params["run_id"])
+    except ValueError:
+        return _page(console, request, "message.html", 404, user=user, heading="No such run", message="A run is a number.")
+    outcome = await run_in_threadpool(_verify, console, run_id)
+    told = "identical" if outcome["identical"] else "different" if outcome["identical"] is not None else "refused"
+    await run_in_threadpool(console.store.record_access, user=user["name"], role=user["role"], action="verify", outcome=told, address=_address(request), subject=f"run {run_id}")
+    return await runs_page(request, verification=outcome)
 
 
 ACCESS_COLUMNS = ["id", "at", "user_name", "role", "action", "outcome", "address", "case_key", "subject", "reason"]
@@ -401,6 +471,7 @@ def create_app(store: Store, cfg: Config, *, secret: str | None = None, secure_c
             Route("/cases/{key}/reveal", reveal, methods=["POST"]),
             Route("/cases/{key}/triage", triage, methods=["POST"]),
             Route("/runs", runs_page, methods=["GET"]),
+            Route("/runs/{run_id}/verify", verify, methods=["POST"]),
             Route("/access", access_page, methods=["GET"]),
         ]
     )

@@ -120,4 +120,23 @@ _MESSAGE = (
 """
 )
 
-CONSOLE_TEMPLATES = {"signin.html": _SIGNIN, "cases.html": _CASES, "console_case.html": _CASE, "table.html": _TABLE, "message.html": _MESSAGE}
+_RUNS = (
+    """{% extends "base.html" %}
+{% block title %}Runs{% endblock %}
+{% block nav %}"""
+    + _NAV
+    + """{% endblock %}
+{% block body %}
+<header><h1>Runs</h1><div class="meta">Verify recomputes a run from its recorded inputs and settings in a scratch store and compares every score, rank and alert (as <code>insiderwatch verify RUN</code>); it takes as long as the run did.</div></header>
+<main>
+{% if verification %}<h2 id="verification-heading">Verification of run {{ verification.run_id }}: {{ 'IDENTICAL' if verification.identical else 'DIFFERENT' if verification.identical is not none else 'not possible' }}</h2>
+<pre id="verification">{{ verification.text }}</pre>{% endif %}
+<table id="runs"><thead><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}<th></th></tr></thead>
+<tbody>{% for r in rows %}<tr>{% for c in columns %}<td>{{ r[c] if r[c] is not none else '' }}</td>{% endfor %}
+<td>{% if r.status == 'complete' %}<form method="post" action="/runs/{{ r.run_id }}/verify"><input type="hidden" name="csrf" value="{{ csrf }}"><button type="submit" class="verify">Verify</button></form>{% endif %}</td></tr>{% endfor %}</tbody></table>
+</main>
+{% endblock %}
+"""
+)
+
+CONSOLE_TEMPLATES = {"runs.html": _RUNS, "signin.html": _SIGNIN, "cases.html": _CASES, "console_case.html": _CASE, "table.html": _TABLE, "message.html": _MESSAGE}
