@@ -268,6 +268,30 @@ def _distinct(rows: list[dict], key: str) -> list[str]:
     return sorted({str(r[key]) for r in rows if r[key] is not None})
 
 
+def single_agent_page(store: Store, cfg: Config, agent_id: str, pseudo, reveal: bool = False) -> dict | None:
+    """One agent's page, as the report makes it, over every stored day that names them: their
+    alerts (raised or kept on their case) and the group alerts they are a member of; None
+    when none does (the console's agent page)."""
+    alerts = store.alerts()
+    if alerts.empty:
+        return None
+    alerts = alerts[alerts["suppressed_by"].isna()]
+    mine = alerts[(alerts["subject_type"] == "agent") & (alerts["subject_id"] == agent_id)].assign(member_of=None)
+    groups = alerts[(alerts["subject_type"] != "agent") & alerts["members"].map(lambda m: agent_id in (m or []))]
+    if mine.empty and groups.empty:
+        return None
+    days = sorted({*mine[DAY], *groups[DAY]})
+    first, last = days[0], days[-1]
+    history_first = min(shift_day(first, -cfg.report.history_days), baseline_window(first, cfg.features)[0])
+    history = store.agent_days(history_first, shift_day(last, 1), columns=HISTORY_COLUMNS)
+    scores = store.scores(history_first, last)
+    _, inputs = store.model_inputs(shift_day(history_first, -cfg.model.train_days), shift_day(last, 1))
+    inputs = inputs[[DAY, s.AGENT_ID, "accum__max"]] if "accum__max" in inputs else inputs.iloc[:, :0]
+    case_of = cases_by_alert(load_cases(store, cfg))
+    rows = pd.concat([mine, _member_rows(groups, scores).get(agent_id, pd.DataFrame())], ignore_index=True)
+    return _agent_page(store, cfg, agent_id, rows, history, scores, inputs, pseudo, reveal, {}, case_of)
+
+
 def _member_rows(group_alerts: pd.DataFrame, scores: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Per member of the group alerts: a row for each group alert that names them, with the
     member's own score and rank that night and the group's alert key (its evidence holds

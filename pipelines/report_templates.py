@@ -166,7 +166,7 @@ _AGENT = """{% extends "base.html" %}
 {% block title %}Agent {{ agent_id }}{% endblock %}
 {% block body %}
 <header>
-<p><a href="index.html">&larr; all alerts</a></p>
+{% if not standalone %}<p><a href="index.html">&larr; all alerts</a></p>{% endif %}
 <h1>Agent <span class="id" id="agent-id">{{ agent_id }}</span></h1>
 <div class="meta">vendor {{ vendor or '(none)' }} &middot; team {{ team or '(none)' }} &middot; role {{ role or '(none)' }} &middot; site {{ site or '(none)' }} &middot; {% if flagged_days %}alerted on {{ flagged_days|join(', ') }}{% else %}no alert of their own{% endif %}{% if group_cases %} &middot; a member of {{ group_cases|join(', ') }}{% endif %}</div>
 {% if cases %}<div class="meta" id="agent-cases">case(s): {% for c in cases %}<a class="case-link" href="{{ c.file }}"><code>{{ c.key[:12] }}</code> {{ c.subject }}</a>{% if not loop.last %}, {% endif %}{% endfor %}</div>{% endif %}

@@ -135,6 +135,10 @@ def test_roles_csrf_rate_limit_and_the_access_record_over_http(console):
     assert "reveal-form" in page.text and "triage-form" in page.text
     assert "script-src" not in page.headers["content-security-policy"] and "default-src 'none'" in page.headers["content-security-policy"]
 
+    # the case links its agents' pages
+    agent = ana.get(re.search(r'href="(/agents/[^"]+)"', page.text).group(1), timeout=120)
+    assert agent.status_code == 200 and 'id="agent-id"' in agent.text and f'href="/cases/{key}"' in agent.text
+    assert ana.get("/agents/nobody-at-all").status_code == 404
     # a viewer sees the case, without the forms; a reveal or a triage is 403, and recorded
     vic, _ = sign_in(url, "vic")
     seen = vic.get(f"/cases/{key}")

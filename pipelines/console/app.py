@@ -312,12 +312,43 @@ async def cases_page(request: Request) -> Response:
     return _page(console, request, "cases.html", user=user, cases=rows, vendors=vendors, teams=teams, filters=filters)
 
 
+def agent_href(agent_id: str) -> str:
+    """The console's page of an agent (ids are attacker-controlled: quoted whole)."""
+    return "/agents/" + quote(agent_id, safe="")
+
+
 def _case_context(console: Console, key: str) -> tuple[Case, dict]:
     from pipelines.report import _case_page
 
     case = find_case(_cases(console), key)
-    page = _case_page(console.store, console.cfg, case, {}, console.pseudo, False)
+    agents = [case.subject_id] if case.subject_type == "agent" else list(case.members)
+    page = _case_page(console.store, console.cfg, case, {a: agent_href(a) for a in agents}, console.pseudo, False)
     return case, page
+
+
+def _agent_context(console: Console, agent_id: str) -> dict | None:
+    from pipelines.report import single_agent_page
+
+    page = single_agent_page(console.store, console.cfg, agent_id, console.pseudo)
+    if page is None:
+        return None
+    for d in page["days"]:
+        d["case_file"] = f"/cases/{quote(d['case_key'])}" if d["case_key"] else None
+    cases = [c for c in _cases(console) if agent_id == c.subject_id or agent_id in c.members]
+    page["cases"] = [{"key": c.key, "file": f"/cases/{quote(c.key)}", "subject": c.subject_id if c.subject_type == "agent" else f"{c.subject_type} {c.subject_id}"} for c in cases]
+    return page
+
+
+async def agent_page(request: Request) -> Response:
+    console: Console = request.app.state.console
+    user, stop = await _guard(console, request, "cases")
+    if stop:
+        return stop
+    agent_id = request.path_params["agent_id"]
+    page = await run_in_threadpool(_agent_context, console, agent_id)
+    if page is None:
+        return _page(console, request, "message.html", 404, user=user, heading="No such agent", message="No alert or case of the store names this agent.")
+    return _page(console, request, "console_agent.html", user=user, **page)
 
 
 async def case_page(request: Request, revealed: dict | None = None, status: int = 200) -> Response:
@@ -470,6 +501,7 @@ def create_app(store: Store, cfg: Config, *, secret: str | None = None, secure_c
             Route("/cases/{key}", case_page, methods=["GET"]),
             Route("/cases/{key}/reveal", reveal, methods=["POST"]),
             Route("/cases/{key}/triage", triage, methods=["POST"]),
+            Route("/agents/{agent_id:path}", agent_page, methods=["GET"]),
             Route("/runs", runs_page, methods=["GET"]),
             Route("/runs/{run_id}/verify", verify, methods=["POST"]),
             Route("/access", access_page, methods=["GET"]),

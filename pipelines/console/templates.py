@@ -139,4 +139,12 @@ _RUNS = (
 """
 )
 
-CONSOLE_TEMPLATES = {"runs.html": _RUNS, "signin.html": _SIGNIN, "cases.html": _CASES, "console_case.html": _CASE, "table.html": _TABLE, "message.html": _MESSAGE}
+_AGENT = (
+    """{% extends "agent.html" %}
+{% block nav %}"""
+    + _NAV
+    + """{% endblock %}
+"""
+)
+
+CONSOLE_TEMPLATES = {"console_agent.html": _AGENT, "runs.html": _RUNS, "signin.html": _SIGNIN, "cases.html": _CASES, "console_case.html": _CASE, "table.html": _TABLE, "message.html": _MESSAGE}
