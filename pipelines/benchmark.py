@@ -418,7 +418,9 @@ def benchmark_group():
       detection  recall, delay, exposure and false alerts against labelled insiders
       speed      one night at the scale of a large desk, beside the machine's floor
       memory     peak memory of nightly runs and replays as the input grows
-    Each writes its figures to stdout (and --json FILE); none touches the store of --db.
+      console    the investigators' console under many signed-in sessions
+    Each writes its figures to stdout (and --json FILE). Only console touches the store of
+    --db: it adds a benchmark user (role viewer), disabled when it ends.
     """
 
 
@@ -640,3 +642,27 @@ def detection_command(ctx, data, json_out, plot, ablation):
         json_out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     if plot:
         plot_recall(results, plot)
+
+
+@benchmark_group.command("console")
+@click.option("--sessions", type=click.IntRange(min=1, max=500), default=50, show_default=True, help="Signed-in sessions browsing at once.")
+@click.option("--seconds", type=click.FloatRange(min=1), default=60.0, show_default=True, help="How long they browse.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed of the pages each session picks.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the figures to this JSON file.")
+@click.pass_obj
+def console_command(app, sessions, seconds, seed, json_out):
+    """Load the console: many signed-in sessions browsing case pages.
+
+    \b
+    Example, against the PostgreSQL store the sample was replayed into:
+      insiderwatch --db postgresql+psycopg://postgres@127.0.0.1:5432/test benchmark console
+    Serves the store of --db on loopback (insiderwatch serve), signs in --sessions users,
+    each browsing case pages picked at random for --seconds; prints the pages served, the
+    latency p50, p95, p99 and max, and the errors.
+    """
+    from pipelines.console_bench import format_console_load, run_console_load
+
+    figures = run_console_load(app.db_url, sessions=sessions, seconds=seconds, seed=seed)
+    click.echo(format_console_load(figures))
+    if json_out:
+        json_out.write_text(json.dumps(figures, indent=2))

@@ -201,19 +201,25 @@ def test_an_investigators_visit_in_headless_chromium(console):
     from selenium.webdriver.support.ui import Select
 
     driver = chromium_driver()
-    driver.implicitly_wait(10)  # a click returns before the next page has loaded
+    driver.implicitly_wait(60)  # a click returns before the next page has loaded (a case page is built on first view)
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def arrived(part: str) -> None:
+        WebDriverWait(driver, 60).until(lambda d: part in d.current_url)
+
     try:
         driver.get(console["url"] + "/cases")
         assert driver.current_url.endswith("/signin")
         driver.find_element(By.ID, "name").send_keys("ana")
         driver.find_element(By.ID, "password").send_keys(PASSWORDS["ana"])
         driver.find_element(By.ID, "sign-in").click()
+        arrived("/cases")
         assert driver.find_element(By.ID, "signed-in").text == "ana"
         # the untriaged filter: every case shown is untriaged
         if not driver.find_element(By.ID, "filter-untriaged").is_selected():
             driver.find_element(By.ID, "filter-untriaged").click()
         driver.find_element(By.ID, "apply").click()
-        assert "untriaged=1" in driver.current_url
+        arrived("untriaged=1")
         rows = driver.find_elements(By.CSS_SELECTOR, "#cases tbody tr")
         assert rows and all(r.find_element(By.CSS_SELECTOR, "td.triage").text == "untriaged" for r in rows)
         key = rows[0].find_element(By.CSS_SELECTOR, "a.case-link").text
@@ -235,7 +241,7 @@ def test_an_investigators_visit_in_headless_chromium(console):
         assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         # sign out: back to the sign-in page, and the cases are closed to this browser
         driver.find_element(By.ID, "sign-out").click()
-        assert driver.current_url.endswith("/signin")
+        arrived("/signin")
         driver.get(console["url"] + "/cases")
         assert driver.current_url.endswith("/signin")
     finally:
@@ -246,6 +252,8 @@ def test_an_investigators_visit_in_headless_chromium(console):
 
 
 def test_an_auditor_verifies_a_run_in_the_console(console):
+    if console["db"].startswith("postgresql"):
+        pytest.skip("verify itself is tested on both stores (test_audit); here the console's part, once")
     aud, _ = sign_in(console["url"], "aud")
     page = aud.get("/runs")
     assert page.status_code == 200 and 'action="/runs/1/verify"' in page.text

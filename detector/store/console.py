@@ -12,11 +12,24 @@ from sqlalchemy import func, insert, select, update
 
 from detector.store.base import StoreBase
 from detector.store.rows import now
-from detector.store.tables import access_record, console_sessions, users
+from detector.store.tables import access_record, console_sessions, days, decisions, runs, suppressions, users
 
 
 class ConsoleRecords(StoreBase):
     """The ``users``, ``console_sessions`` and ``access_record`` tables."""
+
+    def state(self) -> tuple[Any, ...]:
+        """What changes whenever the cases could: the last run, the last day completed, the
+        last decision and the last suppression (one cheap query; a page built from an equal
+        state is still true)."""
+        q = select(
+            select(func.max(runs.c.run_id)).scalar_subquery(),
+            select(func.max(days.c.completed_at)).scalar_subquery(),
+            select(func.max(decisions.c.id)).scalar_subquery(),
+            select(func.max(suppressions.c.id)).scalar_subquery(),
+        )
+        with self.engine.connect() as conn:
+            return tuple(conn.execute(q).one())
 
     # --- users -------------------------------------------------------------------------
     def add_user(self, name: str, *, role: str, password_hash: str, created_by: str) -> None:

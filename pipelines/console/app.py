@@ -22,7 +22,9 @@ import hmac
 import logging
 import os
 import secrets
+import threading
 from dataclasses import dataclass, field
+from html import escape as html_escape
 from typing import Any
 from urllib.parse import quote
 
@@ -56,6 +58,11 @@ HEADERS = {
     "Cache-Control": "no-store",
 }
 TRIAGE_STATUSES = ("confirmed", "benign", "escalated")
+#: pages and lists kept built (:meth:`Console.cached`)
+CACHED = 256
+#: where a cached page takes the user's name and CSRF token (no id or token has these)
+_NAME_SLOT = "\u2063iw-user-name\u2063"
+_CSRF_SLOT = "\u2063iw-csrf-token\u2063"
 
 
 @dataclass
@@ -71,6 +78,26 @@ class Console:
     env: Any = None
     signer: Any = None
     sso_seen: set = field(default_factory=set)
+    #: what was built from the store, by what and the store's state then (:meth:`cached`)
+    built: dict = field(default_factory=dict)
+    lock: Any = field(default_factory=threading.Lock)
+
+    def cached(self, what: tuple, make):
+        """``make()``, or what it gave for ``what`` while the store's state
+        (:meth:`detector.store.Store.state`) has not changed since: the cases, a case's page,
+        an agent's page are rebuilt only when a run, a decision or a suppression changed
+        them. At most :data:`CACHED` entries, the oldest dropped."""
+        state = self.store.state()
+        with self.lock:
+            hit = self.built.get(what)
+            if hit is not None and hit[0] == state:
+                return hit[1]
+        value = make()
+        with self.lock:
+            self.built[what] = (state, value)
+            while len(self.built) > CACHED:
+                self.built.pop(next(iter(self.built)))
+        return value
 
     def __post_init__(self) -> None:
         from itsdangerous import URLSafeSerializer
@@ -253,7 +280,7 @@ async def signout(request: Request) -> Response:
 def _cases(console: Console) -> list[Case]:
     from pipelines.cases import load_cases
 
-    return load_cases(console.store, console.cfg)
+    return console.cached(("cases",), lambda: load_cases(console.store, console.cfg))
 
 
 def _case_rows(console: Console, filters: dict) -> tuple[list[dict], list[str], list[str]]:
@@ -308,7 +335,7 @@ async def cases_page(request: Request) -> Response:
         "team": q.get("team", "")[:200],
         "day": q.get("day", "")[:10],
     }
-    rows, vendors, teams = await run_in_threadpool(_case_rows, console, filters)
+    rows, vendors, teams = await run_in_threadpool(console.cached, ("list", *sorted(filters.items())), lambda: _case_rows(console, filters))
     return _page(console, request, "cases.html", user=user, cases=rows, vendors=vendors, teams=teams, filters=filters)
 
 
@@ -322,16 +349,17 @@ def _case_context(console: Console, key: str) -> tuple[Case, dict]:
 
     case = find_case(_cases(console), key)
     agents = [case.subject_id] if case.subject_type == "agent" else list(case.members)
-    page = _case_page(console.store, console.cfg, case, {a: agent_href(a) for a in agents}, console.pseudo, False)
+    page = console.cached(("case", case.key), lambda: _case_page(console.store, console.cfg, case, {a: agent_href(a) for a in agents}, console.pseudo, False))
     return case, page
 
 
 def _agent_context(console: Console, agent_id: str) -> dict | None:
     from pipelines.report import single_agent_page
 
-    page = single_agent_page(console.store, console.cfg, agent_id, console.pseudo)
-    if page is None:
+    built = console.cached(("agent", agent_id), lambda: single_agent_page(console.store, console.cfg, agent_id, console.pseudo))
+    if built is None:
         return None
+    page = {**built, "days": [dict(d) for d in built["days"]]}  # links set below, on a copy
     for d in page["days"]:
         d["case_file"] = f"/cases/{quote(d['case_key'])}" if d["case_key"] else None
     cases = [c for c in _cases(console) if agent_id == c.subject_id or agent_id in c.members]
@@ -356,11 +384,24 @@ async def case_page(request: Request, revealed: dict | None = None, status: int 
     user, stop = await _guard(console, request, "cases")
     if stop:
         return stop
+    assert user is not None
     try:
         case, page = await run_in_threadpool(_case_context, console, request.path_params["key"])
     except UsageError as exc:
         return _page(console, request, "message.html", 404, user=user, heading="No such case", message=str(exc))
-    return _page(console, request, "console_case.html", status, user=user, first=case.opened, last=case.last_day, revealed_customer=revealed, **page)
+    if revealed is not None:
+        return _page(console, request, "console_case.html", status, user=user, first=case.opened, last=case.last_day, revealed_customer=revealed, **page)
+    # the page as every user of this role sees it, built once while the store is unchanged;
+    # the user's name and CSRF token go in last (both escaped: a name is letters and digits,
+    # a token URL-safe base64, but nothing here relies on it)
+    stand_in = {**user, "name": _NAME_SLOT, "csrf": _CSRF_SLOT}
+
+    def build() -> bytes:
+        return bytes(_page(console, request, "console_case.html", user=stand_in, first=case.opened, last=case.last_day, revealed_customer=None, **page).body)
+
+    body = await run_in_threadpool(console.cached, ("case-html", case.key, user["role"]), build)
+    body = body.replace(_NAME_SLOT.encode(), html_escape(user["name"]).encode()).replace(_CSRF_SLOT.encode(), html_escape(user["csrf"]).encode())
+    return HTMLResponse(body, status_code=status, headers=HEADERS)
 
 
 def _find_customer(console: Console, case: Case, pseudonym: str) -> str | None:
