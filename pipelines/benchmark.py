@@ -655,7 +655,7 @@ def console_command(app, sessions, seconds, seed, json_out):
 
     \b
     Example, against the PostgreSQL store the sample was replayed into:
-      insiderwatch --db postgresql+psycopg://postgres@127.0.0.1:5432/test benchmark console
+      INSIDERWATCH_DB=postgresql+psycopg://postgres@127.0.0.1:5432/test insiderwatch benchmark console
     Serves the store of --db on loopback (insiderwatch serve), signs in --sessions users,
     each browsing case pages picked at random for --seconds; prints the pages served, the
     latency p50, p95, p99 and max, and the errors.

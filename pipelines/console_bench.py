@@ -16,6 +16,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -28,11 +30,31 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextmanager
+def serving(command: list[str], *, output=subprocess.DEVNULL) -> Iterator[str]:
+    """Run ``command`` (an ``insiderwatch ... serve`` command line, without --port) on a free
+    loopback port until its sign-in page answers; its base URL. Stopped on leaving."""
+    import httpx
+
+    port = _free_port()
+    server = subprocess.Popen([*command, "--port", str(port)], stdout=output, stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                httpx.get(url + "/signin", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def run_console_load(db: str, *, sessions: int = 50, seconds: float = 60.0, seed: int = 1) -> dict:
     """Serve the store at ``db`` and load it; the figures as a dict."""
     import logging
-
-    import httpx
 
     from detector.config import Config
     from detector.store import Store
@@ -46,20 +68,10 @@ def run_console_load(db: str, *, sessions: int = 50, seconds: float = 60.0, seed
         raise UsageError("the store holds no case to browse: replay some logs into it first")
     name, password = f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(18)
     store.add_user(name, role="viewer", password_hash=auth.hash_password(password), created_by="benchmark console")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "-q", "--db", db, "serve", "--port", str(port), "--insecure-cookies"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        for _ in range(150):
-            try:
-                httpx.get(url + "/signin", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        figures = asyncio.run(_load(url, name, password, keys, sessions=sessions, seconds=seconds, seed=seed))
+        with serving([sys.executable, "-m", "pipelines.cli", "-q", "--db", db, "serve", "--insecure-cookies"]) as url:
+            figures = asyncio.run(_load(url, name, password, keys, sessions=sessions, seconds=seconds, seed=seed))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         store.set_user(name, disabled=True)
         store.end_sessions_of(name)
     figures.update({"store": db.split("@")[-1], "sessions": sessions, "seconds": seconds, "cases": len(keys)})

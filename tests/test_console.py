@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
-import time
 
 import pandas as pd
 import pytest
 
 from detector.simulator import SimulationSpec
+from pipelines.console_bench import serving
 from pipelines.simulate import run_simulation
 from tests.conftest import INSIDERWATCH, chromium_driver, pg_schema
 
@@ -41,12 +40,6 @@ def desk(tmp_path_factory):
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def console(request, desk, tmp_path_factory):
     """A replayed store with four users, and the console serving it: (url, db, log path,
@@ -56,23 +49,10 @@ def console(request, desk, tmp_path_factory):
         iw(db, "replay", "--events", desk / "events.csv.gz", "--roster", desk / "roster.csv", "--show", "0")
         for name, role in ROLES.items():
             iw(db, "users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORDS[name] + "\n")
-        port = _free_port()
         log = work / "server.log"
-        with open(log, "w") as sink:
-            server = subprocess.Popen([*INSIDERWATCH, "--db", db, "serve", "--port", str(port), "--insecure-cookies"], stdout=sink, stderr=subprocess.STDOUT)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            for _ in range(100):
-                try:
-                    httpx.get(url + "/signin", timeout=1)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.2)
-            customers = set(pd.read_csv(desk / "events.csv.gz", usecols=["customer_id"], dtype=str).customer_id.dropna())
+        customers = set(pd.read_csv(desk / "events.csv.gz", usecols=["customer_id"], dtype=str).customer_id.dropna())
+        with open(log, "w") as sink, serving([*INSIDERWATCH, "--db", db, "serve", "--insecure-cookies"], output=sink) as url:
             yield {"url": url, "db": db, "log": log, "customers": customers}
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
 
 
 class _sqlite:
@@ -273,16 +253,7 @@ def test_single_sign_on_through_a_trusted_header_only_from_the_proxy(console, tm
     for proxy, believed in (("127.0.0.1", True), ("127.0.0.2", False)):
         config = tmp_path / f"sso-{proxy}.toml"
         config.write_text(f'[console]\ntrusted_header = "X-Remote-User"\ntrusted_proxies = ["{proxy}"]\n')
-        port = _free_port()
-        server = subprocess.Popen([*INSIDERWATCH, "-q", "--config", str(config), "--db", db, "serve", "--port", str(port), "--insecure-cookies"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            for _ in range(100):
-                try:
-                    httpx.get(url + "/signin", timeout=1)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.2)
+        with serving([*INSIDERWATCH, "-q", "--config", str(config), "--db", db, "serve", "--insecure-cookies"]) as url:
             as_ana = httpx.get(url + "/cases", headers={"X-Remote-User": "ana"}, follow_redirects=False)
             if believed:
                 assert as_ana.status_code == 200 and 'id="signed-in">ana<' in as_ana.text
@@ -291,7 +262,4 @@ def test_single_sign_on_through_a_trusted_header_only_from_the_proxy(console, tm
                 assert httpx.get(url + "/signin").status_code == 403
             else:  # the header from an address that is not the proxy is ignored
                 assert as_ana.status_code == 303 and as_ana.headers["location"] == "/signin"
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
     assert any(r["action"] == "sign-in" and r["user_name"] == "ana" and "sso" in (r["reason"] or "") for r in access(db))

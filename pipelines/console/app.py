@@ -415,20 +415,33 @@ def _find_customer(console: Console, case: Case, pseudonym: str) -> str | None:
     return None
 
 
-async def reveal(request: Request) -> Response:
+async def _posted(request: Request, permission: str) -> tuple[Console, dict, dict, Response | None]:
+    """A form posted by a user whose role allows ``permission``, with its CSRF token checked:
+    (console, user, form, the response that ends the request or None)."""
     console: Console = request.app.state.console
-    user, stop = await _guard(console, request, "reveal")
-    if stop:
-        return stop
-    assert user is not None
+    user, stop = await _guard(console, request, permission)
+    if stop is not None or user is None:
+        return console, user or {}, {}, stop
     form, refused = await _form(console, request, user)
-    if refused:
-        return refused
-    pseudonym, reason = str(form.get("pseudonym", "")).strip()[:64], str(form.get("reason", "")).strip()[:500]
+    return console, user, form, refused
+
+
+async def _the_case(console: Console, request: Request, user: dict) -> tuple[Case | None, Response | None]:
+    """The case of the URL's key, or a 404 page."""
     try:
-        case = await run_in_threadpool(find_case, await run_in_threadpool(_cases, console), request.path_params["key"])
+        return await run_in_threadpool(lambda: find_case(_cases(console), request.path_params["key"])), None
     except UsageError as exc:
-        return _page(console, request, "message.html", 404, user=user, heading="No such case", message=str(exc))
+        return None, _page(console, request, "message.html", 404, user=user, heading="No such case", message=str(exc))
+
+
+async def reveal(request: Request) -> Response:
+    console, user, form, stop = await _posted(request, "reveal")
+    if stop is not None:
+        return stop
+    pseudonym, reason = str(form.get("pseudonym", "")).strip()[:64], str(form.get("reason", "")).strip()[:500]
+    case, missing = await _the_case(console, request, user)
+    if case is None:
+        return missing or Response(status_code=404)
     if not reason:
         return _page(console, request, "message.html", 400, user=user, heading="A reason is required", message="Say why you need this customer's id: the reason is recorded with the reveal.")
     clear = await run_in_threadpool(_find_customer, console, case, pseudonym)
@@ -443,21 +456,15 @@ async def reveal(request: Request) -> Response:
 
 
 async def triage(request: Request) -> Response:
-    console: Console = request.app.state.console
-    user, stop = await _guard(console, request, "triage")
-    if stop:
+    console, user, form, stop = await _posted(request, "triage")
+    if stop is not None:
         return stop
-    assert user is not None
-    form, refused = await _form(console, request, user)
-    if refused:
-        return refused
     status, note = str(form.get("status", "")), str(form.get("note", "")).strip()[:2000]
     if status not in TRIAGE_STATUSES or not note:
         return _page(console, request, "message.html", 400, user=user, heading="Decision refused", message="Give a decision (confirmed, benign or escalated) and a note.")
-    try:
-        case = await run_in_threadpool(find_case, await run_in_threadpool(_cases, console), request.path_params["key"])
-    except UsageError as exc:
-        return _page(console, request, "message.html", 404, user=user, heading="No such case", message=str(exc))
+    case, missing = await _the_case(console, request, user)
+    if case is None:
+        return missing or Response(status_code=404)
     await run_in_threadpool(console.store.add_decision, case.key, status=status, note=note, author=user["name"])
     await run_in_threadpool(console.store.record_access, user=user["name"], role=user["role"], action="triage", address=_address(request), case_key=case.key, subject=status, reason=note)
     return RedirectResponse(f"/cases/{quote(case.key)}", status_code=303, headers=HEADERS)
@@ -494,14 +501,9 @@ def _verify(console: Console, run_id: int) -> dict:
 
 
 async def verify(request: Request) -> Response:
-    console: Console = request.app.state.console
-    user, stop = await _guard(console, request, "runs")
-    if stop:
+    console, user, _, stop = await _posted(request, "runs")
+    if stop is not None:
         return stop
-    assert user is not None
-    _, refused = await _form(console, request, user)
-    if refused:
-        return refused
     try:
         run_id = int(request.path_params["run_id"])
     except ValueError:
